@@ -1,0 +1,228 @@
+"""Known-bug catalog types. Values only; loaders and importers build them.
+
+Every fact (a commit, a release) carries where it came from (``source``) and whether it has been
+checked (``verified``). Curated entries come from ``signatures/``; imported ones from the kernel
+CVE records (``origin='cve'``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Origin(str, Enum):
+    CURATED = "curated"
+    CVE = "cve"
+
+
+class Status(str, Enum):
+    """Verdict for a running kernel against one known bug."""
+
+    AFFECTED = "affected"
+    FIXED = "fixed"
+    NOT_AFFECTED = "not_affected"  # predates the introducing commit
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class FixCommit:
+    sha: str  # 40-hex mainline commit
+    subject: str = ""
+    mainline: str | None = None  # first mainline release carrying it, e.g. "4.17"
+    source: str | None = None
+    verified: bool = True
+
+    @property
+    def short(self) -> str:
+        return self.sha[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha": self.sha, "subject": self.subject, "mainline": self.mainline,
+                "source": self.source, "verified": self.verified}
+
+
+@dataclass(frozen=True, slots=True)
+class StableFix:
+    branch: str  # "4.14"
+    version: str | None  # "4.14.38"; None when the branch is known to be unfixed
+    sha: str | None = None  # the stable backport commit
+    source: str | None = None
+    verified: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"branch": self.branch, "version": self.version, "sha": self.sha,
+                "source": self.source, "verified": self.verified}
+
+
+@dataclass(frozen=True, slots=True)
+class Introduced:
+    sha: str | None = None
+    subject: str | None = None
+    release: str | None = None  # first release with the bug, e.g. "4.12"
+    source: str | None = None
+    verified: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha": self.sha, "subject": self.subject, "release": self.release,
+                "source": self.source, "verified": self.verified}
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    kind: str  # bugzilla | lore | cve | syzbot | url
+    value: str  # "199437", a Message-ID, "CVE-2024-47660", a URL
+    url: str | None = None
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value, "url": self.url, "title": self.title}
+
+
+@dataclass(frozen=True, slots=True)
+class BugSignature:
+    """One way a known bug shows up in a log. A bug may have several."""
+
+    title: str | None = None
+    alt_titles: tuple[str, ...] = ()
+    frames: tuple[str, ...] = ()  # normalized function names, top first
+    kind: str | None = None
+    files: tuple[str, ...] = ()
+    low_information: bool = False
+    source: str | None = None  # "example 1", "CVE description", ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "alt_titles": list(self.alt_titles), "frames": list(self.frames),
+                "kind": self.kind, "files": list(self.files), "low_information": self.low_information,
+                "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBug:
+    id: str
+    title: str
+    origin: Origin = Origin.CURATED
+    summary: str = ""
+    kinds: tuple[str, ...] = ()
+    signatures: tuple[BugSignature, ...] = ()
+    fixes: tuple[FixCommit, ...] = ()
+    stable: tuple[StableFix, ...] = ()
+    introduced: Introduced | None = None
+    references: tuple[Reference, ...] = ()
+    cves: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # files the fix changed
+    functions: tuple[str, ...] = ()  # functions/identifiers the record names (description, subject)
+    unfixed_branches: tuple[str, ...] = ()  # stable branches known vulnerable with no fix
+    withdrawn: bool = False  # a CVE that was rejected, or a fix that was reverted
+    source_path: str | None = None  # the YAML file or CVE record it came from
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def stable_fixed(self) -> dict[str, str]:
+        """``{"6.1": "6.1.31", ...}``: first release with the fix on each stable branch."""
+        return {s.branch: s.version for s in self.stable if s.version}
+
+    @property
+    def mainline_fixed(self) -> str | None:
+        releases = [f.mainline for f in self.fixes if f.mainline]
+        return releases[0] if releases else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "origin": self.origin.value,
+            "summary": self.summary,
+            "kinds": list(self.kinds),
+            "signatures": [s.to_dict() for s in self.signatures],
+            "fixes": [f.to_dict() for f in self.fixes],
+            "stable": [s.to_dict() for s in self.stable],
+            "stable_fixed": self.stable_fixed,
+            "mainline_fixed": self.mainline_fixed,
+            "introduced": self.introduced.to_dict() if self.introduced else None,
+            "references": [r.to_dict() for r in self.references],
+            "cves": list(self.cves),
+            "files": list(self.files),
+            "functions": list(self.functions),
+            "unfixed_branches": list(self.unfixed_branches),
+            "withdrawn": self.withdrawn,
+            "source_path": self.source_path,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KnownBug:
+        """Inverse of :meth:`to_dict` (used by the stores)."""
+        intro = d.get("introduced")
+        return cls(
+            id=d["id"],
+            title=d["title"],
+            origin=Origin(d.get("origin", "curated")),
+            summary=d.get("summary", ""),
+            kinds=tuple(d.get("kinds", ())),
+            signatures=tuple(
+                BugSignature(title=s.get("title"), alt_titles=tuple(s.get("alt_titles", ())),
+                             frames=tuple(s.get("frames", ())), kind=s.get("kind"),
+                             files=tuple(s.get("files", ())), low_information=s.get("low_information", False),
+                             source=s.get("source"))
+                for s in d.get("signatures", ())
+            ),
+            fixes=tuple(FixCommit(**f) for f in d.get("fixes", ())),
+            stable=tuple(StableFix(**s) for s in d.get("stable", ())),
+            introduced=Introduced(**intro) if intro else None,
+            references=tuple(Reference(**r) for r in d.get("references", ())),
+            cves=tuple(d.get("cves", ())),
+            files=tuple(d.get("files", ())),
+            functions=tuple(d.get("functions", ())),
+            unfixed_branches=tuple(d.get("unfixed_branches", ())),
+            withdrawn=d.get("withdrawn", False),
+            source_path=d.get("source_path"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KernelVersion:
+    """A kernel version string as found in a log or ``uname -r``."""
+
+    raw: str
+    major: int
+    minor: int
+    patch: int | None = None  # the stable sublevel; None for a bare mainline release
+    rc: int | None = None
+    distro: str | None = None  # "el7", "debian", "ubuntu", "amzn2", "gentoo", ...
+    local: str = ""  # everything after the upstream part
+
+    @property
+    def branch(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    @property
+    def upstream(self) -> str:
+        base = self.branch if self.patch is None else f"{self.branch}.{self.patch}"
+        return base + (f"-rc{self.rc}" if self.rc is not None else "")
+
+    @property
+    def is_distribution(self) -> bool:
+        return self.distro is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raw": self.raw, "upstream": self.upstream, "branch": self.branch, "rc": self.rc,
+                "distro": self.distro, "local": self.local}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a known bug means for the kernel that crashed."""
+
+    status: Status
+    running: str | None  # the version string from the log
+    branch: str | None  # its stable branch, "4.14"
+    first_fixed: str | None  # first release with the fix on that branch (or the nearest branch)
+    fixed_branch: str | None  # the branch ``first_fixed`` is on (differs when the branch has no fix)
+    reason: str  # one sentence: why this status
+    caveat: str | None = None  # distribution-kernel caveat, unverified facts, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "running": self.running, "branch": self.branch,
+                "first_fixed": self.first_fixed, "fixed_branch": self.fixed_branch,
+                "reason": self.reason, "caveat": self.caveat}

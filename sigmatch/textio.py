@@ -1,0 +1,44 @@
+"""Turning whatever bytes a person pasted into text the parser can read. Pure, no I/O."""
+
+from __future__ import annotations
+
+from sigmatch.errors import InputError
+
+# Share of control bytes (other than tab/newline/CR/ESC/form feed) above which input is "binary".
+_BINARY_SHARE = 0.10
+_TEXT_CONTROLS = frozenset(b"\t\n\r\x1b\x0c")
+
+
+def looks_binary(data: bytes, sample: int = 65536) -> bool:
+    head = data[:sample]
+    if not head:
+        return False
+    bad = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
+    return bad / len(head) > _BINARY_SHARE
+
+
+def decode_log(data: bytes | str, *, max_bytes: int | None = None) -> str:
+    """Decode a pasted log: UTF-8 where it is, Latin-1 for stray bytes; refuse binary and empty input.
+
+    Raises :class:`InputError` (``reason`` = ``empty``, ``too_large`` or ``binary``).
+    """
+    if isinstance(data, str):
+        text = data
+        size = len(text.encode("utf-8", "surrogatepass"))
+    else:
+        size = len(data)
+        if max_bytes is not None and size > max_bytes:
+            raise InputError(f"log is {size} bytes, more than the limit of {max_bytes}", reason="too_large")
+        if looks_binary(data):
+            raise InputError("input looks binary, not a text log", reason="binary")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Console captures mix encodings; keep valid UTF-8 and map other bytes one-to-one.
+            text = data.decode("utf-8", "replace")
+    if max_bytes is not None and size > max_bytes:
+        raise InputError(f"log is {size} bytes, more than the limit of {max_bytes}", reason="too_large")
+    text = text.replace("\x00", "")
+    if not text.strip():
+        raise InputError("the log is empty", reason="empty")
+    return text
