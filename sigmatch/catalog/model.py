@@ -8,16 +8,16 @@ CVE records (``origin='cve'``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     CURATED = "curated"
     CVE = "cve"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Verdict for a running kernel against one known bug."""
 
     AFFECTED = "affected"

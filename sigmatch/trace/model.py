@@ -7,11 +7,11 @@ import these without pulling in the parser.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Crash families (coarse; the title carries the detail)."""
 
     SOFT_LOCKUP = "soft_lockup"
@@ -46,7 +46,7 @@ class Kind(str, Enum):
     OTHER = "other"
 
 
-class Context(str, Enum):
+class Context(StrEnum):
     """Which stack a frame was printed in."""
 
     TASK = "task"
