@@ -191,6 +191,9 @@ class KernelVersion:
     rc: int | None = None
     distro: str | None = None  # "el7", "debian", "ubuntu", "amzn2", "gentoo", ...
     local: str = ""  # everything after the upstream part
+    # False when the printed sublevel is not the upstream stable sublevel (Debian/Ubuntu ABI
+    # numbers, RHEL's frozen X.Y.0 base): then ``patch`` is None and only the branch is known.
+    sublevel_known: bool = True
 
     @property
     def branch(self) -> str:
@@ -207,7 +210,7 @@ class KernelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw, "upstream": self.upstream, "branch": self.branch, "rc": self.rc,
-                "distro": self.distro, "local": self.local}
+                "distro": self.distro, "local": self.local, "sublevel_known": self.sublevel_known}
 
 
 @dataclass(frozen=True, slots=True)
