@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest time an answer waits on upstream before returning cached results and a job to poll.", float),
     Setting("SIGMATCH_CACHE_TTL", "21600", "seconds", "How long upstream results stay cached.", int),
     Setting("SIGMATCH_RATE_LIMIT", "1.0", "requests/second", "Per-host upstream request rate.", float),
+    Setting("SIGMATCH_UPSTREAM_MAX_BYTES", "5242880", "bytes",
+            "Largest upstream response read; longer bodies are cut off there.", int),
     # --- chat
     Setting("SIGMATCH_SLACK_SIGNING_SECRET", "", "secret", "Slack app signing secret (enables /slack/*)."),
     Setting("SIGMATCH_SLACK_BOT_TOKEN", "", "secret", "Slack bot token (xoxb-...) for replies and file downloads."),
