@@ -126,14 +126,18 @@ def refresh(
     progress: Progress | None = None,
     store: SnapshotStore | None = None,
     full: bool = False,
+    source: str | None = None,
 ) -> RefreshReport:
     """Run the refresh steps named in ``sources`` and swap in the new snapshot.
 
     Raises :class:`~sigmatch.errors.ImportSourceError` when the CVE repository cannot be reached,
     :class:`~sigmatch.errors.StoreError` when another refresh holds the lock or the store cannot
-    be written; in every failure the served snapshot is left as it was.
+    be written; in every failure the served snapshot is left as it was. ``source="cve"`` is
+    shorthand for ``sources=("cve",)`` (for job queues that pass keyword arguments).
     """
-    wanted = tuple(dict.fromkeys(sources))
+    if isinstance(sources, str):
+        sources = (sources,)
+    wanted = tuple(dict.fromkeys((source,) if source else sources))
     for s in wanted:
         if s not in SOURCES:
             raise ConfigError("source", s, f"unknown refresh source (known: {', '.join(SOURCES)})")

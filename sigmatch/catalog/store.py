@@ -275,8 +275,23 @@ class LocalStore:
 
 
 def open_store(settings: Mapping[str, Any] | None = None) -> SnapshotStore:
-    """The store the settings name: the local one in ``SIGMATCH_DATA_DIR`` (Redis comes later)."""
+    """The store the settings name: Redis when ``REDIS_URL`` is set (and its store module is there),
+    else the local one in ``SIGMATCH_DATA_DIR``."""
+    import importlib
+    import importlib.util
+
     from sigmatch import config
 
-    data_dir = (settings or {}).get("SIGMATCH_DATA_DIR") or config.get("SIGMATCH_DATA_DIR")
-    return LocalStore(os.path.expanduser(str(data_dir)))
+    def setting(name: str) -> Any:
+        return settings[name] if settings is not None and name in settings else config.get(name)
+
+    redis_url = setting("REDIS_URL")
+    if redis_url and importlib.util.find_spec("sigmatch.redisio.store") is not None:
+        store: SnapshotStore = importlib.import_module("sigmatch.redisio.store").RedisSnapshotStore(str(redis_url))
+        return store
+    return LocalStore(os.path.expanduser(str(setting("SIGMATCH_DATA_DIR"))))
+
+
+def current_version(settings: Mapping[str, Any] | None = None) -> str | None:
+    """The current snapshot's id, cheaply (a web process polls it to pick up a new snapshot)."""
+    return open_store(settings).read_meta().version or None
