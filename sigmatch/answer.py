@@ -6,13 +6,17 @@ Imports no web, Redis or HTTP code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sigmatch.catalog.model import KernelVersion
+from sigmatch.catalog.versions import parse_kernel_version, verdict, version_from_log
+from sigmatch.match.matcher import ALGORITHM_VERSION, Matcher
 from sigmatch.match.model import Match
+from sigmatch.textio import decode_log
 from sigmatch.trace.model import Report
-from sigmatch.trace.signature import Signature
+from sigmatch.trace.parse import RULES_VERSION, parse_log
+from sigmatch.trace.signature import Signature, signature_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +52,71 @@ class Answer:
             "notes": list(self.notes),
             "upstream": self.upstream,
         }
+
+
+# Reports after the primary one that are also matched when the primary one gives no confident
+# answer (a log may start with a follow-on warning; the interesting crash comes later).
+_MAX_EXTRA_REPORTS = 3
+
+
+def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | None = None) -> Answer:
+    """The one core call: parse a log, match its primary report, attach verdicts.
+
+    ``text`` is the pasted log (bytes are decoded as :func:`sigmatch.textio.decode_log` does);
+    ``kernel`` overrides the kernel version found in the log. The primary report is matched; when
+    it gets no confident match, up to three more reports of the log are tried and a confident
+    match of one of them is used (``Match.report_index`` says which). Raises
+    :class:`~sigmatch.errors.InputError` for empty or binary input.
+    """
+    log = decode_log(text)
+    notes: list[str] = []
+    reports = tuple(parse_log(log))
+    kv: KernelVersion | None = None
+    if kernel:
+        kv = parse_kernel_version(kernel)
+        if kv is None:
+            notes.append(f"kernel version {kernel!r} not understood; using the log's")
+    if kv is None:
+        for r in reports:
+            if r.kernel_version:
+                kv = parse_kernel_version(r.kernel_version)
+                if kv is not None:
+                    break
+    if kv is None:
+        kv = version_from_log(log)
+    rules = reports[0].rules_version if reports and reports[0].rules_version else RULES_VERSION
+    if not reports:
+        notes.append("no kernel crash report found in the log")
+        return Answer((), None, (), kv, rules, ALGORITHM_VERSION, matcher.catalog_version, tuple(notes))
+    primary = reports[0]
+    sig = signature_of(primary)
+    if primary.corrupted:
+        notes.append(f"the primary report is corrupted ({primary.corrupted_reason or 'no usable stack'}): "
+                     "no confident match is given")
+    elif sig.low_information:
+        notes.append("the primary report has too little specific information for a confident match")
+    matches = matcher.match(primary, top=top, kernel=kv, report_index=0)
+    if not (matches and matches[0].confident):
+        for idx, other in enumerate(reports[1:1 + _MAX_EXTRA_REPORTS], start=1):
+            alt = matcher.match(other, top=top, kernel=kv, report_index=idx)
+            if alt and alt[0].confident:
+                notes.append(f"report {idx} ({other.title}) matched confidently; the primary report did not")
+                matches = alt
+                break
+    if not matches:
+        notes.append("no known bug shares evidence with this report")
+    elif not matches[0].confident:
+        notes.append("no confident match: the ranked candidates are suggestions, not an answer")
+    if kv is None:
+        notes.append("no kernel version found in the log: verdicts are unknown")
+    with_verdicts = tuple(replace(m, verdict=verdict(m.bug, kv)) for m in matches)
+    return Answer(
+        reports=reports,
+        signature=sig,
+        matches=with_verdicts,
+        kernel=kv,
+        rules_version=rules,
+        algorithm_version=ALGORITHM_VERSION,
+        catalog_version=matcher.catalog_version,
+        notes=tuple(notes),
+    )

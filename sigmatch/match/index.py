@@ -1,0 +1,329 @@
+"""The candidate index: what each known bug offers as evidence, and who shares a token with a query.
+
+Built once per catalog. For every bug it precomputes :class:`BugFeatures` (exact title keys, the
+frame sequences of its quoted traces, the identifiers its record and fix subject name, the files
+and directories its fix changed, subsystem words from the fix subject, the kind words of the fix
+subject, release ordinals for version plausibility). Tokens go into inverted indexes, one
+namespace per kind of evidence, each with document frequencies for rarity (IDF) weights::
+
+    t:<title>      exact titles and alternative titles of the bug's signatures
+    f:<function>   functions of the bug's quoted traces (signature frames)
+    i:<function>   identifiers the record names (description functions, fix subject identifiers)
+    p:<path>       files the fix changed (and files of symbolized signature frames)
+    d:<dir>        directories of those files
+    s:<word>       subsystem words: fix subject prefixes ("fsnotify:", "USB: sisusbvga:")
+
+:meth:`CandidateIndex.lookup` walks only the postings of the query's own tokens, never the whole
+catalog; postings of tokens that thousands of bugs share (``net``, ``kfree``) are skipped since
+their IDF weight is close to nothing anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.model import KnownBug
+
+# Identifiers in fix subjects and record text: kernel symbols are snake_case or end with "()".
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}(?:\(\))?")
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_RECURRENCE = re.compile(r"\s+\(\d+\)$")
+_SPACES = re.compile(r"\s+")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc(\d+))?")
+
+# Words of a fix subject that say nothing about where the bug is ("net: fix a use-after-free").
+_SUBJECT_STOP = frozenset({
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and", "or", "not",
+    "no", "when", "if", "while", "into", "after", "before", "fix", "fixes", "fixed", "fixing", "add",
+    "adds", "added", "remove", "removes", "drop", "avoid", "prevent", "make", "use", "handle", "check",
+    "don't", "dont", "do", "does", "only", "also", "correctly", "properly", "possible", "potential",
+    "missing", "wrong", "bad", "revert", "error", "return", "set", "get", "init", "free",
+})
+
+# Kind words: what a fix subject says about the crash, and the crash kinds it agrees with.
+KIND_WORDS: dict[str, frozenset[str]] = {
+    "uaf": frozenset({"use-after-free", "uaf", "use-after-frees", "after-free", "dangling", "freed"}),
+    "oob": frozenset({"out-of-bounds", "oob", "overflow", "overrun", "bounds", "overread", "overflows",
+                      "underflow", "index"}),
+    "null": frozenset({"null", "null-ptr-deref", "null-pointer", "nullptr", "npd"}),
+    "leak": frozenset({"leak", "leaks", "leaking", "memleak", "refcount"}),
+    "uninit": frozenset({"uninit", "uninit-value", "uninitialized", "uninitialised", "initialize",
+                         "initialise", "kmsan", "infoleak", "zero-initialize"}),
+    "deadlock": frozenset({"deadlock", "deadlocks", "lockdep", "lock", "locking", "mutex", "spinlock",
+                           "circular", "recursive", "abba", "rcu", "sleeping"}),
+    "hang": frozenset({"hang", "hung", "stall", "stalls", "lockup", "loop", "infinite", "livelock",
+                       "wait", "busy", "starvation", "timeout"}),
+    "warning": frozenset({"warning", "warn", "warn_on", "splat", "warnings"}),
+    "bug": frozenset({"bug", "bug_on", "assertion", "crash", "oops", "panic"}),
+    "race": frozenset({"race", "races", "racy", "data-race", "concurrent"}),
+    "double": frozenset({"double-free", "double", "invalid-free"}),
+    "shift": frozenset({"shift-out-of-bounds", "shift", "ubsan"}),
+    "divide": frozenset({"divide", "division", "zero", "div"}),
+}
+
+
+def norm_function(name: str) -> str:
+    """A function name as an index token: leading underscores and a trailing "()" dropped."""
+    name = name.strip()
+    if name.endswith("()"):
+        name = name[:-2]
+    return name.lstrip("_").lower()
+
+
+def norm_title(title: str) -> str:
+    """An exact title key: whitespace collapsed, syzbot's " (N)" recurrence suffix dropped."""
+    return _RECURRENCE.sub("", _SPACES.sub(" ", title.strip()))
+
+
+def norm_path(path: str) -> str:
+    p = path.strip().lstrip("./")
+    for prefix in ("a/", "b/", "linux/"):
+        if p.startswith(prefix):
+            p = p[len(prefix):]
+    return p
+
+
+def path_dirs(path: str) -> tuple[str, ...]:
+    """``drivers/usb/misc/sisusbvga/sisusb.c`` -> the two innermost directories, innermost first."""
+    parts = path.split("/")[:-1]
+    out = []
+    for n in range(len(parts), max(len(parts) - 2, 0), -1):
+        out.append("/".join(parts[:n]))
+    return tuple(out)
+
+
+def path_words(path: str) -> tuple[str, ...]:
+    """Subsystem words a path offers: directory names below the top level and the file stem."""
+    parts = path.lower().split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    words = [w for w in parts[1:-1] if len(w) > 2]
+    words.append(stem)
+    return tuple(dict.fromkeys(words))
+
+
+def subject_prefix_words(subject: str) -> tuple[str, ...]:
+    """``"USB: sisusbvga: Add endpoint checks"`` -> ``("usb", "sisusbvga")``."""
+    if ":" not in subject:
+        return ()
+    head = subject.rsplit(":", 1)[0] if subject.count(":") <= 3 else ":".join(subject.split(":")[:3])
+    words: list[str] = []
+    for seg in re.split(r"[:,/\s]+", head.lower()):
+        seg = seg.strip(" []()")
+        if len(seg) < 2:
+            continue
+        words.append(seg)
+        if "-" in seg:
+            words.extend(w for w in seg.split("-") if len(w) > 2)
+            words.append(seg.replace("-", "_"))
+    return tuple(dict.fromkeys(words))
+
+
+def subject_identifiers(subject: str) -> tuple[str, ...]:
+    """Kernel symbols a fix subject names: ``foo_bar()``, ``foo_bar`` (with an underscore)."""
+    body = subject.rsplit(":", 1)[-1] if ":" in subject else subject
+    out = []
+    for m in _IDENT.finditer(body):
+        tok = m.group(0)
+        if tok.endswith("()") or "_" in tok.strip("_"):
+            out.append(norm_function(tok))
+    return tuple(dict.fromkeys(out))
+
+
+def kind_classes(words: Iterable[str]) -> frozenset[str]:
+    ws = set(words)
+    return frozenset(k for k, vocab in KIND_WORDS.items() if ws & vocab)
+
+
+def subject_words(subject: str) -> tuple[str, ...]:
+    return tuple(w for w in _WORD.findall(subject.lower()) if w not in _SUBJECT_STOP)
+
+
+# --- releases ------------------------------------------------------------------------------------
+
+
+def release_ordinal(major: int, minor: int) -> float:
+    """Mainline releases on one line: 2.6.39 < 3.0 < ... < 3.19 < 4.0 < ... 4.20 < 5.0 ... < 6.x."""
+    if major == 2:
+        return float(minor - 40)  # called with minor = the 2.6.N sublevel
+    base = {3: 0, 4: 20, 5: 41, 6: 61}.get(major)
+    if base is None:
+        base = 61 + (major - 6) * 20 if major > 6 else -60
+    return float(base + minor)
+
+
+def parse_release(s: str | None) -> tuple[float, int | None] | None:
+    """``"6.1.31"`` -> (ordinal of 6.1, 31); ``"2.6.12"`` -> (ordinal of 2.6.12, None)."""
+    if not s:
+        return None
+    m = _VERSION.match(s.strip())
+    if not m:
+        return None
+    major, minor = int(m.group(1)), int(m.group(2))
+    patch = int(m.group(3)) if m.group(3) else None
+    if major == 2 and minor == 6:
+        return (release_ordinal(2, patch or 0), None)
+    return (release_ordinal(major, minor), patch)
+
+
+# --- per-bug features ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BugFeatures:
+    """What one known bug offers the scorer, precomputed at index time."""
+
+    titles: frozenset[str]
+    sequences: tuple[tuple[str, ...], ...]  # normalized frame sequences of its signatures
+    frames: frozenset[str]  # every signature frame
+    idents: frozenset[str]  # identifiers the record names (functions, fix subject)
+    subject_idents: frozenset[str]  # identifiers named in the fix subject itself
+    files: frozenset[str]
+    dirs: frozenset[str]
+    words: frozenset[str]  # subsystem words from the fix subject prefix
+    kinds: frozenset[str]  # crash kinds of its signatures and record
+    kind_classes: frozenset[str]  # what the fix subject says the crash was
+    fixed: float | None  # release ordinal of the first mainline release with the fix
+    introduced: float | None  # release ordinal of the introducing release
+    stable: dict[str, int]  # "6.1" -> first fixed sublevel
+    unfixed: frozenset[str]
+    low_information: bool  # nothing specific at all (no frames, idents, files)
+
+
+def bug_features(bug: KnownBug) -> BugFeatures:
+    titles: set[str] = set()
+    seqs: list[tuple[str, ...]] = []
+    sig_files: list[str] = []
+    kinds = set(bug.kinds)
+    for sig in bug.signatures:
+        for t in (sig.title, *sig.alt_titles):
+            if t:
+                titles.add(norm_title(t))
+        if sig.frames:
+            seq = tuple(norm_function(f) for f in sig.frames if f)
+            if seq and seq not in seqs:
+                seqs.append(seq)
+        sig_files.extend(sig.files)
+        if sig.kind:
+            kinds.add(sig.kind)
+    subjects = [bug.title, *(f.subject for f in bug.fixes if f.subject)]
+    subj_idents: set[str] = set()
+    words: set[str] = set()
+    kcls: set[str] = set()
+    for subject in dict.fromkeys(subjects):
+        subj_idents.update(subject_identifiers(subject))
+        words.update(subject_prefix_words(subject))
+        kcls |= kind_classes(subject_words(subject))
+    idents = {norm_function(f) for f in bug.functions if f} | subj_idents
+    files = {norm_path(f) for f in (*bug.files, *sig_files) if f}
+    dirs = {d for f in files for d in path_dirs(f)}
+    fixed = None
+    for f in bug.fixes:
+        r = parse_release(f.mainline)
+        if r is not None:
+            fixed = r[0] if fixed is None else min(fixed, r[0])
+    intro = parse_release(bug.introduced.release) if bug.introduced else None
+    stable: dict[str, int] = {}
+    for s in bug.stable:
+        if s.version:
+            r = parse_release(s.version)
+            if r is not None and r[1] is not None:
+                stable[s.branch] = r[1]
+    frames = frozenset(f for seq in seqs for f in seq)
+    return BugFeatures(
+        titles=frozenset(titles),
+        sequences=tuple(seqs),
+        frames=frames,
+        idents=frozenset(idents),
+        subject_idents=frozenset(subj_idents),
+        files=frozenset(files),
+        dirs=frozenset(dirs),
+        words=frozenset(words),
+        kinds=frozenset(kinds),
+        kind_classes=frozenset(kcls),
+        fixed=fixed,
+        introduced=intro[0] if intro else None,
+        stable=stable,
+        unfixed=frozenset(bug.unfixed_branches),
+        low_information=not (frames or idents or files or titles),
+    )
+
+
+# --- the index -----------------------------------------------------------------------------------
+
+NAMESPACES = ("t", "f", "i", "p", "d", "s")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryToken:
+    """One token of a query: namespace, token, and how much this occurrence counts (position)."""
+
+    ns: str
+    token: str
+    weight: float = 1.0
+
+
+class CandidateIndex:
+    """Inverted indexes over a catalog, with IDF weights. Build once; look up per query."""
+
+    def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.05) -> None:
+        self.catalog = catalog
+        self.bugs: tuple[KnownBug, ...] = tuple(b for b in catalog.bugs if not b.withdrawn)
+        self.features: tuple[BugFeatures, ...] = tuple(bug_features(b) for b in self.bugs)
+        self.n = len(self.bugs)
+        self.max_postings = max(50, int(self.n * max_postings_share))
+        postings: dict[str, list[int]] = {}
+        for i, feat in enumerate(self.features):
+            for ns, toks in (("t", feat.titles), ("f", feat.frames), ("i", feat.idents),
+                             ("p", feat.files), ("d", feat.dirs), ("s", feat.words)):
+                for tok in toks:
+                    postings.setdefault(f"{ns}:{tok}", []).append(i)
+        self.postings: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in postings.items()}
+        # Document frequency of a function name over both function namespaces (f + i) as one.
+        fn_df: dict[str, int] = {}
+        for feat in self.features:
+            for tok in feat.frames | feat.idents:
+                fn_df[tok] = fn_df.get(tok, 0) + 1
+        self._fn_df = fn_df
+        self._log_n = math.log(self.n + 1)
+
+    def df(self, key: str) -> int:
+        return len(self.postings.get(key, ()))
+
+    def idf(self, key: str) -> float:
+        """Rarity weight of one namespaced token, 0 (everyone has it) .. log(N+1) (nobody has it)."""
+        return max(0.0, self._log_n - math.log(self.df(key) + 1))
+
+    def fn_idf(self, name: str) -> float:
+        """Rarity of a function name across trace frames and record identifiers."""
+        return max(0.0, self._log_n - math.log(self._fn_df.get(name, 0) + 1))
+
+    def lookup(self, tokens: Sequence[QueryToken]) -> dict[int, dict[str, float]]:
+        """Per candidate bug, per namespace: the sum of ``weight * idf`` of the tokens it shares.
+
+        Only postings of the query's tokens are read; tokens shared by more than
+        ``max_postings`` bugs are skipped (their IDF weight is negligible).
+        """
+        acc: dict[int, dict[str, float]] = {}
+        seen: set[str] = set()
+        for qt in tokens:
+            key = f"{qt.ns}:{qt.token}"
+            if key in seen:
+                continue
+            seen.add(key)
+            post = self.postings.get(key)
+            if not post or len(post) > self.max_postings:
+                continue
+            gain = qt.weight * self.idf(key)
+            if gain <= 0:
+                continue
+            for i in post:
+                slot = acc.get(i)
+                if slot is None:
+                    acc[i] = {qt.ns: gain}
+                else:
+                    slot[qt.ns] = slot.get(qt.ns, 0.0) + gain
+        return acc

@@ -1,0 +1,171 @@
+"""Ranking, the calibrated "confident" decision, and explanations.
+
+``Matcher(catalog)`` builds the candidate index once; ``match(report_or_signature)`` returns the
+top known bugs, best first, each a :class:`~sigmatch.match.model.Match` that explains itself
+(signals and weights, matched and unmatched frames, the rule that decided, the runner-up).
+
+Ranking is two-stage: the index finds every bug that shares a title, frame, identifier, file,
+directory or subsystem word with the report and gives it a cheap evidence score; the best
+``shortlist`` of those (plus every exact-title hit) are scored with all signals of
+:mod:`sigmatch.match.score` (frame alignment, kind, version plausibility).
+
+Confidence (see :class:`Calibration`): never for corrupted or low-information reports; otherwise
+the top raw score must clear a threshold *and* beat the runner-up by a margin, or the report's
+exact title must name the bug with frames that agree. The thresholds were chosen on one half of
+the dev corpus (``benchmarks/e2e_match.py --tune``) and checked on the other half.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.model import KernelVersion
+from sigmatch.match.index import CandidateIndex
+from sigmatch.match.model import Match
+from sigmatch.match.score import (
+    DEFAULT_WEIGHTS,
+    QueryFeatures,
+    Scored,
+    Weights,
+    prescore,
+    query_features,
+    score_candidate,
+)
+from sigmatch.trace.model import Report
+from sigmatch.trace.signature import Signature
+
+ALGORITHM_VERSION = "match-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Where "looks like this known bug" becomes "confidently this known bug"."""
+
+    min_raw: float = 6.0  # top raw score needed by the evidence rule
+    min_margin: float = 1.5  # ... and its lead over the runner-up
+    title_min_sequence: float = 0.35  # exact-title rule: frames must agree this much
+    title_min_margin: float = 0.5
+    score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
+
+
+DEFAULT_CALIBRATION = Calibration()
+
+_SIGNAL_TEXT = {
+    "title": "same title",
+    "sequence": "similar frame sequence",
+    "frames": "shares rare frames with its trace",
+    "idents": "its record names functions of the trace",
+    "guilty": "its record names the guilty function",
+    "subject": "the fix subject names the guilty function",
+    "file": "the fix changed a file in the trace",
+    "dir": "the fix changed a directory in the trace",
+    "subsystem": "the fix subsystem matches the trace",
+    "kind": "the crash kind agrees with the fix",
+    "version": "version plausibility",
+    "recency": "fixed soon after the log's kernel",
+}
+
+
+class Matcher:
+    """Ranks known bugs for crash reports. Build once per catalog; ``match`` is pure and fast."""
+
+    def __init__(self, catalog: Catalog, *, weights: Weights = DEFAULT_WEIGHTS,
+                 calibration: Calibration = DEFAULT_CALIBRATION, shortlist: int = 60) -> None:
+        self.catalog = catalog
+        self.index = CandidateIndex(catalog)
+        self.weights = weights
+        self.calibration = calibration
+        self.shortlist = shortlist
+
+    @property
+    def catalog_version(self) -> str:
+        return self.catalog.version
+
+    def rank(self, item: Report | Signature | QueryFeatures, *, kernel: KernelVersion | str | None = None,
+             limit: int = 10) -> tuple[QueryFeatures, list[Scored]]:
+        """All scored candidates, best first (at most ``limit``). For tuning and benchmarks."""
+        q = item if isinstance(item, QueryFeatures) else query_features(item, kernel=kernel)
+        ev = self.index.lookup(q.tokens)
+        if not ev:
+            return q, []
+        w = self.weights
+        pre = sorted(ev.items(), key=lambda kv: prescore(kv[1], w), reverse=True)
+        short = pre[: self.shortlist]
+        if len(pre) > self.shortlist:
+            short += [kv for kv in pre[self.shortlist:] if kv[1].get("t")]
+        scored = [score_candidate(q, i, e, self.index, w) for i, e in short]
+        scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
+        return q, scored[:limit]
+
+    def decide(self, q: QueryFeatures, ranked: list[Scored]) -> tuple[bool, str]:
+        """(confident, rule) for the top candidate."""
+        if not ranked:
+            return False, "no-candidate"
+        top = ranked[0]
+        if q.corrupted:
+            return False, _rule_of(top) + ":corrupted-report"
+        if q.low_information:
+            return False, _rule_of(top) + ":low-information"
+        c = self.calibration
+        runner = ranked[1].raw if len(ranked) > 1 else 0.0
+        margin = top.raw - runner
+        if top.signals.get("version", 0.0) < 0:
+            return False, _rule_of(top) + ":version-implausible"
+        if (top.title_hit and top.signals.get("sequence", 0.0) >= c.title_min_sequence
+                and margin >= c.title_min_margin):
+            return True, top.title_hit
+        if top.raw >= c.min_raw and margin >= c.min_margin:
+            return True, _rule_of(top)
+        return False, _rule_of(top) + ":below-threshold"
+
+    def match(self, item: Report | Signature, *, top: int = 5, kernel: KernelVersion | str | None = None,
+              report_index: int = 0) -> list[Match]:
+        """The ``top`` known bugs this report may be, best first; only the first can be confident."""
+        q, ranked = self.rank(item, kernel=kernel, limit=max(top, 2))
+        if not ranked:
+            return []
+        confident, rule = self.decide(q, ranked)
+        out: list[Match] = []
+        for pos, s in enumerate(ranked[:top]):
+            bug = self.index.bugs[s.bug_index]
+            other = ranked[1] if pos == 0 and len(ranked) > 1 else ranked[0] if pos else None
+            out.append(Match(
+                bug=bug,
+                score=self._score01(s.raw),
+                confident=confident and pos == 0,
+                rule=rule if pos == 0 else _rule_of(s),
+                signals={**{k: round(v, 4) for k, v in s.contributions.items()}, "raw": round(s.raw, 4)},
+                matched_frames=s.matched_frames,
+                unmatched_frames=s.unmatched_frames,
+                report_index=report_index,
+                explanation=self._explain(s, other, confident and pos == 0, rule if pos == 0 else ""),
+                algorithm_version=ALGORITHM_VERSION,
+            ))
+        return out
+
+    def _score01(self, raw: float) -> float:
+        return 1.0 - math.exp(-max(raw, 0.0) / self.calibration.score_scale)
+
+    def _explain(self, s: Scored, other: Scored | None, confident: bool, rule: str) -> str:
+        bug = self.index.bugs[s.bug_index]
+        parts = sorted(((v, k) for k, v in s.contributions.items() if v > 0), reverse=True)
+        why = ", ".join(f"{_SIGNAL_TEXT.get(k, k)} (+{v:.2f})" for v, k in parts[:5]) or "weak evidence"
+        text = f"{bug.id}: {why}"
+        if s.version_note:
+            text += f"; {s.version_note}"
+        if rule:
+            text += "; confident" if confident else f"; not confident ({rule})"
+        if other is not None:
+            ob = self.index.bugs[other.bug_index]
+            text += f"; runner-up {ob.id} at {self._score01(other.raw):.2f} (raw {other.raw:.2f} vs {s.raw:.2f})"
+        return text + "."
+
+
+def _rule_of(s: Scored) -> str:
+    if s.title_hit:
+        return s.title_hit
+    seqish = s.contributions.get("sequence", 0.0) + s.contributions.get("frames", 0.0)
+    rest = s.raw - seqish
+    return "frames" if seqish >= rest else "evidence"

@@ -1,0 +1,387 @@
+"""Scoring signals: how much one known bug explains one crash report, signal by signal.
+
+A query (:class:`QueryFeatures`, built once per report) is compared with a candidate bug
+(:class:`~sigmatch.match.index.BugFeatures`). Each signal is a number, mostly in 0..1:
+
+``title``     the report's title (or an alternative title) is exactly a title of the bug's
+              quoted traces; scaled by how rare that title is in the catalog
+``sequence``  position- and rarity-weighted similarity of the frame sequences (rapidfuzz LCS
+              alignment of the top frames; top frames and rare frames count more)
+``frames``    rarity-weighted overlap of the report's frames with the bug's trace frames
+``idents``    ... with the identifiers the bug record names (description, fix subject)
+``guilty``    the guilty function (or the title's function) is named by the bug record
+``subject``   the fix subject itself names the guilty function ("fix UAF in foo()")
+``file``      a file the fix changed appears in the symbolized trace (``file.c:line``)
+``dir``       ... or at least its directory
+``subsystem`` the fix subject's subsystem prefix ("ext4:", "USB: sisusbvga:") matches the
+              report's files or function prefixes
+``kind``      the crash kind agrees with what the fix subject says ("use-after-free", "leak")
+``version``   the log's kernel can have the bug: +1 plausible, -1 already fixed or not yet
+              introduced, 0 unknown
+``recency``   the fix came soon after the log's kernel (bugs are usually fixed within releases)
+
+The weighted sum of the signals is the raw score; :mod:`sigmatch.match.matcher` ranks by it and
+decides confidence. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import LCSseq
+
+from sigmatch.catalog.model import KernelVersion
+from sigmatch.catalog.versions import parse_kernel_version
+from sigmatch.match.index import (
+    BugFeatures,
+    CandidateIndex,
+    QueryToken,
+    kind_classes,
+    norm_function,
+    norm_path,
+    norm_title,
+    path_dirs,
+    path_words,
+    release_ordinal,
+)
+from sigmatch.trace.model import Kind, Report
+from sigmatch.trace.signature import Signature
+
+SEQ_DEPTH = 16  # frames compared by the sequence signal
+TOKEN_DEPTH = 24  # frames used as identifier tokens
+# file.c:line (or .h, .S, .rs) anywhere in a report's text: symbolized frames, WARNING/BUG lines.
+_SRC_PATH = re.compile(r"(?<![\w/.])((?:[a-z0-9_\-]+/)+[\w\-]+\.(?:c|h|S|rs)):\d+")
+_KERNEL_IN_TEXT = re.compile(r"(?:Not tainted|Tainted: [A-Z ]+?)\s+(\d+\.\d+[^\s]*)")
+_TITLE_FN = re.compile(r" in ([A-Za-z0-9_.$/]+)")
+_TITLE_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+# Crash kinds -> kind classes of :data:`sigmatch.match.index.KIND_WORDS` that agree with them.
+_KIND_CLASSES: dict[str, frozenset[str]] = {
+    Kind.NULL_DEREF: frozenset({"null"}),
+    Kind.PAGING_REQUEST: frozenset({"null", "uaf", "oob"}),
+    Kind.GPF: frozenset({"null", "uaf"}),
+    Kind.MEMORY_LEAK: frozenset({"leak"}),
+    Kind.KMSAN: frozenset({"uninit"}),
+    Kind.LOCKDEP: frozenset({"deadlock"}),
+    Kind.ATOMIC_SLEEP: frozenset({"deadlock"}),
+    Kind.HUNG_TASK: frozenset({"hang", "deadlock"}),
+    Kind.SOFT_LOCKUP: frozenset({"hang"}),
+    Kind.HARD_LOCKUP: frozenset({"hang"}),
+    Kind.RCU_STALL: frozenset({"hang"}),
+    Kind.WORKQUEUE_LOCKUP: frozenset({"hang"}),
+    Kind.WARNING: frozenset({"warning"}),
+    Kind.KERNEL_BUG: frozenset({"bug"}),
+    Kind.KCSAN: frozenset({"race"}),
+    Kind.UBSAN: frozenset({"oob", "shift"}),
+    Kind.REFCOUNT: frozenset({"leak", "uaf"}),
+    Kind.LIST_CORRUPTION: frozenset({"uaf", "race"}),
+    Kind.CPU_EXCEPTION: frozenset({"divide", "bug"}),
+}
+
+
+def position_weight(pos: int) -> float:
+    """Top frames count more (ReBucket/TraceSim-style decay)."""
+    return 1.0 / (1.0 + 0.2 * pos)
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPoint:
+    """The log's kernel on the release line, as far as version plausibility needs it."""
+
+    ordinal: float
+    branch: str
+    patch: int | None  # upstream stable sublevel when known (None: a mainline build, or unknown)
+    rc: bool  # a release candidate: a fix in this very release is still ahead of it
+    sublevel_known: bool  # False for Debian/Ubuntu/RHEL numbering: only the branch is known
+
+
+def kernel_point(kernel: KernelVersion | str | None) -> KernelPoint | None:
+    if isinstance(kernel, str):
+        kernel = parse_kernel_version(kernel)
+    if kernel is None or kernel.major < 3:
+        return None
+    return KernelPoint(
+        ordinal=release_ordinal(kernel.major, kernel.minor),
+        branch=kernel.branch,
+        patch=kernel.patch if kernel.sublevel_known and kernel.patch else None,
+        rc=kernel.rc is not None,
+        sublevel_known=kernel.sublevel_known,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFeatures:
+    """What the scorer needs from one report, computed once per query."""
+
+    titles: tuple[str, ...]
+    sequence: tuple[str, ...]  # normalized top frames, in order (for alignment)
+    frames: tuple[str, ...]  # normalized frames used as tokens, in order, deduplicated
+    guilty: tuple[str, ...]  # guilty function and the title's functions
+    files: tuple[str, ...]
+    dirs: tuple[str, ...]
+    words: tuple[str, ...]
+    kind: str
+    kind_classes: frozenset[str]
+    kernel: KernelPoint | None
+    low_information: bool
+    corrupted: bool
+    tokens: tuple[QueryToken, ...] = field(default=())
+
+
+def _title_functions(title: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for m in _TITLE_FN.finditer(title):
+        for part in m.group(1).split("/"):
+            part = part.strip(".")
+            if part and not part[0].isdigit():
+                out.append(norm_function(part))
+    return tuple(out)
+
+
+def _title_kind_classes(title: str, kind: str) -> frozenset[str]:
+    words = set(_TITLE_WORD.findall(title.lower()))
+    extra = set(_KIND_CLASSES.get(kind, frozenset()))
+    return kind_classes(words) | extra
+
+
+def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None) -> QueryFeatures:
+    """Everything the scorer compares, from a parsed report (best) or a bare signature."""
+    if isinstance(item, Report):
+        sig_frames = [f for f in item.frames if not f.skipped]
+        reliable = [f for f in sig_frames if f.reliable]
+        seq_src = [f.function for f in (reliable or sig_frames)]
+        files_src = [f.file for f in item.frames if f.file]
+        if item.guilty_file:
+            files_src.insert(0, item.guilty_file)
+        files_src.extend(m.group(1) for m in _SRC_PATH.finditer(item.text[:200_000]))
+        title, alts = item.title, item.alt_titles
+        guilty_fn = item.guilty_frame
+        kind = item.kind.value
+        low_info = len(seq_src) < 2 and not item.guilty_frame
+        corrupted = item.corrupted
+        kernel = kernel if kernel is not None else item.kernel_version
+        if kernel is None and item.text:
+            m = _KERNEL_IN_TEXT.search(item.text[:100_000])
+            kernel = m.group(1) if m else None
+    else:
+        seq_src = list(item.frames)
+        files_src = list(item.files)
+        title, alts = item.title, item.alt_titles
+        guilty_fn = item.guilty_function
+        kind = item.kind.value
+        low_info = item.low_information
+        corrupted = item.corrupted
+    frames: list[str] = []
+    for fn in seq_src:
+        n = norm_function(fn)
+        if n and (not frames or frames[-1] != n):
+            frames.append(n)
+    seq = tuple(frames[:SEQ_DEPTH])
+    token_frames = tuple(dict.fromkeys(frames))[:TOKEN_DEPTH]
+    titles = tuple(dict.fromkeys(norm_title(t) for t in (title, *alts) if t))
+    guilty = tuple(dict.fromkeys(
+        [norm_function(guilty_fn)] if guilty_fn else [])) + tuple(
+        f for t in titles[:1] for f in _title_functions(t) if f != (norm_function(guilty_fn) if guilty_fn else None))
+    files = tuple(dict.fromkeys(norm_path(f) for f in files_src if f))[:32]
+    dirs = tuple(dict.fromkeys(d for f in files for d in path_dirs(f)))
+    words_l: list[str] = []
+    for f in files:
+        words_l.extend(path_words(f))
+    for fn in token_frames[:12]:
+        head = fn.split("_", 1)[0]
+        if len(head) > 2:
+            words_l.append(head)
+    words = tuple(dict.fromkeys(words_l))
+    kc = _title_kind_classes(title or "", kind)
+
+    tokens: list[QueryToken] = [QueryToken("t", t, 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
+    for g in guilty:
+        tokens.append(QueryToken("i", g, 1.5))
+        tokens.append(QueryToken("f", g, 1.0))
+    for pos, fn in enumerate(token_frames):
+        w = position_weight(pos)
+        tokens.append(QueryToken("f", fn, w))
+        tokens.append(QueryToken("i", fn, w))
+    for pos, f in enumerate(files):
+        tokens.append(QueryToken("p", f, position_weight(pos)))
+    for pos, d in enumerate(dirs):
+        tokens.append(QueryToken("d", d, position_weight(pos)))
+    for w_ in words:
+        tokens.append(QueryToken("s", w_, 0.5))
+    return QueryFeatures(
+        titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
+        words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
+        low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
+        tokens=tuple(tokens),
+    )
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+
+def _saturate(x: float, scale: float) -> float:
+    return 1.0 - math.exp(-x / scale) if x > 0 else 0.0
+
+
+def sequence_similarity(q: Sequence[str], b: Sequence[str], index: CandidateIndex) -> tuple[float, list[int]]:
+    """Weighted LCS similarity of two frame sequences (0..1) and the matched query positions.
+
+    rapidfuzz aligns the sequences; each aligned frame counts with its position weight (top
+    frames more) times its rarity (IDF over the catalog), on both sides (a Dice-style ratio).
+    """
+    if not q or not b:
+        return 0.0, []
+    b = b[:SEQ_DEPTH]
+    log_n = index._log_n or 1.0
+
+    def w(name: str, pos: int) -> float:
+        return position_weight(pos) * (0.1 + index.fn_idf(name) / log_n)
+
+    wq = [w(n, i) for i, n in enumerate(q)]
+    wb = [w(n, i) for i, n in enumerate(b)]
+    matched_q: list[int] = []
+    got = 0.0
+    for blk in LCSseq.opcodes(list(q), list(b)).as_matching_blocks():
+        for k in range(blk.size):
+            matched_q.append(blk.a + k)
+            got += wq[blk.a + k] + wb[blk.b + k]
+    total = sum(wq) + sum(wb)
+    return (got / total if total else 0.0), matched_q
+
+
+def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, float, str]:
+    """(plausibility -1..1, recency 0..1, note) of the log's kernel against one bug's releases.
+
+    -1: the log's kernel cannot have this bug (it already carries the fix, or predates the
+    introducing release); +1: it sits between introduction and fix on its branch; 0: unknown.
+    """
+    if k is None or bug.fixed is None:
+        return 0.0, 0.0, ""
+    if bug.introduced is not None and bug.introduced > k.ordinal + 0.5:
+        return -1.0, 0.0, "the log's kernel predates the release that introduced the bug"
+    if k.patch is not None or not k.sublevel_known:
+        # A stable (or distribution) kernel of branch k.branch.
+        if bug.fixed < k.ordinal + 0.5:
+            return -1.0, 0.0, f"branch {k.branch} descends from the mainline release with the fix"
+        fixed_sub = bug.stable.get(k.branch)
+        if fixed_sub is not None and k.patch is not None:
+            if k.patch >= fixed_sub:
+                return -1.0, 0.0, f"{k.branch}.{k.patch} already carries the fix ({k.branch}.{fixed_sub})"
+            plaus, note = 1.0, f"{k.branch}.{k.patch} predates the fix on its branch ({k.branch}.{fixed_sub})"
+        elif k.branch in bug.unfixed:
+            plaus, note = 1.0, f"branch {k.branch} has no fix"
+        else:
+            plaus, note = 0.5, f"fixed in mainline after branch {k.branch}"
+    elif bug.fixed < k.ordinal - 0.5:
+        return -1.0, 0.0, "the log's kernel is newer than the mainline release with the fix"
+    elif bug.fixed < k.ordinal + 0.5 and not k.rc:
+        plaus, note = -0.3, "the fix is in the log's mainline release"
+    else:
+        plaus, note = 1.0, "the log's kernel predates the mainline fix"
+    delta = bug.fixed - k.ordinal
+    recency = 1.0 if delta <= 1.5 else 0.7 if delta <= 3.5 else 0.4 if delta <= 6.5 else 0.15 if delta <= 12 else 0.0
+    return plaus, recency, note
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Weights of the signals in the raw score (tuned on one half of the dev corpus)."""
+
+    title: float = 3.0
+    sequence: float = 2.5
+    frames: float = 1.0
+    idents: float = 1.5
+    guilty: float = 1.5
+    subject: float = 1.0
+    file: float = 1.5
+    dir: float = 0.5
+    subsystem: float = 0.5
+    kind: float = 0.5
+    version: float = 1.0
+    recency: float = 0.5
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+DEFAULT_WEIGHTS = Weights()
+
+# Saturation scales of the evidence sums (sum of idf * position weight), ~ "two rare tokens".
+_SCALE = {"f": 8.0, "i": 8.0, "p": 5.0, "d": 5.0, "s": 4.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate with its signals; the matcher turns the best ones into :class:`Match` values."""
+
+    bug_index: int
+    raw: float
+    signals: dict[str, float]  # signal -> value (before weights)
+    contributions: dict[str, float]  # signal -> weight * value
+    matched_frames: tuple[str, ...]
+    unmatched_frames: tuple[str, ...]
+    title_hit: str | None  # "title" / "alt-title" when an exact key matched
+    version_note: str
+
+
+def prescore(ev: dict[str, float], w: Weights) -> float:
+    """Cheap first-stage score from the index evidence alone (shortlisting)."""
+    return (w.title * min(ev.get("t", 0.0) / 6.0, 1.0) + w.frames * _saturate(ev.get("f", 0.0), _SCALE["f"])
+            + w.idents * _saturate(ev.get("i", 0.0), _SCALE["i"]) + w.file * _saturate(ev.get("p", 0.0), _SCALE["p"])
+            + w.dir * _saturate(ev.get("d", 0.0), _SCALE["d"]) + w.subsystem * _saturate(ev.get("s", 0.0), _SCALE["s"]))
+
+
+def score_candidate(q: QueryFeatures, i: int, ev: dict[str, float], index: CandidateIndex, w: Weights) -> Scored:
+    bug = index.features[i]
+    sig: dict[str, float] = {}
+    title_hit = None
+    if q.titles and bug.titles:
+        if q.titles[0] in bug.titles:
+            title_hit = "title"
+            sig["title"] = index.idf(f"t:{q.titles[0]}") / (index._log_n or 1.0)
+        else:
+            alt = next((t for t in q.titles[1:] if t in bug.titles), None)
+            if alt is not None:
+                title_hit = "alt-title"
+                sig["title"] = 0.7 * index.idf(f"t:{alt}") / (index._log_n or 1.0)
+    best_seq, best_matched = 0.0, []
+    for seq in bug.sequences:
+        sim, positions = sequence_similarity(q.sequence, seq, index)
+        if sim > best_seq:
+            best_seq, best_matched = sim, positions
+    if best_seq:
+        sig["sequence"] = best_seq
+    for ns, name in (("f", "frames"), ("i", "idents"), ("p", "file"), ("d", "dir"), ("s", "subsystem")):
+        v = _saturate(ev.get(ns, 0.0), _SCALE[ns])
+        if v:
+            sig[name] = v
+    log_n = index._log_n or 1.0
+    g_best = 0.0
+    subj = 0.0
+    for pos, g in enumerate(q.guilty):
+        if g in bug.idents or g in bug.frames:
+            g_best = max(g_best, (index.fn_idf(g) / log_n) * (1.0 if pos == 0 else 0.8))
+        if g in bug.subject_idents:
+            subj = 1.0
+    if g_best:
+        sig["guilty"] = g_best
+    if subj:
+        sig["subject"] = subj
+    if q.kind_classes & bug.kind_classes or q.kind in bug.kinds:
+        sig["kind"] = 1.0
+    plaus, recency, vnote = version_signal(q.kernel, bug)
+    if plaus:
+        sig["version"] = plaus
+    if recency:
+        sig["recency"] = recency
+    contrib = {k: getattr(w, k) * v for k, v in sig.items()}
+    raw = sum(contrib.values())
+    known = bug.frames | bug.idents
+    seq_matched = {q.sequence[p] for p in best_matched}
+    matched = tuple(dict.fromkeys(
+        (*[f for f in q.sequence if f in seq_matched], *[f for f in q.frames[:SEQ_DEPTH] if f in known])))
+    unmatched = tuple(f for f in q.frames[:SEQ_DEPTH] if f not in matched)
+    return Scored(i, raw, sig, contrib, matched, unmatched, title_hit, vnote)
