@@ -69,6 +69,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGMATCH_MATTERMOST_TOKEN", "", "secret", "Mattermost slash-command/outgoing-webhook token(s), comma-separated."),
     # --- worker
     Setting("SIGMATCH_REFRESH_CRON", "0 3 * * *", "cron (UTC)", "When the nightly refresh runs."),
+    Setting("SIGMATCH_SERVE_REFRESH", "off", "on|off",
+            "When on, `sigmatch serve` runs the refresh itself on SIGMATCH_REFRESH_CRON (embedded deployment, no worker)."),
+    Setting("SIGMATCH_REFRESH_LOCK_TTL", "120", "seconds",
+            "Expiry of the refresh lock in Redis; its holder renews it, a killed holder loses it after this.", float),
+    Setting("SIGMATCH_JOB_TIMEOUT", "3600", "seconds", "Longest a background job (a refresh) may run in an RQ worker.", int),
+    Setting("SIGMATCH_JOB_RETRIES", "2", "retries", "How many times RQ retries a failed background job.", int),
+    Setting("SIGMATCH_SNAPSHOT_CHECK", "5", "seconds",
+            "How often a web process checks the store for a new catalog snapshot (and swaps it in).", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -12,6 +12,7 @@
     ├── UpstreamError                  an upstream site did not answer usefully (.url, .status)
     │   └── BotWallError               lore answered with its "not a bot" page (status 200)
     └── JobError                       a background job is unknown or failed (.job_id)
+        └── QueueUnavailableError      the job queue (Redis) cannot be reached right now
 
 Exceptions carry their context as attributes so that the CLI, the API and the chat bot can
 each render them in their own way.
@@ -83,3 +84,7 @@ class JobError(SigmatchError):
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class QueueUnavailableError(JobError):
+    """The job queue (Redis) cannot be reached right now; the API answers 503, not 404."""
