@@ -1,0 +1,183 @@
+"""The matcher on small catalogs written here: ranking, confidence, explanations, version plausibility."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.model import BugSignature, FixCommit, Introduced, KnownBug, Origin, StableFix
+from sigmatch.match.index import (
+    CandidateIndex,
+    QueryToken,
+    subject_identifiers,
+    subject_prefix_words,
+)
+from sigmatch.match.matcher import ALGORITHM_VERSION, Matcher
+from sigmatch.match.score import kernel_point, query_features, version_signal
+from sigmatch.trace.model import Frame, Kind, Report
+
+FSNOTIFY_FRAMES = ("fsnotify_destroy_marks", "fsnotify_clear_marks_by_inode", "__destroy_inode",
+                   "destroy_inode", "evict", "iput", "dentry_unlink_inode", "__dentry_kill", "dput",
+                   "__fput", "task_work_run", "exit_to_usermode_loop")
+
+
+def _bug(bug_id: str, subject: str, *, frames: tuple[str, ...] = (), title: str | None = None,
+         files: tuple[str, ...] = (), functions: tuple[str, ...] = (), mainline: str = "6.1",
+         introduced: str | None = None, stable: dict[str, str] | None = None, kind: str | None = None) -> KnownBug:
+    sigs = (BugSignature(title=title, frames=frames, kind=kind, source="test"),) if (frames or title) else ()
+    return KnownBug(
+        id=bug_id, title=subject, origin=Origin.CVE, signatures=sigs,
+        fixes=(FixCommit(sha=(bug_id.encode().hex() * 8)[:40], subject=subject, mainline=mainline),),
+        stable=tuple(StableFix(branch=b, version=v) for b, v in (stable or {}).items()),
+        introduced=Introduced(release=introduced) if introduced else None,
+        files=files, functions=functions, cves=(bug_id,),
+    )
+
+
+def _catalog() -> Catalog:
+    bugs = [
+        _bug("CVE-2018-0001", "fsnotify: Fix fsnotify_mark_connector race", frames=FSNOTIFY_FRAMES,
+             title="BUG: soft lockup in fsnotify_destroy_marks", files=("fs/notify/mark.c",),
+             functions=("fsnotify_mark_connector", "fsnotify_destroy_marks"), mainline="4.17",
+             introduced="4.12", stable={"4.14": "4.14.38", "4.16": "4.16.6"}, kind="soft_lockup"),
+        _bug("CVE-2023-0002", "USB: sisusbvga: Add endpoint checks",
+             frames=("usb_submit_urb", "sisusb_bulkout_msg", "sisusb_send_bulk_msg", "sisusb_probe"),
+             title="WARNING in usb_submit_urb", files=("drivers/usb/misc/sisusbvga/sisusbvga.c",),
+             mainline="6.4", kind="warning"),
+        _bug("CVE-2023-0003", "net: usb: fix memory leak in smsc75xx_bind",
+             files=("drivers/net/usb/smsc75xx.c",), functions=("smsc75xx_bind",), mainline="5.13"),
+        _bug("CVE-2023-0004", "ext4: fix use-after-free in ext4_xattr_set_entry",
+             frames=("ext4_xattr_set_entry", "ext4_xattr_ibody_set", "ext4_xattr_set_handle", "dput", "iput"),
+             title="KASAN: use-after-free Read in ext4_xattr_set_entry", files=("fs/ext4/xattr.c",), mainline="6.0"),
+    ]
+    # Distractors sharing only generic frames (dput, iput, evict ...).
+    for n in range(40):
+        bugs.append(_bug(f"CVE-2020-{1000 + n}", f"fs{n}: fix a race in fs{n}_evict_inode",
+                         frames=(f"fs{n}_evict_inode", "evict", "iput", "dput", "__fput", "task_work_run"),
+                         files=(f"fs/fs{n}/inode.c",), mainline="5.10"))
+    return Catalog.of(bugs, version="test-1")
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(_catalog())
+
+
+def _report(title: str, frames: tuple[str, ...], *, kind: Kind = Kind.SOFT_LOCKUP, kernel: str | None = None,
+            files: tuple[str | None, ...] = (), corrupted: bool = False, text: str = "") -> Report:
+    fr = tuple(Frame(function=f, file=(files[i] if i < len(files) else None)) for i, f in enumerate(frames))
+    guilty = frames[0] if frames else None
+    return Report(kind=kind, title=title, frames=fr, guilty_frame=guilty, kernel_version=kernel,
+                  corrupted=corrupted, corrupted_reason="truncated" if corrupted else None, text=text)
+
+
+def test_exact_title_and_frames_is_confident(matcher: Matcher) -> None:
+    r = _report("BUG: soft lockup in fsnotify_destroy_marks", FSNOTIFY_FRAMES, kernel="4.14.32-1.el7.x86_64")
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2018-0001"
+    assert ms[0].confident
+    assert ms[0].rule == "title"
+    assert "fsnotify_destroy_marks" in ms[0].matched_frames
+    assert ms[0].algorithm_version == ALGORITHM_VERSION
+    assert all(not m.confident for m in ms[1:])
+    why = ms[0].to_dict()["why"]
+    assert why["signals"]["title"] > 0 and why["signals"]["sequence"] > 0
+    assert "runner-up" in why["explanation"]
+
+
+def test_frames_without_title_rank_first(matcher: Matcher) -> None:
+    # Different title wording, frames shuffled a little and one missing: the sequence still wins.
+    frames = ("fsnotify_clear_marks_by_inode", "fsnotify_destroy_marks", "destroy_inode", "evict", "iput")
+    r = _report("BUG: soft lockup in something_else", frames, kernel="4.14.32")
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2018-0001"
+    assert ms[0].to_dict()["why"]["signals"].get("sequence", 0) > 0
+
+
+def test_generic_frames_alone_are_not_confident(matcher: Matcher) -> None:
+    r = _report("BUG: soft lockup in evict", ("evict", "iput", "dput", "__fput", "task_work_run"))
+    ms = matcher.match(r)
+    assert ms and not ms[0].confident
+
+
+def test_identifiers_and_files_without_quoted_trace(matcher: Matcher) -> None:
+    # The record quotes no trace: its subject names the guilty function, its fix changed the file.
+    r = _report("memory leak in smsc75xx_bind", ("smsc75xx_bind", "usbnet_probe", "usb_probe_interface"),
+                kind=Kind.MEMORY_LEAK, files=("drivers/net/usb/smsc75xx.c", "drivers/net/usb/usbnet.c"),
+                kernel="5.12.0-rc3-syzkaller")
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2023-0003"
+    sig = ms[0].to_dict()["why"]["signals"]
+    assert sig["subject"] > 0 and sig["file"] > 0 and sig["kind"] > 0
+
+
+def test_corrupted_and_low_information_never_confident(matcher: Matcher) -> None:
+    r = _report("BUG: soft lockup in fsnotify_destroy_marks", FSNOTIFY_FRAMES, corrupted=True)
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2018-0001" and not ms[0].confident
+    assert "corrupted" in ms[0].rule
+    bare = _report("BUG: soft lockup in fsnotify_destroy_marks", ())
+    ms = matcher.match(bare)
+    assert not ms or not ms[0].confident
+
+
+def test_version_plausibility() -> None:
+    bug = CandidateIndex(_catalog()).features[0]  # the fsnotify bug: 4.12 .. 4.17, 4.14.38 on 4.14
+    assert version_signal(kernel_point("4.14.32"), bug)[0] == 1.0
+    assert version_signal(kernel_point("4.14.40"), bug)[0] == -1.0  # already fixed on its branch
+    assert version_signal(kernel_point("4.19.0"), bug)[0] == -1.0  # newer than the mainline fix
+    assert version_signal(kernel_point("4.9.100"), bug)[0] == -1.0  # before the introduction
+    assert version_signal(kernel_point("4.17.0-rc3"), bug)[0] == 1.0  # the fix may come later in 4.17
+    assert version_signal(kernel_point(None), bug) == (0.0, 0.0, "")
+
+
+def test_kernel_that_has_the_fix_is_not_confident(matcher: Matcher) -> None:
+    r = _report("BUG: soft lockup in fsnotify_destroy_marks", FSNOTIFY_FRAMES, kernel="4.14.40")
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2018-0001"
+    assert not ms[0].confident and "version" in ms[0].rule
+
+
+def test_index_reads_only_postings_of_query_tokens(matcher: Matcher) -> None:
+    idx = matcher.index
+    got = idx.lookup([QueryToken("i", "smsc75xx_bind")])
+    assert set(got) == {2}
+    assert idx.lookup([QueryToken("f", "no_such_function_anywhere")]) == {}
+    # a token every bug has is skipped (no IDF weight), so it yields no candidates
+    assert idx.idf("f:iput") < idx.idf("f:fsnotify_destroy_marks")
+
+
+def test_subject_parsing() -> None:
+    assert subject_prefix_words("USB: sisusbvga: Add endpoint checks") == ("usb", "sisusbvga")
+    assert "hid-thrustmaster" in subject_prefix_words("HID: hid-thrustmaster: fix stack-out-of-bounds read")
+    assert subject_identifiers("HID: hid-thrustmaster: fix read in usb_check_int_endpoints()") == (
+        "usb_check_int_endpoints",)
+    assert subject_identifiers("fsnotify: Fix fsnotify_mark_connector race") == ("fsnotify_mark_connector",)
+
+
+def test_query_features_from_report_text() -> None:
+    text = "WARNING: CPU: 0 PID: 12 at drivers/usb/core/urb.c:477 usb_submit_urb+0x1188/0x13b0\n"
+    r = _report("WARNING in usb_submit_urb", ("usb_submit_urb", "sisusb_bulkout_msg"), kind=Kind.WARNING, text=text)
+    q = query_features(r)
+    assert "drivers/usb/core/urb.c" in q.files
+    assert q.guilty[0] == "usb_submit_urb"
+    assert "warning" in q.kind_classes
+
+
+def test_match_to_dict_is_json(matcher: Matcher) -> None:
+    r = _report("WARNING in usb_submit_urb", ("usb_submit_urb", "sisusb_bulkout_msg", "sisusb_send_bulk_msg"),
+                kind=Kind.WARNING, kernel="6.2.0-rc5-syzkaller")
+    ms = matcher.match(r, top=3)
+    d = json.loads(json.dumps([m.to_dict() for m in ms]))
+    assert d[0]["bug_id"] == "CVE-2023-0002"
+    assert d[0]["fixes"][0]["sha"] and d[0]["why"]["algorithm_version"] == ALGORITHM_VERSION
+    assert len(d) <= 3
+
+
+def test_empty_catalog_and_empty_report() -> None:
+    m = Matcher(Catalog.of([], version="empty"))
+    assert m.match(_report("BUG: soft lockup in x", ("x", "y"))) == []
+    m2 = Matcher(_catalog())
+    assert m2.match(_report("", ())) == []
