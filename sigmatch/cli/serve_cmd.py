@@ -1,0 +1,63 @@
+"""``sigmatch serve``: the HTTP API and web page under gunicorn (settings in ``sigmatch.web.gunicorn_conf``).
+
+Embedded default with no setting at all: the catalog from ``signatures/`` plus the local store,
+background jobs in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+DEFAULT_PORT = 8000
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the HTTP API and web page (gunicorn)",
+        description="Serve the HTTP API (/api/v1/...), the web page (/), /healthz, /readyz and /metrics.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT),
+                   help=f"port (default $PORT or {DEFAULT_PORT})")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default $WEB_CONCURRENCY or 2)")
+    p.add_argument("--threads", type=int, default=None, help="threads per worker (default 8)")
+    p.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers is not None:
+        os.environ["WEB_CONCURRENCY"] = str(max(1, args.workers))
+    from gunicorn.app.base import BaseApplication
+
+    # gunicorn_conf sets PROMETHEUS_MULTIPROC_DIR; prometheus_client is loaded later, by create_app().
+    from sigmatch.web import create_app, gunicorn_conf, warm_up
+
+    opts = gunicorn_conf.options()
+    opts["bind"] = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+    if args.threads is not None:
+        opts["threads"] = max(1, args.threads)
+    if args.access_log:
+        opts["accesslog"] = "-"
+
+    app = create_app()
+    try:
+        catalog = warm_up(app)
+        print(f"sigmatch: catalog {catalog.version}: {len(catalog)} known bugs", file=sys.stderr)
+    except Exception as exc:  # serve anyway: /readyz reports it, requests retry the load
+        print(f"sigmatch: warning: catalog not loaded: {exc}", file=sys.stderr)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in opts.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    Server().run()
+    return 0

@@ -1,0 +1,190 @@
+"""Background jobs: one small interface, a thread-backed implementation for the embedded default.
+
+::
+
+    jobs = ThreadJobs()
+    job_id = jobs.enqueue("sigmatch.refresh.refresh", source="cve")
+    jobs.get(job_id).status          # queued | started | finished | failed
+
+A job is named by the dotted path of a plain function (``"package.module.function"``), so that a
+queue that runs it in another process (RQ, added behind the same :class:`Jobs` interface) can
+import it there. Keyword arguments must be JSON-able for the same reason.
+
+:func:`jobs_for` picks the backend from the settings: an RQ/Redis one when ``REDIS_URL`` is set and
+``sigmatch.jobs_rq`` is there, the thread-backed one otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import threading
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sigmatch.errors import JobError
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """What a client polling ``GET /api/v1/jobs/<id>`` sees."""
+
+    id: str
+    func: str
+    status: JobStatus
+    enqueued_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    result: Any = None  # JSON-able summary the function returned (str() of it otherwise)
+    error: str | None = None  # one line: exception type and message
+    kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "func": self.func,
+            "status": self.status.value,
+            "enqueued_at": self.enqueued_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+class Jobs(Protocol):
+    """A queue of background work. Implementations: :class:`ThreadJobs`; an RQ one (``REDIS_URL``)."""
+
+    backend: str
+
+    def enqueue(self, func: str, /, **kwargs: Any) -> str:
+        """Queue ``func(**kwargs)``; return the job id at once."""
+        ...
+
+    def get(self, job_id: str) -> JobInfo:
+        """The job's state; :class:`JobError` when the id is unknown."""
+        ...
+
+
+def resolve(func: str) -> Callable[..., Any]:
+    """``"pkg.mod.fn"`` or ``"pkg.mod:fn"`` -> the function (``JobError`` when it is not there)."""
+    modname, sep, attr = func.partition(":") if ":" in func else func.rpartition(".")
+    if not sep or not modname or not attr:
+        raise JobError(f"not a dotted function path: {func!r}", job_id="")
+    try:
+        fn = getattr(importlib.import_module(modname), attr)
+    except (ImportError, AttributeError) as exc:
+        raise JobError(f"job function {func!r} is not available: {exc}", job_id="") from exc
+    if not callable(fn):
+        raise JobError(f"job function {func!r} is not callable", job_id="")
+    return fn  # type: ignore[no-any-return]
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-able rendering of a job's return value (dataclasses via ``to_dict()``)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if depth > 6:
+        return str(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _jsonable(to_dict(), depth + 1)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+class ThreadJobs:
+    """Jobs run by a small thread pool in this process; the last ``keep`` jobs are remembered.
+
+    ``on_done`` callbacks run (in the job's thread) after each job ends, finished or failed; the
+    web app uses one to reload the catalog after a refresh.
+    """
+
+    backend = "thread"
+
+    def __init__(self, *, workers: int = 1, keep: int = 1000) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigmatch-job")
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[str, JobInfo] = OrderedDict()
+        self._keep = keep
+        self.on_done: list[Callable[[JobInfo], None]] = []
+
+    def enqueue(self, func: str, /, **kwargs: Any) -> str:
+        job_id = uuid.uuid4().hex
+        info = JobInfo(id=job_id, func=func, status=JobStatus.QUEUED, enqueued_at=time.time(), kwargs=dict(kwargs))
+        with self._lock:
+            self._jobs[job_id] = info
+            while len(self._jobs) > self._keep:
+                self._jobs.popitem(last=False)
+        self._pool.submit(self._run, job_id)
+        return job_id
+
+    def _update(self, job_id: str, **changes: Any) -> JobInfo | None:
+        with self._lock:
+            old = self._jobs.get(job_id)
+            if old is None:
+                return None
+            new = replace(old, **changes)
+            self._jobs[job_id] = new
+            return new
+
+    def _run(self, job_id: str) -> None:
+        info = self._update(job_id, status=JobStatus.STARTED, started_at=time.time())
+        if info is None:
+            return
+        try:
+            result = resolve(info.func)(**info.kwargs)
+            done = self._update(job_id, status=JobStatus.FINISHED, ended_at=time.time(), result=_jsonable(result))
+        except BaseException as exc:  # a job must never take the pool down
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            done = self._update(job_id, status=JobStatus.FAILED, ended_at=time.time(), error=last[:1000])
+        for callback in list(self.on_done):
+            if done is not None:
+                with contextlib.suppress(Exception):  # a callback failing must not fail the job
+                    callback(done)
+
+    def get(self, job_id: str) -> JobInfo:
+        with self._lock:
+            info = self._jobs.get(job_id)
+        if info is None:
+            raise JobError(f"no such job: {job_id}", job_id=job_id)
+        return info
+
+    def wait(self, job_id: str, timeout: float = 30.0) -> JobInfo:
+        """Block until the job ends or ``timeout`` passes (for the CLI and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.get(job_id)
+            if info.status in (JobStatus.FINISHED, JobStatus.FAILED) or time.monotonic() > deadline:
+                return info
+            time.sleep(0.02)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def jobs_for(settings: Mapping[str, Any]) -> Jobs:
+    """The backend the settings ask for: RQ when ``REDIS_URL`` is set and available, threads otherwise."""
+    if settings.get("REDIS_URL") and importlib.util.find_spec("sigmatch.jobs_rq") is not None:
+        mod = importlib.import_module("sigmatch.jobs_rq")
+        backend: Jobs = mod.RQJobs(settings)
+        return backend
+    return ThreadJobs()

@@ -1,0 +1,269 @@
+"""The JSON API: ``/api/v1/...`` plus ``/healthz``, ``/readyz`` and ``/metrics``.
+
+Views are thin: read the request, call the core (:func:`sigmatch.web.services.analyze`), render.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import importlib.util
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from sigmatch import __version__
+from sigmatch.answer import Answer
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.textio import decode_log
+from sigmatch.web.errors import ApiError
+from sigmatch.web.present import answer_json, bug_detail, bug_summary
+from sigmatch.web.services import analyze
+from sigmatch.web.state import state
+
+bp = Blueprint("api", __name__)
+
+MAX_TOP = 50
+MAX_PER_PAGE = 500
+DEFAULT_PER_PAGE = 50
+REFRESH_FUNC = "sigmatch.refresh.refresh"
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_TEXT_TYPES = ("", "text/plain", "application/octet-stream")
+
+
+# ---------------------------------------------------------------- helpers shared with pages.py
+
+def int_arg(name: str, default: int, lo: int, hi: int, source: Any = None) -> int:
+    raw = (source if source is not None else request.args).get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {str(raw)[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, "bad_parameter", f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def top_arg(source: Any = None) -> int:
+    default = max(1, min(MAX_TOP, int(state().settings["SIGMATCH_TOP_K"])))
+    return int_arg("top", default, 1, MAX_TOP, source)
+
+
+def max_bytes() -> int:
+    return int(state().settings["SIGMATCH_MAX_REQUEST_BYTES"])
+
+
+def run_match(raw: bytes | str, top: int) -> Answer:
+    """Decode a pasted/uploaded log and answer it (422 when it holds no kernel crash report)."""
+    text = decode_log(raw, max_bytes=max_bytes())
+    st = state()
+    answer = analyze(text, st.holder.get(), top=top)
+    if not answer.reports:
+        raise ApiError(422, "no_kernel_log",
+                       "no kernel crash report found in the input (expected dmesg or console output "
+                       "with an oops, BUG, WARNING, lockup, hung task, KASAN report, panic, ...)")
+    return answer
+
+
+def _log_from_request() -> bytes | str:
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        raw = request.get_data(cache=False)
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "bad_json", 'the JSON body must be an object: {"trace": "<kernel log>"}')
+        trace = doc.get("trace")
+        if not isinstance(trace, str):
+            raise ApiError(400, "missing_trace", 'the JSON body needs a "trace" string holding the kernel log')
+        return trace
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is not None:
+            data: bytes = upload.read(max_bytes() + 1)
+            return data
+        if "trace" in request.form:
+            return request.form["trace"]
+        raise ApiError(400, "missing_file", 'the multipart body needs a "file" part holding the kernel log')
+    if mimetype == "application/x-www-form-urlencoded":
+        # An HTML form posts trace=...; `curl -d @console.log` posts the raw log with this type.
+        raw = request.get_data(cache=True)
+        if raw.startswith(b"trace="):
+            return request.form.get("trace", "")
+        return raw
+    if mimetype in _TEXT_TYPES or mimetype.startswith("text/"):
+        return request.get_data(cache=False)
+    raise ApiError(415, "unsupported_media_type",
+                   f"unsupported Content-Type {mimetype!r}: send text/plain, application/json "
+                   '{"trace": ...} or multipart/form-data with a "file" part')
+
+
+# ---------------------------------------------------------------- match
+
+@bp.post("/api/v1/match")
+def match() -> Response:
+    top = top_arg()
+    answer = run_match(_log_from_request(), top)
+    body = answer_json(answer)
+    state().metrics.observe_match(body)
+    return jsonify(body)
+
+
+# ---------------------------------------------------------------- catalog
+
+def filter_bugs(catalog: Catalog, *, kind: str = "", q: str = "", origin: str = "") -> list[int]:
+    """Indexes of the bugs of ``catalog`` that pass the filters, in catalog order."""
+    blobs = state().blobs(catalog) if q else ()
+    terms = q.lower().split()
+    out = []
+    for i, bug in enumerate(catalog.bugs):
+        if kind and kind not in bug.kinds and not any(s.kind == kind for s in bug.signatures):
+            continue
+        if origin and bug.origin.value != origin:
+            continue
+        if terms and not all(t in blobs[i] for t in terms):
+            continue
+        out.append(i)
+    return out
+
+
+def page_args(source: Any = None) -> tuple[int, int]:
+    """``(offset, limit)`` from ``page``/``per_page`` or ``offset``/``limit``."""
+    args = source if source is not None else request.args
+    if "offset" in args or "limit" in args:
+        offset = int_arg("offset", 0, 0, 10**9, args)
+        limit = int_arg("limit", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, args)
+        return offset, limit
+    page = int_arg("page", 1, 1, 10**7, args)
+    per_page = int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, args)
+    return (page - 1) * per_page, per_page
+
+
+@bp.get("/api/v1/bugs")
+def bugs() -> Response:
+    offset, limit = page_args()
+    kind = request.args.get("kind", "").strip()[:64]
+    origin = request.args.get("origin", "").strip()[:32]
+    q = request.args.get("q", "").strip()[:200]
+    catalog = state().holder.get().catalog
+    hits = filter_bugs(catalog, kind=kind, q=q, origin=origin)
+    items = [bug_summary(catalog.bugs[i]) for i in hits[offset:offset + limit]]
+    return jsonify({"total": len(hits), "offset": offset, "limit": limit, "items": items,
+                    "catalog_version": catalog.version})
+
+
+@bp.get("/api/v1/bugs/<bug_id>")
+def bug(bug_id: str) -> Response:
+    found = state().holder.get().catalog.get(bug_id)
+    if found is None:
+        raise ApiError(404, "bug_not_found", f"no known bug with id {bug_id[:100]!r}")
+    return jsonify(bug_detail(found))
+
+
+# ---------------------------------------------------------------- jobs and admin
+
+@bp.get("/api/v1/jobs/<job_id>")
+def job(job_id: str) -> Response:
+    if not _JOB_ID.match(job_id):
+        raise ApiError(404, "job_not_found", "no such job")
+    return jsonify(state().jobs.get(job_id).to_dict())
+
+
+def require_admin() -> None:
+    token = str(state().settings.get("SIGMATCH_ADMIN_TOKEN") or "")
+    if not token:
+        raise ApiError(403, "admin_disabled", "admin endpoints are disabled (SIGMATCH_ADMIN_TOKEN is not set)")
+    auth = request.headers.get("Authorization", "")
+    scheme, _, given = auth.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise ApiError(401, "unauthorized", "this endpoint needs 'Authorization: Bearer <SIGMATCH_ADMIN_TOKEN>'",
+                       headers={"WWW-Authenticate": 'Bearer realm="sigmatch"'})
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(403, "forbidden", "wrong admin token")
+
+
+@bp.post("/api/v1/refresh")
+def refresh() -> tuple[Response, int, dict[str, str]]:
+    require_admin()
+    options: dict[str, Any] = {}
+    raw = request.get_data(cache=False)
+    if raw.strip():
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "bad_json", "the JSON body must be an object")
+        sources = doc.get("sources", doc.get("source"))
+        if isinstance(sources, str):
+            sources = [sources]
+        if sources is not None:
+            if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+                raise ApiError(400, "bad_parameter", "sources must be a list of source names")
+            options["sources"] = sources[:10]
+    st = state()
+    if st.jobs.backend == "thread":
+        options["settings"] = dict(st.settings)  # same process: the app's own settings apply
+    modname = REFRESH_FUNC.rpartition(".")[0]
+    if importlib.util.find_spec(modname) is None:
+        raise ApiError(503, "refresh_unavailable", "the refresh job is not available in this installation")
+    known = getattr(importlib.import_module(modname), "SOURCES", None)
+    unknown = [s for s in options.get("sources", ()) if known is not None and s not in known]
+    if unknown:
+        raise ApiError(400, "bad_parameter", f"unknown refresh source {unknown[0][:40]!r} (known: {', '.join(known or ())})")
+    job_id = st.jobs.enqueue(REFRESH_FUNC, **options)
+    where = url_for("api.job", job_id=job_id)
+    return jsonify({"job_id": job_id, "status": "queued", "url": where}), 202, {"Location": where}
+
+
+# ---------------------------------------------------------------- operations
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok", "version": __version__})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    st = state()
+    holder = st.holder
+    if holder.peek() is None and holder.loading:
+        return jsonify({"status": "loading", "degraded": [], "catalog": None}), 503
+    try:
+        loaded = holder.get()
+    except Exception:
+        return jsonify({"status": "unavailable", "degraded": [f"catalog failed to load: {holder.error}"],
+                        "catalog": None}), 503
+    catalog = loaded.catalog
+    degraded: list[str] = []
+    stats = catalog.stats()
+    if stats["imported"] == 0:
+        degraded.append("catalog holds curated entries only (no imported snapshot yet: run `sigmatch refresh`)")
+    if loaded.matcher is None:
+        degraded.append("matcher not available: answers carry parsed reports only")
+    if st.settings.get("REDIS_URL") and st.jobs.__class__.__name__ == "ThreadJobs":
+        degraded.append("REDIS_URL is set but background jobs run in this process")
+    for note in catalog.meta.get("degraded", ()) if isinstance(catalog.meta.get("degraded"), list | tuple) else ():
+        degraded.append(str(note))
+    return jsonify({
+        "status": "degraded" if degraded else "ready",
+        "degraded": degraded,
+        "catalog": {"version": catalog.version, **stats, "loaded_at": loaded.loaded_at},
+        "jobs": st.jobs.backend,
+        "version": __version__,
+    }), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    st = state()
+    loaded = st.holder.peek()
+    if loaded is not None:
+        st.metrics.catalog_bugs.set(len(loaded.catalog))
+    return st.metrics.render()

@@ -1,0 +1,290 @@
+"""The OpenAPI 3.1 document served at ``GET /api/v1/openapi.json``: every endpoint, every response.
+
+Written by hand, next to the views it describes; ``tests/test_web_schema.py`` drives a fuzzer
+(schemathesis) with it, so a view that drifts from it fails the suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from sigmatch import __version__
+
+bp = Blueprint("openapi", __name__)
+
+_NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+_PAGING = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10**7},
+     "description": "Page number, from 1 (with per_page)."},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10**9},
+     "description": "Alternative to page: items to skip (with limit)."},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "kind", "in": "query", "schema": {"type": "string", "maxLength": 64},
+     "description": "Crash kind, e.g. soft_lockup, kasan, null_deref."},
+    {"name": "origin", "in": "query", "schema": {"type": "string", "enum": ["curated", "cve"]}},
+    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
+     "description": "Words that must all appear (id, title, CVE, commit, function names)."},
+]
+
+_COMMON_ERRORS = {"404": _err("Not found."), "405": _err("Method not allowed."), "500": _err("Internal error.")}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "code": {"type": "string", "description": "Stable machine-readable code, e.g. no_kernel_log."},
+                "message": {"type": "string", "description": "One sentence for a person."},
+            },
+        }},
+    },
+    "Fix": {
+        "type": "object",
+        "required": ["sha"],
+        "properties": {
+            "sha": {"type": "string"}, "short": {"type": "string"}, "subject": {"type": "string"},
+            "mainline": _NULLABLE_STR, "verified": {"type": "boolean"},
+            "url": {"type": ["string", "null"], "description": "https://git.kernel.org/linus/<sha>"},
+        },
+    },
+    "Verdict": {
+        "type": ["object", "null"],
+        "properties": {
+            "status": {"type": "string", "enum": ["affected", "fixed", "not_affected", "unknown"]},
+            "running": _NULLABLE_STR, "branch": _NULLABLE_STR, "first_fixed": _NULLABLE_STR,
+            "fixed_branch": _NULLABLE_STR, "reason": {"type": "string"}, "caveat": _NULLABLE_STR,
+        },
+    },
+    "Match": {
+        "type": "object",
+        "required": ["bug_id", "title", "score", "confident", "fixes", "why"],
+        "properties": {
+            "bug_id": {"type": "string"}, "title": {"type": "string"}, "origin": {"type": "string"},
+            "score": {"type": "number"}, "confident": {"type": "boolean"},
+            "fixes": {"type": "array", "items": {"$ref": "#/components/schemas/Fix"}},
+            "cves": {"type": "array", "items": {"type": "string"}},
+            "stable_fixed": {"type": "object", "additionalProperties": {"type": "string"},
+                             "description": "First release carrying the fix, per stable branch."},
+            "verdict": {"$ref": "#/components/schemas/Verdict"},
+            "why": {"type": "object", "description": "Rule, score breakdown, matched and unmatched frames.",
+                    "properties": {"rule": {"type": "string"}, "explanation": {"type": "string"},
+                                   "signals": {"type": "object"},
+                                   "matched_frames": {"type": "array", "items": {"type": "string"}},
+                                   "unmatched_frames": {"type": "array", "items": {"type": "string"}}}},
+        },
+    },
+    "Report": {
+        "type": "object",
+        "required": ["kind", "title"],
+        "properties": {
+            "kind": {"type": "string"}, "title": {"type": "string"},
+            "alt_titles": {"type": "array", "items": {"type": "string"}},
+            "guilty_frame": _NULLABLE_STR, "kernel_version": _NULLABLE_STR,
+            "corrupted": {"type": "boolean"}, "frames": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Answer": {
+        "type": "object",
+        "required": ["reports", "signature", "matches", "confident", "upstream", "catalog_version"],
+        "properties": {
+            "reports": {"type": "array", "items": {"$ref": "#/components/schemas/Report"},
+                        "description": "Crash reports found in the log, primary first (at most 20)."},
+            "reports_total": {"type": "integer"},
+            "signature": {"type": ["object", "null"], "description": "What the matcher compared."},
+            "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"},
+                        "description": "Known bugs, best first (at most ?top)."},
+            "confident": {"type": "boolean"},
+            "kernel": {"type": ["object", "null"], "description": "The kernel version found in the log."},
+            "rules_version": {"type": "string"}, "algorithm_version": {"type": "string"},
+            "catalog_version": {"type": "string"},
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "upstream": {"type": "object", "description": "Similar upstream reports (lore, bugzilla, syzbot)."},
+        },
+    },
+    "BugSummary": {
+        "type": "object",
+        "required": ["id", "title", "origin"],
+        "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "origin": {"type": "string"},
+            "kinds": {"type": "array", "items": {"type": "string"}},
+            "cves": {"type": "array", "items": {"type": "string"}},
+            "fixes": {"type": "array", "items": {"$ref": "#/components/schemas/Fix"}},
+            "mainline_fixed": _NULLABLE_STR,
+            "stable_fixed": {"type": "object", "additionalProperties": {"type": "string"}},
+            "withdrawn": {"type": "boolean"},
+        },
+    },
+    "BugList": {
+        "type": "object",
+        "required": ["total", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0}, "offset": {"type": "integer"},
+            "limit": {"type": "integer"}, "catalog_version": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/BugSummary"}},
+        },
+    },
+    "Bug": {
+        "type": "object",
+        "required": ["id", "title", "origin", "fixes", "signatures"],
+        "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "origin": {"type": "string"},
+            "summary": {"type": "string"},
+            "signatures": {"type": "array", "items": {"type": "object"}},
+            "fixes": {"type": "array", "items": {"$ref": "#/components/schemas/Fix"}},
+            "stable": {"type": "array", "items": {"type": "object"}},
+            "introduced": {"type": ["object", "null"]},
+            "references": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "string"}, "func": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "started", "finished", "failed"]},
+            "enqueued_at": {"type": ["number", "null"]}, "started_at": {"type": ["number", "null"]},
+            "ended_at": {"type": ["number", "null"]}, "result": {}, "error": _NULLABLE_STR,
+        },
+    },
+    "JobAccepted": {
+        "type": "object",
+        "required": ["job_id"],
+        "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}, "url": {"type": "string"}},
+    },
+    "Health": {"type": "object", "required": ["status"],
+               "properties": {"status": {"type": "string"}, "version": {"type": "string"}}},
+    "Ready": {
+        "type": "object",
+        "required": ["status", "degraded"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "degraded", "loading", "unavailable"]},
+            "degraded": {"type": "array", "items": {"type": "string"}},
+            "catalog": {"type": ["object", "null"]},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sigmatch",
+            "version": __version__,
+            "description": "From a Linux kernel crash log to the known bug, the commit that fixes it and the "
+                           "kernel release that carries the fix. Every error has the shape of `Error`.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/match": {"post": {
+                "summary": "Match a kernel crash log against the known bugs",
+                "operationId": "match",
+                "parameters": [{"name": "top", "in": "query", "description": "How many matches to return.",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                "requestBody": {"required": True, "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {
+                        "type": "object", "required": ["trace"],
+                        "properties": {"trace": {"type": "string", "description": "The kernel log."}}}},
+                    "multipart/form-data": {"schema": {
+                        "type": "object", "required": ["file"],
+                        "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                                                "description": "The console log as a file upload."}}}},
+                }},
+                "responses": {
+                    "200": _json("Answer", "Reports, signature, ranked matches with fixes and verdicts."),
+                    "400": _err("Malformed request: bad JSON, missing field, bad parameter."),
+                    "413": _err("Body larger than SIGMATCH_MAX_REQUEST_BYTES."),
+                    "415": _err("Unsupported Content-Type."),
+                    "422": _err("No kernel crash report in the body (empty, binary or unrelated text)."),
+                    "503": _err("The catalog could not be loaded."),
+                    **_COMMON_ERRORS,
+                },
+            }},
+            "/api/v1/bugs": {"get": {
+                "summary": "List known bugs (paged, filtered)",
+                "operationId": "listBugs",
+                "parameters": _PAGING,
+                "responses": {"200": _json("BugList", "One page of known bugs and the total that match."),
+                              "400": _err("Bad paging or filter parameter."),
+                              "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
+            }},
+            "/api/v1/bugs/{bug_id}": {"get": {
+                "summary": "One known bug",
+                "operationId": "getBug",
+                "parameters": [{"name": "bug_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json("Bug", "The known bug with signatures, fixes, stable releases."),
+                              "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
+            }},
+            "/api/v1/jobs/{job_id}": {"get": {
+                "summary": "State of a background job",
+                "operationId": "getJob",
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json("Job", "The job's status and result or error."), **_COMMON_ERRORS},
+            }},
+            "/api/v1/refresh": {"post": {
+                "summary": "Start a catalog refresh (admin)",
+                "operationId": "refresh",
+                "security": [{"adminToken": []}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "sources": {"type": "array", "items": {"type": "string"},
+                                    "description": "Refresh steps to run (default: all), e.g. [\"cve\"]."}}}}}},
+                "responses": {"202": _json("JobAccepted", "The refresh job was queued; poll its url."),
+                              "400": _err("Bad body."),
+                              "401": _err("No bearer token."),
+                              "403": _err("Wrong token, or admin endpoints disabled."),
+                              "503": _err("Refresh not available."), **_COMMON_ERRORS},
+            }},
+            "/api/v1/openapi.json": {"get": {
+                "summary": "This document", "operationId": "openapi",
+                "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **_COMMON_ERRORS},
+            }},
+            "/healthz": {"get": {
+                "summary": "Liveness", "operationId": "healthz",
+                "responses": {"200": _json("Health", "The process answers."), **_COMMON_ERRORS},
+            }},
+            "/readyz": {"get": {
+                "summary": "Readiness: catalog loaded; degraded modes listed", "operationId": "readyz",
+                "responses": {"200": _json("Ready", "Ready (possibly degraded)."),
+                              "503": _json("Ready", "Not ready: loading or failed."), **_COMMON_ERRORS},
+            }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics", "operationId": "metrics",
+                "responses": {"200": {"description": "Prometheus text exposition format.",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              **_COMMON_ERRORS},
+            }},
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                               "description": "SIGMATCH_ADMIN_TOKEN"}},
+        },
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(document())
