@@ -186,10 +186,10 @@ class SourceStatus:
     name: str  # lore | bugzilla | syzbot | stable
     state: SourceState
     note: str = ""
-    requests: int = 0
+    tasks: int = 0  # how many questions were put to it (a search, a thread, a bug's comments...)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state.value, "note": self.note, "requests": self.requests}
+        return {"name": self.name, "state": self.state.value, "note": self.note, "tasks": self.tasks}
 
 
 @dataclass(frozen=True, slots=True)
