@@ -52,7 +52,8 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: Any = None
 
     ``settings`` is a mapping as :func:`sigmatch.config.load` returns (missing names fall back to
     the environment); ``store`` overrides the store the settings name (a ``SnapshotStore``).
-    Curated entries win on id clashes. The catalog's ``version`` changes whenever either part does.
+    Curated entries win on id clashes, and an imported CVE that a curated entry cites (its ``cves``)
+    is left out ("shadowed", listed in ``meta``): one bug, one entry. The catalog's ``version`` changes whenever either part does.
     Raises :class:`~sigmatch.errors.SignatureFileError` for a broken curated file and
     :class:`~sigmatch.errors.StoreError` for a damaged snapshot.
     """
@@ -78,7 +79,12 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: Any = None
             curated = list(load_curated(sig_dir))
     the_store = store if store is not None else open_store(settings)
     snapshot = the_store.load()
-    imported = snapshot.bugs if snapshot is not None else ()
+    imported: tuple[KnownBug, ...] = snapshot.bugs if snapshot is not None else ()
+    # A curated entry that cites a CVE is that bug, told better: the imported copy steps aside.
+    covered = {c.upper() for b in curated for c in b.cves}
+    shadowed = [b.id for b in imported if b.id.upper() in covered]
+    if shadowed:
+        imported = tuple(b for b in imported if b.id.upper() not in covered)
     curated_hash = hashlib.sha256(
         json.dumps([b.to_dict() for b in curated], sort_keys=True, default=str).encode()
     ).hexdigest()[:8]
@@ -87,7 +93,8 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: Any = None
         "imported_version": imported_version,
         "curated": len(curated),
         "curated_available": curated_available,
-        "imported": len(imported),
+        "imported": len(imported) + len(shadowed),
+        "shadowed": shadowed,
         "cve_commit": snapshot.meta.cve_commit if snapshot is not None else None,
         "last_success": snapshot.meta.last_success if snapshot is not None else None,
     }
