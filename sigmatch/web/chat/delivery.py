@@ -1,0 +1,385 @@
+"""The background half of a chat request: get the log, analyze it, post exactly one reply.
+
+::
+
+    job = ReplyJob(platform="slack", text=log, response_url=url)      # JSON-able, built by the view
+    runner.submit(job)                                                  # returns at once
+
+:class:`ThreadRunner` (the embedded default) runs jobs on a small thread pool of this process,
+with the catalog the web app already holds. :class:`QueueRunner` hands them to a
+:class:`~sigmatch.jobs.Jobs` queue (RQ when ``REDIS_URL`` is set) as the plain function
+:func:`reply_job`, which a worker process runs with its own catalog.
+
+Replies go out through Slack's SDK (``WebhookClient`` for a ``response_url``, ``WebClient`` for
+``chat.postMessage`` with ``thread_ts``) or, for Mattermost, one JSON POST to its ``response_url``.
+A delivery is retried only when the far end said it did not take it (connection refused, 429, 5xx),
+so a reply is never posted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from sigmatch import __version__
+from sigmatch.answer import Answer
+from sigmatch.errors import InputError
+from sigmatch.textio import decode_log
+from sigmatch.web.chat import format as fmt
+
+log = logging.getLogger("sigmatch.chat")
+
+Analyze = Callable[[str], Answer]
+
+USER_AGENT = f"sigmatch/{__version__} (chat bot)"
+DELIVERY_TIMEOUT = 10.0  # seconds, one POST of a reply
+DELIVERY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SlackFile:
+    """A file attached to a Slack message (a snippet or an uploaded text file)."""
+
+    id: str
+    name: str = ""
+    size: int | None = None
+    url: str | None = None  # url_private_download (or url_private)
+    mimetype: str = ""
+    filetype: str = ""
+
+    @classmethod
+    def from_event(cls, d: Mapping[str, Any]) -> SlackFile:
+        size = d.get("size")
+        return cls(
+            id=str(d.get("id") or ""),
+            name=str(d.get("name") or d.get("title") or ""),
+            size=int(size) if isinstance(size, int) else None,
+            url=str(d.get("url_private_download") or d.get("url_private") or "") or None,
+            mimetype=str(d.get("mimetype") or ""),
+            filetype=str(d.get("filetype") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyJob:
+    """Everything the background half needs; JSON-able so that an RQ worker can run it elsewhere."""
+
+    platform: str  # "slack" | "mattermost"
+    text: str = ""  # the log as pasted (may be empty when it comes in files)
+    response_url: str | None = None  # slash commands: reply there
+    channel: str | None = None  # Slack events: chat.postMessage into this channel ...
+    thread_ts: str | None = None  # ... in this thread
+    files: tuple[SlackFile, ...] = ()
+    key: str = ""  # the idempotency key it was claimed under (for the log)
+    received_at: float = field(default_factory=time.time)
+    command: str = "/kernel-crash"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["files"] = [asdict(f) for f in self.files]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReplyJob:
+        files = tuple(SlackFile(**f) for f in d.get("files") or ())
+        return cls(**{**dict(d), "files": files})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How replies leave: Slack credentials and endpoints, size caps."""
+
+    bot_token: str = ""
+    api_url: str = "https://slack.com/api/"
+    max_bytes: int = 2 * 1024 * 1024  # largest log accepted, pasted or downloaded
+    timeout: float = DELIVERY_TIMEOUT
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Delivery:
+        api = str(settings.get("SIGMATCH_SLACK_API_URL") or "https://slack.com/api/")
+        return cls(
+            bot_token=str(settings.get("SIGMATCH_SLACK_BOT_TOKEN") or ""),
+            api_url=api if api.endswith("/") else api + "/",
+            max_bytes=int(settings.get("SIGMATCH_MAX_REQUEST_BYTES") or 2 * 1024 * 1024),
+            timeout=float(settings.get("SIGMATCH_HTTP_TIMEOUT") or DELIVERY_TIMEOUT),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one job (returned to the queue, logged, and read by tests/benchmarks)."""
+
+    delivered: bool
+    kind: str  # "match" | "no_match" | "no_crash" | "usage" | "error"
+    elapsed: float  # seconds from receipt to the reply being accepted
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- getting the log ------------------------------------------------------------------------------------
+
+
+def _file_host_allowed(url: str, api_url: str) -> bool:
+    """The bot token only goes to Slack's own hosts (or the configured API host, for mirrors/tests)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        return False
+    api = urlsplit(api_url)
+    if host == (api.hostname or "").lower() and parts.port == api.port and parts.scheme == api.scheme:
+        return True
+    return parts.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")
+                                        or host.endswith(".slack-edge.com"))
+
+
+def download_file(f: SlackFile, d: Delivery) -> bytes:
+    """A file's bytes, fetched with the bot token, refused above ``d.max_bytes`` (InputError)."""
+    url = f.url
+    if not url:
+        raise InputError(f"file {f.name or f.id} has no download URL")
+    if not _file_host_allowed(url, d.api_url):
+        raise InputError(f"file {f.name or f.id} is not on a Slack host; not downloading it")
+    if f.size is not None and f.size > d.max_bytes:
+        raise InputError(f"file {f.name or f.id} is {f.size} bytes, more than the limit of {d.max_bytes}",
+                         reason="too_large")
+    headers = {"Authorization": f"Bearer {d.bot_token}", "User-Agent": USER_AGENT}
+    try:
+        with requests.get(url, headers=headers, timeout=d.timeout, stream=True, allow_redirects=False) as resp:
+            if resp.status_code != 200:
+                raise InputError(f"could not download file {f.name or f.id}: HTTP {resp.status_code}")
+            ctype = resp.headers.get("Content-Type", "")
+            if ctype.startswith("text/html"):  # Slack serves its login page when the token lacks files:read
+                raise InputError(f"could not download file {f.name or f.id}: got a web page, not the file "
+                                 "(does the app have the files:read scope?)")
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in resp.iter_content(65536):
+                total += len(chunk)
+                if total > d.max_bytes:
+                    raise InputError(f"file {f.name or f.id} is larger than the limit of {d.max_bytes} bytes",
+                                     reason="too_large")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except requests.RequestException as exc:
+        raise InputError(f"could not download file {f.name or f.id}: {type(exc).__name__}") from exc
+
+
+def _files_info(f: SlackFile, d: Delivery) -> SlackFile:
+    """Events sometimes carry only a file id: ask ``files.info`` for the rest."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=d.bot_token, base_url=d.api_url, timeout=int(d.timeout))
+    try:
+        resp = client.files_info(file=f.id)
+    except SlackApiError as exc:
+        raise InputError(f"files.info failed for {f.id}: {exc.response.get('error', 'error')}") from exc
+    info = resp.get("file")
+    if not isinstance(info, Mapping):
+        raise InputError(f"files.info returned no file for {f.id}")
+    return SlackFile.from_event(info)
+
+
+def gather_log(job: ReplyJob, d: Delivery) -> str:
+    """The pasted text plus the text of attached files, decoded (InputError when none is usable)."""
+    parts: list[str] = []
+    if job.text.strip():
+        parts.append(job.text)
+    budget = d.max_bytes
+    for f in job.files[:5]:
+        if not f.url and f.id:
+            f = _files_info(f, d)
+        data = download_file(f, Delivery(d.bot_token, d.api_url, budget, d.timeout))
+        budget -= len(data)
+        parts.append(decode_log(data, max_bytes=d.max_bytes))
+    if not parts:
+        raise InputError("no log in the message", reason="empty")
+    return decode_log("\n".join(parts), max_bytes=d.max_bytes)
+
+
+# --- rendering and posting ------------------------------------------------------------------------------
+
+
+def render(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[dict[str, Any], str]:
+    """The message to post and its kind. Never raises: failures become an error message."""
+    try:
+        text = gather_log(job, d)
+    except InputError as exc:
+        if exc.reason == "empty":
+            return _simple(job.platform, fmt.usage_text(job.command)), "usage"
+        return _simple(job.platform, fmt.error_text(str(exc))), "error"
+    try:
+        answer = analyze(text)
+    except InputError as exc:
+        return _simple(job.platform, fmt.error_text(str(exc))), "error"
+    except Exception:
+        log.exception("chat analysis failed")
+        return _simple(job.platform, fmt.error_text("internal error; it has been logged")), "error"
+    kind = "match" if answer.confident else ("no_match" if answer.reports else "no_crash")
+    msg = fmt.slack_message(answer) if job.platform == "slack" else fmt.mattermost_message(answer)
+    return msg, kind
+
+
+def _simple(platform: str, text: str) -> dict[str, Any]:
+    if platform == "slack":
+        return {"text": fmt.SLACK.esc(text)}
+    return {"text": text}
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _post_response_url(job: ReplyJob, message: dict[str, Any], d: Delivery) -> None:
+    body = {**message, "response_type": "in_channel"}
+    if job.platform == "slack":
+        from slack_sdk.webhook import WebhookClient
+
+        try:
+            resp = WebhookClient(job.response_url or "", timeout=int(d.timeout)).send_dict(body)
+        except OSError as exc:  # connection refused / reset before the request was taken
+            raise _Retryable(str(exc)) from exc
+        status = resp.status_code
+    else:
+        try:
+            r = requests.post(job.response_url or "", json=body, timeout=d.timeout,
+                              headers={"User-Agent": USER_AGENT}, allow_redirects=False)
+        except requests.ConnectionError as exc:
+            raise _Retryable(str(exc)) from exc
+        status = r.status_code
+    if status == 429 or status >= 500:
+        raise _Retryable(f"HTTP {status}")
+    if status >= 300:
+        raise RuntimeError(f"response_url answered HTTP {status}")
+
+
+def _post_message(job: ReplyJob, message: dict[str, Any], d: Delivery) -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=d.bot_token, base_url=d.api_url, timeout=int(d.timeout))
+    try:
+        client.chat_postMessage(channel=job.channel or "", thread_ts=job.thread_ts, text=message.get("text", ""),
+                                blocks=message.get("blocks"), unfurl_links=False, unfurl_media=False)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}") from exc
+        raise RuntimeError(f"chat.postMessage failed: {exc.response.get('error', status)}") from exc
+    except OSError as exc:
+        raise _Retryable(str(exc)) from exc
+
+
+def deliver(job: ReplyJob, message: dict[str, Any], d: Delivery) -> None:
+    post = _post_response_url if job.response_url else _post_message
+    if not job.response_url and not job.channel:
+        raise RuntimeError("nowhere to reply: no response_url and no channel")
+    for attempt in range(DELIVERY_ATTEMPTS):
+        try:
+            post(job, message, d)
+            return
+        except _Retryable as exc:
+            if attempt == DELIVERY_ATTEMPTS - 1:
+                raise RuntimeError(f"reply not accepted after {DELIVERY_ATTEMPTS} attempts: {exc}") from exc
+            time.sleep(0.5 * 2**attempt)
+
+
+def run_reply(job: ReplyJob, analyze: Analyze, d: Delivery) -> Outcome:
+    """Analyze and post one reply. Never raises; the outcome says what happened."""
+    message, kind = render(job, analyze, d)
+    try:
+        deliver(job, message, d)
+    except Exception as exc:
+        log.warning("chat reply %s (%s) not delivered: %s", job.key, job.platform, exc)
+        return Outcome(False, kind, time.time() - job.received_at, str(exc)[:300])
+    elapsed = time.time() - job.received_at
+    log.info("chat reply %s (%s, %s) delivered %.3fs after receipt", job.key, job.platform, kind, elapsed)
+    return Outcome(True, kind, elapsed)
+
+
+# --- runners ---------------------------------------------------------------------------------------------
+
+
+class Runner(Protocol):
+    backend: str
+
+    def submit(self, job: ReplyJob) -> None:
+        """Start the job in the background and return at once."""
+        ...
+
+
+class ThreadRunner:
+    """Embedded default: a small thread pool in this process, analyzing with the app's catalog."""
+
+    backend = "thread"
+
+    def __init__(self, analyze: Analyze, delivery: Delivery, *, workers: int = 2) -> None:
+        self._analyze = analyze
+        self._delivery = delivery
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigmatch-chat")
+        self._lock = threading.Lock()
+        self.outcomes: list[Outcome] = []  # the most recent ones, for tests and benchmarks
+
+    def submit(self, job: ReplyJob) -> None:
+        self._pool.submit(self._run, job)
+
+    def _run(self, job: ReplyJob) -> None:
+        outcome = run_reply(job, self._analyze, self._delivery)
+        with self._lock:
+            self.outcomes.append(outcome)
+            del self.outcomes[:-1000]
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+class QueueRunner:
+    """Hands jobs to a :class:`~sigmatch.jobs.Jobs` queue (RQ with Redis) as :func:`reply_job`."""
+
+    backend = "queue"
+    FUNC = "sigmatch.web.chat.delivery.reply_job"
+
+    def __init__(self, jobs: Any) -> None:
+        self._jobs = jobs
+
+    def submit(self, job: ReplyJob) -> None:
+        self._jobs.enqueue(self.FUNC, job=job.to_dict())
+
+
+# The worker's own catalog, loaded on the first chat job it runs and reloaded like the web app's.
+_worker_holder: Any = None
+_worker_lock = threading.Lock()
+
+
+def _worker_analyze(settings: Mapping[str, Any]) -> Analyze:
+    global _worker_holder
+    from sigmatch.web.services import CatalogHolder, analyze, default_loader, default_probe
+
+    with _worker_lock:
+        if _worker_holder is None:
+            _worker_holder = CatalogHolder(default_loader(settings), default_probe(settings))
+    holder = _worker_holder
+    top = int(settings.get("SIGMATCH_TOP_K") or 5)
+    return lambda text: analyze(text, holder.get(), top=top)
+
+
+def reply_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The queue job: run one reply in a worker process (settings from its environment)."""
+    from sigmatch import config
+
+    settings = config.load()
+    outcome = run_reply(ReplyJob.from_dict(job), _worker_analyze(settings), Delivery.from_settings(settings))
+    return outcome.to_dict()

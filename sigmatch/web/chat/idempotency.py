@@ -1,0 +1,97 @@
+"""Idempotency keys for chat events: a Slack retry or a duplicate event id never gets a second reply.
+
+::
+
+    store = idempotency_for(settings)        # Redis when REDIS_URL is set, else in this process
+    if store.claim("slack:event:Ev123", ttl=3600):
+        ...                                   # first time: do the work
+    else:
+        ...                                   # seen before: acknowledge, do nothing
+
+``claim`` is atomic: of any number of concurrent callers with the same key (threads, or with Redis
+processes on several hosts), exactly one gets ``True`` until the key expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+log = logging.getLogger("sigmatch.chat")
+
+DEFAULT_TTL = 3600.0  # Slack retries an event for about an hour at most (three retries)
+
+
+class IdempotencyStore(Protocol):
+    backend: str
+
+    def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
+        """``True`` the first time ``key`` is seen within ``ttl`` seconds, ``False`` after."""
+        ...
+
+
+class MemoryIdempotency:
+    """An in-process TTL set (the embedded default). Bounded: the oldest keys go first when full."""
+
+    backend = "memory"
+
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        self._keys: OrderedDict[str, float] = OrderedDict()  # key -> expiry (monotonic), oldest first
+        self._lock = threading.Lock()
+        self._max = max_keys
+
+    def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._expire(now)
+            expiry = self._keys.get(key)
+            if expiry is not None and expiry > now:
+                return False
+            self._keys[key] = now + ttl
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._max:
+                self._keys.popitem(last=False)
+            return True
+
+    def _expire(self, now: float) -> None:
+        # Keys are mostly inserted with the same TTL, so expired ones gather at the front.
+        while self._keys:
+            key, expiry = next(iter(self._keys.items()))
+            if expiry > now:
+                break
+            del self._keys[key]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class RedisIdempotency:
+    """``SET key 1 NX EX ttl`` in Redis: one claim wins across every web process and host."""
+
+    backend = "redis"
+
+    def __init__(self, client: Any, *, prefix: str = "sigmatch:chat:idem:") -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisIdempotency:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0))
+
+    def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
+        ok = self._redis.set(self._prefix + key, b"1", nx=True, ex=max(1, int(ttl)))
+        return bool(ok)
+
+
+def idempotency_for(settings: Mapping[str, Any]) -> IdempotencyStore:
+    """Redis-backed when ``REDIS_URL`` is set, in-process otherwise."""
+    url = settings.get("REDIS_URL")
+    if url:
+        return RedisIdempotency.from_url(str(url))
+    return MemoryIdempotency()
