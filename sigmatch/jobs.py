@@ -19,6 +19,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import json
+import logging
+import os
+import re
 import threading
 import time
 import traceback
@@ -28,9 +32,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from sigmatch.errors import JobError
+
+log = logging.getLogger("sigmatch.jobs")
+_SAFE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class JobStatus(StrEnum):
@@ -114,18 +122,53 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
 class ThreadJobs:
     """Jobs run by a small thread pool in this process; the last ``keep`` jobs are remembered.
 
-    ``on_done`` callbacks run (in the job's thread) after each job ends, finished or failed; the
-    web app uses one to reload the catalog after a refresh.
+    With ``state_dir``, each job's state is also written there (one small JSON file per job), so
+    that every gunicorn worker on the machine can answer ``GET /api/v1/jobs/<id>``, not only the
+    one that ran it. ``on_done`` callbacks run (in the job's thread) after each job ends, finished
+    or failed; the web app uses one to reload the catalog after a refresh.
     """
 
     backend = "thread"
 
-    def __init__(self, *, workers: int = 1, keep: int = 1000) -> None:
+    def __init__(self, *, workers: int = 1, keep: int = 1000, state_dir: str | os.PathLike[str] | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigmatch-job")
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, JobInfo] = OrderedDict()
         self._keep = keep
+        self._dir = Path(state_dir) if state_dir is not None else None
         self.on_done: list[Callable[[JobInfo], None]] = []
+
+    def _save(self, info: JobInfo) -> None:
+        if self._dir is None:
+            return
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            tmp = self._dir / f".{info.id}.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(info.to_dict()))
+            os.replace(tmp, self._dir / f"{info.id}.json")
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("cannot record job %s in %s: %s", info.id, self._dir, exc)
+
+    def _load(self, job_id: str) -> JobInfo | None:
+        if self._dir is None or not _SAFE_ID.match(job_id):
+            return None
+        try:
+            d = json.loads((self._dir / f"{job_id}.json").read_text())
+            return JobInfo(id=str(d["id"]), func=str(d["func"]), status=JobStatus(d["status"]),
+                           enqueued_at=float(d["enqueued_at"]), started_at=d.get("started_at"),
+                           ended_at=d.get("ended_at"), result=d.get("result"), error=d.get("error"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _prune_files(self) -> None:
+        if self._dir is None:
+            return
+        try:
+            files = sorted(self._dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for p in files[: max(0, len(files) - self._keep)]:
+                p.unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def enqueue(self, func: str, /, **kwargs: Any) -> str:
         job_id = uuid.uuid4().hex
@@ -134,6 +177,8 @@ class ThreadJobs:
             self._jobs[job_id] = info
             while len(self._jobs) > self._keep:
                 self._jobs.popitem(last=False)
+        self._save(info)
+        self._prune_files()
         self._pool.submit(self._run, job_id)
         return job_id
 
@@ -144,7 +189,8 @@ class ThreadJobs:
                 return None
             new = replace(old, **changes)
             self._jobs[job_id] = new
-            return new
+        self._save(new)
+        return new
 
     def _run(self, job_id: str) -> None:
         info = self._update(job_id, status=JobStatus.STARTED, started_at=time.time())
@@ -164,6 +210,8 @@ class ThreadJobs:
     def get(self, job_id: str) -> JobInfo:
         with self._lock:
             info = self._jobs.get(job_id)
+        if info is None:
+            info = self._load(job_id)  # run by another worker process on this machine
         if info is None:
             raise JobError(f"no such job: {job_id}", job_id=job_id)
         return info
@@ -187,4 +235,5 @@ def jobs_for(settings: Mapping[str, Any]) -> Jobs:
         mod = importlib.import_module("sigmatch.jobs_rq")
         backend: Jobs = mod.RQJobs(settings)
         return backend
-    return ThreadJobs()
+    data_dir = settings.get("SIGMATCH_DATA_DIR")
+    return ThreadJobs(state_dir=Path(os.path.expanduser(str(data_dir))) / "jobs" if data_dir else None)

@@ -53,7 +53,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     elif callable(catalog):
         holder = CatalogHolder(catalog)
     else:
-        holder = CatalogHolder(default_loader(settings), default_probe(settings))
+        holder = CatalogHolder(default_loader(settings), default_probe(settings),
+                               check_every=float(settings.get("SIGMATCH_SNAPSHOT_CHECK", 5.0)))
     if jobs is None:
         jobs = jobs_for(settings)
     if isinstance(jobs, ThreadJobs):

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from sigmatch.errors import CatalogError, InputError, JobError, SigmatchError
+from sigmatch.errors import CatalogError, InputError, JobError, QueueUnavailableError, SigmatchError
 
 log = logging.getLogger("sigmatch.web")
 
@@ -83,6 +83,8 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, InputError):
         status, code = _INPUT_REASONS.get(exc.reason, (422, exc.reason or "invalid_input"))
         return ApiError(status, code, str(exc))
+    if isinstance(exc, QueueUnavailableError):
+        return ApiError(503, "queue_unavailable", f"the job queue cannot be reached right now: {exc}")
     if isinstance(exc, JobError):
         return ApiError(404, "job_not_found", str(exc))
     if isinstance(exc, CatalogError):

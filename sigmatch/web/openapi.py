@@ -239,7 +239,8 @@ def document() -> dict[str, Any]:
                 "summary": "State of a background job",
                 "operationId": "getJob",
                 "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json("Job", "The job's status and result or error."), **_COMMON_ERRORS},
+                "responses": {"200": _json("Job", "The job's status and result or error."),
+                              "503": _err("The job queue cannot be reached."), **_COMMON_ERRORS},
             }},
             "/api/v1/refresh": {"post": {
                 "summary": "Start a catalog refresh (admin)",

@@ -59,17 +59,16 @@ def default_loader(settings: Mapping[str, Any]) -> CatalogLoader:
 
 
 def default_probe(settings: Mapping[str, Any]) -> VersionProbe | None:
-    """A cheap "which snapshot is current?" call: the store's meta version (one small read)."""
+    """The store's cheap "which snapshot is current?" call (``current_version``), when it has one."""
     if importlib.util.find_spec("sigmatch.catalog.store") is None:
         return None
-    mod = importlib.import_module("sigmatch.catalog.store")
-    open_store = getattr(mod, "open_store", None)
-    if not callable(open_store):
+    fn = getattr(importlib.import_module("sigmatch.catalog.store"), "current_version", None)
+    if not callable(fn):
         return None
 
     def probe() -> str | None:
-        meta = open_store(dict(settings)).read_meta()
-        return str(getattr(meta, "version", "") or "")
+        v = _call_with_settings(fn, settings)
+        return None if v is None else str(v)
 
     return probe
 
