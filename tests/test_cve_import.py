@@ -317,3 +317,44 @@ def test_import_cve_directly(tmp_path: Path, repo: Path) -> None:
     assert res.full and len(res.bugs) == len(REAL) and res.commit == git(repo, "rev-parse", "HEAD").strip()
     again = import_cve(r, {b.id: b for b in res.bugs}, res.commit)
     assert again.unchanged and again.records == 0
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_refresh_and_db_commands(tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from sigmatch.cli import main
+
+    for k, v in settings_for(tmp_path, repo).items():
+        monkeypatch.setenv(k, v)
+    assert main(["refresh", "--source", "cve", "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["added"] == len(REAL) and report["counts"]["bugs"] == len(REAL)
+    assert "import" in err  # progress lines on stderr when it is not a terminal
+    assert main(["refresh"]) == 0
+    out, _ = capsys.readouterr()
+    assert "nothing changed" in out
+    assert main(["db", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert {"bugs", "curated", "with_fix", "with_stable", "with_trace"} <= set(stats)
+    assert stats["bugs"] == len(REAL) and stats["with_fix"] == len(REAL)
+    assert main(["db", "show", "cve-2024-47660"]) == 0
+    assert "172e422ffea2" in capsys.readouterr().out
+    assert main(["db", "show", "CVE-1999-0001"]) == 1
+    monkeypatch.setenv("SIGMATCH_CVE_REPO", str(tmp_path / "gone"))
+    assert main(["refresh"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_db_lint_names_file_field_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sigmatch.catalog.curated")
+    from sigmatch.cli import main
+
+    bad = tmp_path / "sigs"
+    bad.mkdir()
+    (bad / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
+    assert main(["db", "lint", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(str(bad / "broken.yaml")) or "broken.yaml" in out
