@@ -24,12 +24,13 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -150,6 +151,17 @@ class _CappedRetry(Retry):
     """urllib3 Retry that honours Retry-After only up to ``max_retry_after`` seconds."""
 
     max_retry_after: float = 5.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        # Retry-After is whole seconds or an HTTP date; a malformed value (a fraction, garbage)
+        # must not fail the request: read a plain number as seconds, otherwise use the backoff.
+        try:
+            return float(super().parse_retry_after(retry_after))
+        except Exception:
+            try:
+                return max(0.0, float(retry_after.strip()))
+            except ValueError:
+                return 0.0
 
     def sleep_for_retry(self, response: Any) -> bool:
         retry_after = self.get_retry_after(response)
@@ -380,13 +392,24 @@ class UpstreamClient:
             resp.close()
 
 
+def _chunks(resp: requests.Response) -> Iterator[bytes]:
+    """Body chunks as soon as they arrive (``read1``), so a slow drip is seen between reads."""
+    raw = resp.raw
+    if hasattr(raw, "read1"):  # urllib3 2.x
+        while True:
+            chunk = raw.read1(65536, decode_content=True)
+            if not chunk:
+                return
+            yield chunk
+    else:  # pragma: no cover - urllib3 1.26
+        yield from resp.iter_content(chunk_size=8192)
+
+
 def _read_capped(resp: requests.Response, *, max_bytes: int, end: float, url: str) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in resp.iter_content(chunk_size=65536):
-            if not chunk:
-                continue
+        for chunk in _chunks(resp):
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:
@@ -394,8 +417,9 @@ def _read_capped(resp: requests.Response, *, max_bytes: int, end: float, url: st
             if time.monotonic() > end:
                 raise UpstreamError(f"too slow: body not complete before the deadline ({size} bytes read)",
                                     url=url, status=resp.status_code)
-    except requests.exceptions.RequestException as exc:
-        if isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc).lower():
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if "timed out" in str(exc).lower() or isinstance(
+                exc, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
             raise UpstreamError(f"timed out reading the body ({size} bytes read)", url=url,
                                 status=resp.status_code) from exc
         if chunks:  # a connection cut mid-body: keep what came, say it was cut
