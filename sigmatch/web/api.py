@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.model import Origin
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
 from sigmatch.web.present import answer_json, bug_detail, bug_summary
@@ -28,6 +29,7 @@ bp = Blueprint("api", __name__)
 MAX_TOP = 50
 MAX_PER_PAGE = 500
 DEFAULT_PER_PAGE = 50
+ORIGINS = tuple(o.value for o in Origin)
 REFRESH_FUNC = "sigmatch.refresh.refresh"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _TEXT_TYPES = ("", "text/plain", "application/octet-stream")
@@ -45,6 +47,15 @@ def int_arg(name: str, default: int, lo: int, hi: int, source: Any = None) -> in
         raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {str(raw)[:40]!r}") from None
     if not lo <= value <= hi:
         raise ApiError(400, "bad_parameter", f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def str_arg(name: str, max_len: int, choices: tuple[str, ...] | None = None, source: Any = None) -> str:
+    value = str((source if source is not None else request.args).get(name, "")).strip()
+    if len(value) > max_len:
+        raise ApiError(400, "bad_parameter", f"{name} is longer than {max_len} characters")
+    if value and choices is not None and value not in choices:
+        raise ApiError(400, "bad_parameter", f"{name} must be one of {', '.join(choices)}")
     return value
 
 
@@ -136,21 +147,21 @@ def filter_bugs(catalog: Catalog, *, kind: str = "", q: str = "", origin: str = 
 def page_args(source: Any = None) -> tuple[int, int]:
     """``(offset, limit)`` from ``page``/``per_page`` or ``offset``/``limit``."""
     args = source if source is not None else request.args
-    if "offset" in args or "limit" in args:
-        offset = int_arg("offset", 0, 0, 10**9, args)
-        limit = int_arg("limit", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, args)
-        return offset, limit
     page = int_arg("page", 1, 1, 10**7, args)
     per_page = int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, args)
+    offset = int_arg("offset", 0, 0, 10**9, args)
+    limit = int_arg("limit", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, args)
+    if "offset" in args or "limit" in args:
+        return offset, limit
     return (page - 1) * per_page, per_page
 
 
 @bp.get("/api/v1/bugs")
 def bugs() -> Response:
     offset, limit = page_args()
-    kind = request.args.get("kind", "").strip()[:64]
-    origin = request.args.get("origin", "").strip()[:32]
-    q = request.args.get("q", "").strip()[:200]
+    kind = str_arg("kind", 64)
+    origin = str_arg("origin", 32, ORIGINS)
+    q = str_arg("q", 200)
     catalog = state().holder.get().catalog
     hits = filter_bugs(catalog, kind=kind, q=q, origin=origin)
     items = [bug_summary(catalog.bugs[i]) for i in hits[offset:offset + limit]]

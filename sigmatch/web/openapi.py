@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from sigmatch import __version__
+from sigmatch.catalog.model import Origin
 
 bp = Blueprint("openapi", __name__)
 
@@ -36,7 +37,7 @@ _PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
     {"name": "kind", "in": "query", "schema": {"type": "string", "maxLength": 64},
      "description": "Crash kind, e.g. soft_lockup, kasan, null_deref."},
-    {"name": "origin", "in": "query", "schema": {"type": "string", "enum": ["curated", "cve"]}},
+    {"name": "origin", "in": "query", "schema": {"type": "string", "enum": [o.value for o in Origin]}},
     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
      "description": "Words that must all appear (id, title, CVE, commit, function names)."},
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 
-from sigmatch.web.api import DEFAULT_PER_PAGE, filter_bugs, page_args, run_match, top_arg
+from sigmatch.web.api import DEFAULT_PER_PAGE, filter_bugs, page_args, run_match, str_arg, top_arg
 from sigmatch.web.errors import ApiError
 from sigmatch.web.present import answer_json, bug_detail, bug_summary
 from sigmatch.web.state import state
@@ -46,8 +46,8 @@ def submit() -> tuple[str, int]:
 @bp.get("/bugs")
 def bugs() -> str:
     offset, limit = page_args()
-    kind = request.args.get("kind", "").strip()[:64]
-    q = request.args.get("q", "").strip()[:200]
+    kind = str_arg("kind", 64)
+    q = str_arg("q", 200)
     catalog = state().holder.get().catalog
     hits = filter_bugs(catalog, kind=kind, q=q)
     items = [bug_summary(catalog.bugs[i]) for i in hits[offset:offset + limit]]

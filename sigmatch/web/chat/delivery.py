@@ -207,7 +207,8 @@ def gather_log(job: ReplyJob, d: Delivery) -> str:
         parts.append(decode_log(data, max_bytes=d.max_bytes))
     if not parts:
         raise InputError("no log in the message", reason="empty")
-    return decode_log("\n".join(parts), max_bytes=d.max_bytes)
+    # as bytes, so that binary junk pasted as text is refused like an uploaded binary file
+    return decode_log("\n".join(parts).encode("utf-8", "surrogatepass"), max_bytes=d.max_bytes)
 
 
 # --- rendering and posting ------------------------------------------------------------------------------
