@@ -1,11 +1,481 @@
-"""Placeholder: the parser (issue 2) replaces this module."""
+"""From a pasted console log to crash :class:`Report` s. Pure: no I/O.
+
+The pipeline, in order:
+
+1. ``clean``: split lines, strip transport prefixes (syslog, journald, kmsg, ``<N>``,
+   timestamps, printk caller ids) -- :mod:`sigmatch.trace.normalize`;
+2. ``find headers``: lines that open a crash report (:data:`formats.FORMATS`, first match
+   wins), minus suppressed noise and continuation banners;
+3. ``segment``: a report runs from its header to the next header (or ``---[ end trace``); with
+   printk caller ids, only the header's own task/CPU lines are kept (de-interleaving);
+4. ``frames``: every frame line of the report, normalized, marked skipped/unreliable, with its
+   IRQ/NMI/task context;
+5. ``guilty frame``: the format's recipe (RIP first for faults, header frame for KASAN and
+   WARNING, anchors for stalls, buckets for hangs) over the non-generic frames;
+6. ``title``: the format's template, then syzkaller's ADDR/NUM/LINE replacements;
+7. ``context``: kernel version, taint, hardware, comm/pid/cpu, modules.
+
+Every step that gives up records why in ``Report.notes``; nothing here raises on bad input.
+"""
 
 from __future__ import annotations
 
-from sigmatch.trace.model import Report
+import re
+from dataclasses import dataclass, field
 
-RULES_VERSION = "0"
+from sigmatch.trace import formats as fm
+from sigmatch.trace import rules
+from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_frame, parse_rip
+from sigmatch.trace.model import Context, Frame, Kind, Report
+from sigmatch.trace.normalize import (
+    Line,
+    clean_log,
+    normalize_function,
+    sanitize_title,
+    strip_suffixes,
+    syscall_variants,
+)
+
+# Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
+RULES_VERSION = "2026.11.25-1"
+
+MAX_REPORTS = 32  # reports returned from one log
+MAX_REPORT_LINES = 1200  # lines of one report that are examined
+MAX_FRAMES = 128
+
+_END_TRACE = re.compile(r"^-{3}\[ end (?:trace|Kernel panic)")
+_CPU_LINE = re.compile(
+    r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
+    r"(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +)?(?P<ver>\d+\.\d+[\w.\-+~]*)"
+)
+_OLD_PID_LINE = re.compile(r"^Pid: (?P<pid>\d+), comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*)")
+_HW = re.compile(r"^Hardware name: (?P<hw>.{1,200})")
+_MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
+_LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
+_CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
+_MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+@dataclass
+class _Header:
+    index: int  # line index in the cleaned log
+    fmt: fm.Format
+    match: re.Match[str]
+
+
+@dataclass
+class _Walk:
+    frames: list[Frame] = field(default_factory=list)
+    candidates: list[Frame] = field(default_factory=list)  # non-generic, reliable, in recipe order
+    notes: list[str] = field(default_factory=list)
+    saw_stack: bool = False
+    corrupt_line: bool = False
 
 
 def parse_log(text: str) -> list[Report]:
-    return []
+    """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
+    if not isinstance(text, str) or not text:
+        return []
+    lines = clean_log(text)
+    headers = _find_headers(lines)
+    if not headers:
+        return []
+    log_version = _log_kernel_version(lines)
+    reports: list[Report] = []
+    for n, h in enumerate(headers[:MAX_REPORTS]):
+        end = headers[n + 1].index if n + 1 < len(headers) else len(lines)
+        try:
+            reports.append(_build_report(lines, h, end, log_version))
+        except Exception as exc:  # a rule bug must not lose the whole answer
+            reports.append(
+                Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index].text), corrupted=True,
+                       corrupted_reason=f"parser rule failed: {exc.__class__.__name__}",
+                       notes=(f"rule {h.fmt.name} failed: {exc!r}",), rules_version=RULES_VERSION,
+                       start_line=h.index, end_line=end)
+            )
+    return reports
+
+
+# --- 2. headers ------------------------------------------------------------------------------
+
+def _find_headers(lines: list[Line]) -> list[_Header]:
+    headers: list[_Header] = []
+    hint = fm.HEADER_HINT
+    for i, line in enumerate(lines):
+        t = line.text
+        if not hint.search(t):
+            continue
+        if fm.SUPPRESS.search(t):
+            continue
+        if headers and i - headers[-1].index <= fm.CONTINUATION_WINDOW:
+            last = headers[-1]
+            if fm.CONTINUATION.match(t.lstrip()):
+                continue
+            if last.fmt.absorbs is not None and last.fmt.absorbs.match(t.lstrip()):
+                continue
+        if headers and i - headers[-1].index <= 3 and _same_banner(lines[headers[-1].index].text, t):
+            # Symbolized reports repeat the banner once per inlined frame
+            # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
+            continue
+        for f in fm.FORMATS:
+            m = f.header.search(t)
+            if m:
+                headers.append(_Header(i, f, m))
+                break
+    return headers
+
+
+def _same_banner(a: str, b: str) -> bool:
+    return a.split(" in ", 1)[0] == b.split(" in ", 1)[0] and " in " in a
+
+
+# --- 3..7. one report ------------------------------------------------------------------------
+
+def _report_lines(lines: list[Line], h: _Header, end: int) -> list[str]:
+    """The report's lines: header to end, bounded, de-interleaved by printk caller id."""
+    stop = min(end, h.index + MAX_REPORT_LINES)
+    caller = lines[h.index].caller
+    out: list[str] = []
+    for j in range(h.index, stop):
+        ln = lines[j]
+        if caller is not None and ln.caller is not None and ln.caller != caller:
+            continue
+        out.append(ln.text)
+        if j > h.index and _END_TRACE.match(ln.text):
+            break
+    return out
+
+
+def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | None) -> Report:
+    f = h.fmt
+    text_lines = _report_lines(lines, h, end)
+    groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
+    notes: list[str] = [f"format {f.name}"]
+    if f.detail is not None:
+        for t in text_lines[1:12]:
+            m = f.detail.search(t)
+            if m:
+                groups.update({k: v for k, v in m.groupdict().items() if v is not None})
+                break
+    walk = _walk(text_lines, f)
+    notes.extend(walk.notes)
+    func: str | None = None
+    guilty: Frame | None = None
+    if not f.no_stack:
+        guilty = _extract(walk.candidates, f.extractor)
+        if guilty is not None:
+            func = guilty.function
+    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk)
+    ctx = _context(lines, h, end, text_lines)
+    if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
+        notes.append(guilty.note)
+    return Report(
+        kind=f.kind,
+        title=title,
+        alt_titles=alts,
+        guilty_frame=func,
+        frames=tuple(walk.frames[:MAX_FRAMES]),
+        corrupted=corrupted,
+        corrupted_reason=reason,
+        kernel_version=ctx.get("ver") or log_version,
+        taint=ctx.get("taint"),
+        hardware=ctx.get("hw"),
+        comm=groups.get("comm") or ctx.get("comm"),
+        pid=_int(groups.get("pid") or ctx.get("pid")),
+        cpu=_int(groups.get("cpu") or groups.get("cpu2") or ctx.get("cpu")),
+        modules=tuple(ctx.get("mods", "").split()),
+        guilty_file=guilty.file if guilty is not None else None,
+        start_line=h.index,
+        end_line=h.index + len(text_lines),
+        text="\n".join(text_lines),
+        notes=tuple(notes),
+        rules_version=RULES_VERSION,
+    )
+
+
+def _int(s: str | None) -> int | None:
+    if s is None:
+        return None
+    try:
+        return int(s)
+    except ValueError:
+        return None
+
+
+# --- 4. frames -----------------------------------------------------------------------------
+
+def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
+    why = rules.skip_list().why(name)
+    if why:
+        return why
+    extra = rules.class_skips()
+    for key in skips:
+        rx = extra.get(key)
+        if rx is not None and rx.search(name):
+            return f"generic for this crash class ({key})"
+    return None
+
+
+def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...]) -> Frame:
+    name = normalize_function(raw.func)
+    skipped = False
+    note = ""
+    if not raw.reliable:
+        note = "unreliable: printed with '?' by the unwinder"
+    elif raw.inline:
+        note = "inlined frame (symbolized trace)"
+    else:
+        why = _skip_reason(name, skips)
+        if why:
+            skipped = True
+            note = f"skipped: {why}"
+    return Frame(
+        function=name, raw_function=raw.func, module=raw.module, reliable=raw.reliable, context=context,
+        file=raw.file, line=raw.line, inline=raw.inline, from_rip=raw.from_rip, skipped=skipped, note=note,
+    )
+
+
+def _eligible(fr: Frame) -> bool:
+    return fr.reliable and not fr.inline and not fr.skipped
+
+
+def _walk(text_lines: list[str], f: fm.Format) -> _Walk:
+    """Run the format's recipe over the report's lines; collect frames and guilty candidates."""
+    w = _Walk()
+    pos = 0
+    n = len(text_lines)
+    seen_rip = False
+    context = Context.TASK
+    recipe = f.recipe if not f.no_stack else (fm.RIP, fm.CALL_TRACE, fm.STACK)
+    for step in recipe:
+        if step.op == "stack":
+            started = False
+            j = pos
+            while j < n:
+                t = text_lines[j]
+                j += 1
+                if _CORRUPT_LINE.match(t):
+                    w.corrupt_line = True
+                    continue
+                cm = CONTEXT_MARK.match(t)
+                if cm:
+                    context = _context_of(cm.group(1), cm.group(2))
+                    continue
+                if STACK_START.match(t):
+                    if started:
+                        break
+                    continue
+                if not seen_rip:
+                    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
+                    if rip is not None:
+                        fr = _make_frame(rip, context, f.skips)
+                        w.frames.append(fr)
+                        if _eligible(fr):
+                            w.candidates.append(fr)
+                        seen_rip = True
+                        continue
+                raw = parse_frame(t)
+                if raw is None:
+                    continue
+                started = True
+                w.saw_stack = True
+                fr = _make_frame(raw, context, f.skips)
+                w.frames.append(fr)
+                if _eligible(fr):
+                    w.candidates.append(fr)
+                if len(w.frames) >= MAX_FRAMES:
+                    break
+            pos = j
+            continue
+        found = False
+        for j in range(pos, n):
+            t = text_lines[j]
+            if step.op == "rip":
+                if seen_rip or (j > 0 and STACK_START.match(t)):
+                    break  # the faulting RIP is printed before the stack it interrupted
+                rip = parse_rip(t.strip())
+                if rip is None:
+                    continue
+                fr = _make_frame(rip, context, f.skips)
+                w.frames.append(fr)
+                if _eligible(fr):
+                    w.candidates.append(fr)
+                seen_rip = True
+                found = True
+            elif step.rx is not None:
+                m = step.rx.search(t)
+                if m is None:
+                    continue
+                found = True
+                if step.op == "func" and "func" in m.groupdict() and m.group("func"):
+                    raw = RawFrame(m.group("func"), None, True, None, None, False, False)
+                    fr = _make_frame(raw, context, f.skips)
+                    if _eligible(fr):
+                        w.candidates.append(fr)
+                    else:
+                        w.notes.append(f"header frame {fr.function} {fr.note}")
+            if found:
+                pos = j + 1
+                break
+        if not found and step.op != "rip":
+            w.notes.append(f"recipe step {step.op} found nothing")
+    return w
+
+
+def _context_of(closing: str, name: str) -> Context:
+    if closing:
+        return Context.TASK
+    return {
+        "IRQ": Context.IRQ, "SOFTIRQ": Context.SOFTIRQ, "NMI": Context.NMI, "TASK": Context.TASK,
+        "EOI": Context.TASK, "EOE": Context.TASK,
+    }.get(name, Context.EXCEPTION)
+
+
+# --- 5. guilty frame -----------------------------------------------------------------------
+
+def _extract(cands: list[Frame], extractor: str) -> Frame | None:
+    if not cands:
+        return None
+    if extractor == "stall":
+        anchors = rules.pattern_union("stall_anchors.txt")
+        prev = cands[0]
+        for fr in cands:
+            if anchors.search(fr.function) or anchors.search(strip_suffixes(fr.raw_function)):
+                if "smp_call_function" in fr.function:
+                    return fr
+                return prev
+            prev = fr
+        return cands[0]
+    if extractor == "hang":
+        for fr in cands:
+            for rx, bucket in rules.hang_buckets():
+                if rx.search(fr.function):
+                    return Frame(function=bucket, raw_function=fr.raw_function, module=fr.module,
+                                 context=fr.context, note=f"bucket: every wait in {bucket} is one hang class")
+        skip = rules.pattern_union("hang_skip.txt")
+        for fr in cands:
+            if not skip.search(fr.function):
+                return fr
+        return None
+    return cands[0]
+
+
+# --- 6. title ------------------------------------------------------------------------------
+
+class _Fmt(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _title(
+    f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk
+) -> tuple[str, tuple[str, ...], bool, str | None]:
+    corrupted = False
+    reason: str | None = None
+    values = _Fmt(groups)
+    values["line"] = header.strip()
+    if "f1" in groups:
+        values["f1n"] = normalize_function(groups["f1"])
+        values["f2part"] = f" / {normalize_function(groups['f2'])}" if groups.get("f2") else ""
+    if "drv" not in values and "dev2" in groups:
+        values["drv"] = groups["dev2"]
+    src = groups.get("src") or groups.get("src2")
+    if src:
+        values["src"] = src
+    alts: list[str] = []
+    if f.no_stack or "{func}" not in f.title:
+        title = f.title.format_map(values)
+    elif func is not None:
+        variants = syscall_variants((guilty.raw_function and strip_suffixes(guilty.raw_function)) or func) if guilty else (func,)
+        title = f.title.format_map(_Fmt(values, func=variants[0]))
+        for v in variants[1:]:
+            alts.append(f.title.format_map(_Fmt(values, func=v)))
+        for a in f.alts:
+            for v in variants:
+                alts.append(a.format_map(_Fmt(values, func=v)))
+    else:
+        corrupted = True
+        reason = "no usable stack frame" if not walk.frames else "every frame is generic or unreliable"
+        if f.fallback_title:
+            title = f.fallback_title.format_map(values)
+        else:
+            title = f.title.format_map(_Fmt(values, func="corrupted"))
+    if f.corrupted:
+        corrupted, reason = True, f.corrupted
+    if walk.corrupt_line and not corrupted:
+        corrupted, reason = True, "fault-injection stack intermixed"
+    if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
+        corrupted, reason = True, "panic message only: the cause is in an earlier report or missing"
+    title = sanitize_title(title, keep_numbers=f.keep_numbers)
+    out_alts = tuple(dict.fromkeys(sanitize_title(a) for a in alts if sanitize_title(a) != title))
+    return title, out_alts, corrupted, reason
+
+
+# --- 7. context ----------------------------------------------------------------------------
+
+def _context(lines: list[Line], h: _Header, end: int, text_lines: list[str]) -> dict[str, str]:
+    ctx: dict[str, str] = {}
+    lo = max(0, h.index - 60)
+    window = [ln.text for ln in lines[lo:h.index]] + text_lines
+    for j, t in enumerate(window):
+        s = t.strip()
+        if "ver" not in ctx or j >= h.index - lo:
+            m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
+            if m and ("ver" not in ctx or (j >= h.index - lo and "cpu_in_report" not in ctx)):
+                d = m.groupdict()
+                ctx["ver"] = d["ver"]
+                ctx["comm"] = d["comm"].strip()
+                ctx["pid"] = d["pid"]
+                if d.get("cpu"):
+                    ctx["cpu"] = d["cpu"]
+                taint = d.get("taint")
+                if taint:
+                    ctx["taint"] = " ".join(taint.split())
+                elif "taint" in ctx:
+                    del ctx["taint"]
+                if j >= h.index - lo:
+                    ctx["cpu_in_report"] = "1"
+        if "hw" not in ctx or j >= h.index - lo:
+            m = _HW.match(s)
+            if m:
+                ctx["hw"] = m.group("hw").strip()
+        if "mods" not in ctx:
+            m = _MODULES.match(s)
+            if m:
+                mods = [_mod_name(tok) for tok in m.group("mods").split()]
+                k = j + 1
+                # Continuation lines of a long module list (terminal/mailer wrapped or printk split).
+                while k < len(window) and k < j + 8 and _looks_like_modules(window[k]):
+                    mods.extend(_mod_name(tok) for tok in window[k].split())
+                    k += 1
+                ctx["mods"] = " ".join(x for x in mods if x)
+    ctx.pop("cpu_in_report", None)
+    return ctx
+
+
+def _mod_name(tok: str) -> str:
+    tok = tok.strip()
+    if tok.startswith("[") or tok.endswith("]") or tok.startswith("("):
+        return ""
+    tok = tok.split("(", 1)[0]
+    return tok if _MODULE_TOKEN.match(tok) else ""
+
+
+def _looks_like_modules(t: str) -> bool:
+    s = t.strip()
+    if not s or ":" in s or "+" in s or "[<" in s:
+        return False
+    toks = s.split()
+    return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
+
+
+def _log_kernel_version(lines: list[Line]) -> str | None:
+    for ln in lines[:20000]:
+        if "Linux version" in ln.text:
+            m = _LINUX_VERSION.search(ln.text)
+            if m:
+                return m.group("ver")
+    return None
+
+
+__all__ = ["RULES_VERSION", "Kind", "parse_log"]

@@ -41,10 +41,42 @@ class Signature:
         }
 
 
+# A signature with fewer specific frames than this is "low information": it must not be
+# auto-matched confidently (all-generic stacks glue unrelated bugs together).
+MIN_SPECIFIC_FRAMES = 2
+
+
+def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
+    """The fuzzy key: normalized, reliable, non-generic frames, from the guilty frame down.
+
+    Frames above the guilty frame (the looping part of a stall, the allocator under a KASAN
+    access) are left out, so the same bug reached through different generic helpers keeps one
+    key. Consecutive duplicates (recursion, a RIP frame repeated as the first trace entry) collapse.
+    """
+    usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline]
+    start = 0
+    if report.guilty_frame:
+        for i, f in enumerate(usable):
+            if f.function == report.guilty_frame:
+                start = i
+                break
+    out: list[str] = []
+    for f in usable[start:]:
+        if out and out[-1] == f.function:
+            continue
+        out.append(f.function)
+        if len(out) >= depth:
+            break
+    return tuple(out)
+
+
 def signature_of(report: Report, depth: int = 12) -> Signature:
-    """Placeholder body replaced by the parser work: see sigmatch/trace/parse.py."""
-    frames = tuple(f.function for f in report.frames if f.reliable and not f.skipped)[:depth]
-    files = tuple(dict.fromkeys(f.file for f in report.frames if f.file and not f.skipped))[:depth]
+    """What the matcher compares: exact keys (title, alternative titles) and a fuzzy frame key."""
+    frames = fuzzy_frames(report, depth)
+    files = tuple(dict.fromkeys(f.file for f in report.frames if f.file and not f.skipped and f.reliable))[:depth]
+    specific = len(frames)
+    if report.guilty_frame and report.guilty_frame not in frames:
+        specific += 1
     return Signature(
         kind=report.kind,
         title=report.title,
@@ -53,7 +85,7 @@ def signature_of(report: Report, depth: int = 12) -> Signature:
         guilty_function=report.guilty_frame,
         files=files,
         modules=tuple(dict.fromkeys(f.module for f in report.frames if f.module)),
-        low_information=len(frames) < 2,
+        low_information=specific < MIN_SPECIFIC_FRAMES or report.corrupted,
         corrupted=report.corrupted,
         rules_version=report.rules_version,
     )

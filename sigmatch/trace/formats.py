@@ -1,0 +1,324 @@
+"""The table of crash formats: how each crash family starts, how it is titled, where its guilty frame is.
+
+One ordered table (first match wins, so specific formats come before generic ones). Each entry:
+
+* ``header``: a regex searched in the header line (its named groups feed the title);
+* ``title``: the title template, syzbot's convention; ``{func}`` is the guilty frame, other
+  ``{names}`` are header groups (and groups of ``detail``, searched in the next lines);
+* ``recipe``: the steps that find guilty-frame candidates (RIP line first for faults, the frame
+  named in the header for KASAN/WARNING, then the Call Trace);
+* ``extractor``: ``first`` candidate, ``stall`` (frame above the first anchor) or ``hang``;
+* ``skips``: extra skip lists (keys of rules/class_skips.txt) for this family;
+* ``alts``: alternative-title templates (syzbot merges bugs across these);
+* ``corrupted``: the format itself means a truncated/unusable report (reason).
+
+Kernel-version quirks are noted where a format exists for them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sigmatch.trace.model import Kind
+
+NAME = r"[A-Za-z_$][A-Za-z0-9_.$]{0,200}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One recipe step: ``func`` (a line regex with a ``func`` group: a candidate), ``anchor``
+    (move past the first line matching), ``rip`` (the faulting-instruction line), ``stack``
+    (walk the frames that follow)."""
+
+    op: str
+    rx: re.Pattern[str] | None = None
+
+
+def _rx(p: str) -> re.Pattern[str]:
+    return re.compile(p)
+
+
+RIP = Step("rip")
+STACK = Step("stack")
+CALL_TRACE = Step("anchor", _rx(r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|Stack:$|stack backtrace:)"))
+
+
+def FUNC(p: str) -> Step:
+    return Step("func", _rx(p))
+
+
+def ANCHOR(p: str) -> Step:
+    return Step("anchor", _rx(p))
+
+
+FAULT = (RIP, CALL_TRACE, STACK)
+TRACE = (CALL_TRACE, STACK)
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    name: str
+    kind: Kind
+    header: re.Pattern[str]
+    title: str
+    recipe: tuple[Step, ...] = TRACE
+    extractor: str = "first"
+    skips: tuple[str, ...] = ()
+    alts: tuple[str, ...] = ()
+    detail: re.Pattern[str] | None = None  # searched in the next lines for more title groups
+    detail_default: tuple[tuple[str, str], ...] = ()
+    no_stack: bool = False  # the title names no frame
+    corrupted: str | None = None
+    keep_numbers: bool = False
+    # header lines of other formats that, within `absorb_window` lines, belong to this report
+    absorbs: re.Pattern[str] | None = None
+    fallback_title: str | None = None  # title when no frame is found (default: "... in corrupted")
+
+
+_WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
+_WARN_HDR = (
+    r"WARNING: (?:CPU: \d+ (?:UID: \d+ )?PID: \d+ at |at )?(?P<src>[^ ]+?:\d+) (?:at )?(?P<hfunc>" + NAME + r")"
+)
+
+F = Format
+K = Kind
+
+FORMATS: tuple[Format, ...] = (
+    # ---- sanitizers ---------------------------------------------------------------------
+    F("kasan-invalid-free", K.KASAN, _rx(r"BUG: KASAN: (?:double-free or )?invalid-free in (?P<hfunc>" + NAME + ")"),
+      "KASAN: invalid-free in {func}", (FUNC(r"BUG: KASAN: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), CALL_TRACE, STACK),
+      skips=("kasan", "kasan_free"), alts=("invalid-free in {func}",)),
+    F("kasan-double-free", K.KASAN, _rx(r"BUG: KASAN: double-free in (?P<hfunc>" + NAME + ")"),
+      "KASAN: invalid-free in {func}", (FUNC(r"BUG: KASAN: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), CALL_TRACE, STACK),
+      skips=("kasan", "kasan_free"), alts=("invalid-free in {func}",)),
+    # 4.x KASAN printed "... in func+0x1/0x2 at addr ffff..." on one line: syzkaller keeps that line.
+    F("kasan-old", K.KASAN, _rx(r"BUG: KASAN: (?P<type>[a-z\-]+) in (?P<hraw>" + NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)? at addr"),
+      "KASAN: {type} in {hraw} at addr ADDR", no_stack=True),
+    F("kasan", K.KASAN, _rx(r"BUG: KASAN: (?P<type>[a-z\-]+) in (?P<hfunc>" + NAME + ")"),
+      "KASAN: {type} {rw} in {func}", (FUNC(r"BUG: KASAN: [a-z\-]+ in (?P<func>" + NAME + r")[+.]"), CALL_TRACE, STACK),
+      skips=("kasan",), alts=("bad-access in {func}",),
+      detail=_rx(r"(?P<rw>Read|Write) (?:of size|at addr)")),
+    F("kasan-bare", K.KASAN, _rx(r"BUG: KASAN: (?P<type>[a-z\-]+)(?: on address| at addr|$)"),
+      "KASAN: {type} {rw}", no_stack=True, detail=_rx(r"(?P<rw>Read|Write) (?:of size|at addr)")),
+    F("kmsan-usb", K.KMSAN, _rx(r"BUG: KMSAN: kernel-usb-infoleak"),
+      "KMSAN: kernel-usb-infoleak in {func}", TRACE, skips=("kmsan", "kmsan_usb")),
+    F("kmsan", K.KMSAN, _rx(r"BUG: KMSAN: (?P<type>[a-z\-]+) in (?P<hfunc>" + NAME + ")"),
+      "KMSAN: {type} in {func}", (FUNC(r"BUG: KMSAN: [a-z\-]+ in (?P<func>" + NAME + r")[+.]"), CALL_TRACE, STACK),
+      skips=("kmsan",)),
+    F("kcsan-race", K.KCSAN, _rx(r"BUG: KCSAN: (?P<type>data-race|assert: race) in (?P<f1>" + NAME + r")(?: / (?P<f2>" + NAME + "))?"),
+      "KCSAN: {type} in {f1n}{f2part}", no_stack=True),
+    F("kcsan", K.KCSAN, _rx(r"BUG: KCSAN: (?P<what>.{1,100})"), "KCSAN: {what}", no_stack=True),
+    F("kfence-access", K.KFENCE, _rx(r"BUG: KFENCE: (?P<type>use-after-free|out-of-bounds) (?P<rw>read|write) in (?P<hfunc>" + NAME + ")"),
+      "KFENCE: {type} {rw} in {func}", (FUNC(r"BUG: KFENCE: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), ANCHOR(r"^(?:Out-of-bounds|Use-after-free) "), STACK),
+      skips=("kasan",), alts=("bad-access in {func}",)),
+    F("kfence-free", K.KFENCE, _rx(r"BUG: KFENCE: invalid free in (?P<hfunc>" + NAME + ")"),
+      "KFENCE: invalid free in {func}", (FUNC(r"BUG: KFENCE: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), ANCHOR(r"^Invalid free"), STACK),
+      skips=("kasan_free",)),
+    F("kfence-corruption", K.KFENCE, _rx(r"BUG: KFENCE: memory corruption in (?P<hfunc>" + NAME + ")"),
+      "KFENCE: memory corruption in {func}", (FUNC(r"BUG: KFENCE: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), ANCHOR(r"^Corrupted memory"), STACK)),
+    F("kfence-invalid", K.KFENCE, _rx(r"BUG: KFENCE: invalid (?P<rw>read|write) in (?P<hfunc>" + NAME + ")"),
+      "KFENCE: invalid {rw} in {func}", (FUNC(r"BUG: KFENCE: [a-z\- ]+ in (?P<func>" + NAME + r")[+.]"), ANCHOR(r"^Invalid "), STACK)),
+    F("ubsan-old", K.UBSAN, _rx(r"UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {func}", TRACE,
+      skips=("ubsan",)),
+    F("ubsan", K.UBSAN, _rx(r"UBSAN: (?P<type>[a-z\-]+) in "), "UBSAN: {type} in {func}", TRACE,
+      skips=("ubsan",)),
+    # ---- faults (the RIP/PC line names the guilty function) -------------------------------
+    F("null-deref", K.NULL_DEREF,
+      _rx(r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference, address)"
+          r"|Unable to handle kernel NULL pointer dereference"),
+      "BUG: unable to handle kernel NULL pointer dereference in {func}", FAULT,
+      alts=("bad-access in {func}",), absorbs=_rx(r"^(?:Oops|Internal error: Oops|#PF:)")),
+    F("paging", K.PAGING_REQUEST,
+      _rx(r"BUG: unable to handle (?:kernel paging request|page fault for address|kernel access to user memory)"
+          r"|Unable to handle kernel (?:paging request|access to user memory|data access|instruction fetch)"
+          r"|BUG: unable to handle kernel (?:data|instruction)"),
+      "BUG: unable to handle kernel paging request in {func}", FAULT,
+      skips=("kasan",), alts=("bad-access in {func}",), absorbs=_rx(r"^(?:Oops|Internal error: Oops|#PF:)")),
+    F("unable-to-handle", K.PAGING_REQUEST, _rx(r"BUG: unable to handle kernel"), "BUG: unable to handle kernel",
+      no_stack=True, corrupted="fault header without fault type"),
+    F("gpf", K.GPF, _rx(r"general protection fault(?:[:,]|$| for| in)"), "general protection fault in {func}", FAULT,
+      alts=("bad-access in {func}",), absorbs=_rx(r"^(?:Oops|KASAN: )")),
+    F("stack-segment", K.CPU_EXCEPTION, _rx(r"stack segment: 0000|stack-segment: 0000"), "stack segment fault in {func}", FAULT),
+    F("divide-error", K.CPU_EXCEPTION, _rx(r"divide error: 0000|divide_error: 0000"), "divide error in {func}", FAULT),
+    F("double-fault", K.CPU_EXCEPTION, _rx(r"PANIC: double fault"), "PANIC: double fault in {func}", FAULT,
+      alts=("stack-overflow in {func}",)),
+    F("int3", K.CPU_EXCEPTION, _rx(r"^(?:Oops: )?int3: 0000"), "int3 in {func}", FAULT),
+    F("kernel-bug-list", K.LIST_CORRUPTION,
+      _rx(r"list_(?:add|del)(?:_rcu)? corruption|list_add double add|list_del corruption"),
+      "BUG: corrupted list in {func}", (ANCHOR(r"kernel BUG at|WARNING: |Call [Tt]race:|Call trace:"), *TRACE),
+      skips=("kernel_bug",), alts=("bad-access in {func}",), absorbs=_rx(r"^" + _WARN_LINE)),
+    F("usercopy", K.KERNEL_BUG, _rx(r"usercopy: Kernel memory (?:exposure|overwrite) attempt detected"),
+      "BUG: bad usercopy in {func}", (RIP, CALL_TRACE, STACK), skips=("usercopy",), absorbs=_rx(r"^" + _WARN_LINE)),
+    F("kernel-bug", K.KERNEL_BUG, _rx(r"[Kk]ernel BUG at (?P<src>\S+?)!?$|[Kk]ernel BUG at (?P<src2>\S+)"),
+      "kernel BUG in {func}", FAULT, skips=("kernel_bug",),
+      absorbs=_rx(r"^(?:invalid opcode: |Oops|Internal error: |Exception stack)"),
+      fallback_title="kernel BUG at {src}!"),
+    F("invalid-opcode", K.CPU_EXCEPTION, _rx(r"^(?:Oops: )?invalid opcode: 0000"), "invalid opcode in {func}", FAULT),
+    F("arm-internal", K.CPU_EXCEPTION, _rx(r"^Internal error: (?!Oops)"), "Internal error in {func}", FAULT,
+      alts=("bad-access in {func}",)),
+    F("arm-internal-oops", K.PAGING_REQUEST, _rx(r"^Internal error: Oops"), "Internal error in {func}", FAULT,
+      alts=("bad-access in {func}",)),
+    F("arm-unhandled", K.CPU_EXCEPTION, _rx(r"^Unhandled fault:"), "Unhandled fault in {func}", FAULT,
+      alts=("bad-access in {func}",)),
+    F("arm-alignment", K.CPU_EXCEPTION, _rx(r"^Alignment trap:"), "Alignment trap in {func}", FAULT),
+    # ---- lockups and stalls -------------------------------------------------------------
+    F("soft-lockup", K.SOFT_LOCKUP,
+      _rx(r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for \d+s! \[(?P<comm>.{1,64}):(?P<pid>\d+)\]|BUG: soft lockup"),
+      "BUG: soft lockup in {func}", (RIP, CALL_TRACE, STACK), extractor="stall", alts=("stall in {func}",)),
+    F("hard-lockup", K.HARD_LOCKUP,
+      _rx(r"Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)|watchdog: CPU(?P<cpu2>\d+): Watchdog detected hard LOCKUP"),
+      "BUG: hard lockup in {func}", (RIP, CALL_TRACE, STACK), extractor="stall", alts=("stall in {func}",),
+      absorbs=_rx(r"^" + _WARN_LINE + r"|^Kernel panic - not syncing: (?:Hard LOCKUP|Watchdog detected)")),
+    F("rcu-stall", K.RCU_STALL,
+      _rx(r"INFO: rcu_(?:preempt|sched|bh|tasks\w*) (?:self-)?detected(?: expedited)? stalls?"
+          r"|INFO: rcu detected stall|rcu_(?:preempt|sched|bh) (?:self-)?detected stalls?"),
+      "INFO: rcu detected stall in {func}",
+      (ANCHOR(r"apic_timer_interrupt|Exception stack|el1h_64_irq|</IRQ>"), RIP, STACK),
+      extractor="stall", skips=("rcu_stall",), alts=("stall in {func}",)),
+    F("hung-task", K.HUNG_TASK, _rx(r"INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than \d+ seconds"),
+      "INFO: task hung in {func}", TRACE, extractor="hang", alts=("hang in {func}",)),
+    F("task-cant-die", K.HUNG_TASK, _rx(r"INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) can't die for more than"),
+      "INFO: task can't die in {func}", TRACE, skips=("cant_die",), alts=("hang in {func}",)),
+    F("workqueue-lockup", K.WORKQUEUE_LOCKUP, _rx(r"BUG: workqueue lockup"), "BUG: workqueue lockup", no_stack=True),
+    # ---- lockdep -------------------------------------------------------------------------
+    F("lockdep-circular", K.LOCKDEP,
+      _rx(r"(?:WARNING|INFO): possible circular locking dependency detected"
+          r"|(?:WARNING|INFO): possible recursive locking detected"
+          r"|(?:WARNING|INFO): possible irq lock inversion dependency detected"
+          r"|(?:WARNING|INFO): \S+-safe -> \S+-unsafe lock order detected"),
+      "possible deadlock in {func}",
+      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"),
+       FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
+      skips=("deadlock",)),
+    F("lockdep-inconsistent", K.LOCKDEP, _rx(r"(?:WARNING|INFO): inconsistent lock state"),
+      "inconsistent lock state in {func}",
+      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK)),
+    F("lockdep-bad-unlock", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): bad unlock balance detected"),
+      "{lvl}: bad unlock balance in {func}", TRACE),
+    F("lockdep-held-freed", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): held lock freed"), "{lvl}: held lock freed in {func}", TRACE),
+    F("lockdep-return-user", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): lock held when returning to user space"),
+      "{lvl}: lock held when returning to user space in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
+    F("lockdep-still-held", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): still has locks held"),
+      "{lvl}: still has locks held in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
+    F("lockdep-nested", K.LOCKDEP, _rx(r"WARNING: Nested lock was not taken|WARNING: nested lock was not taken"),
+      "WARNING: nested lock was not taken in {func}", TRACE),
+    F("nonstatic-key", K.LOCKDEP, _rx(r"INFO: trying to register non-static key"),
+      "INFO: trying to register non-static key in {func}", TRACE, skips=("nonstatic_key",)),
+    F("rcu-usage", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|INFO): suspicious RCU usage"),
+      "{lvl}: suspicious RCU usage in {func}", (ANCHOR(r"stack backtrace:"), *TRACE), skips=("rcu_usage",),
+      fallback_title="{lvl}: suspicious RCU usage"),
+    F("lockdep-limit", K.LOCKDEP, _rx(r"BUG: MAX_\w+ too low!"), "{line}", no_stack=True),
+    F("lockdep-warn", K.LOCKDEP, _rx(r"DEBUG_LOCKS_WARN_ON\(|Invalid wait context|BUG: Invalid wait context"),
+      "WARNING: locking bug in {func}", FAULT, skips=("locking_bug",), absorbs=_rx(r"^" + _WARN_LINE)),
+    # ---- BUG: -----------------------------------------------------------------------------
+    F("spinlock", K.BUG_OTHER,
+      _rx(r"BUG: (?P<lock>spinlock|rwlock) (?P<what>lockup suspected|already unlocked|recursion|cpu recursion|bad magic|wrong owner|wrong CPU|trylock failure on UP)"),
+      "BUG: {lock} {what} in {func}", TRACE, skips=("spinlock",)),
+    F("atomic-sleep", K.ATOMIC_SLEEP, _rx(r"BUG: sleeping function called from invalid context"),
+      "BUG: sleeping function called from invalid context in {func}", TRACE),
+    F("sched-atomic", K.ATOMIC_SLEEP, _rx(r"BUG: scheduling while atomic"), "BUG: scheduling while atomic in {func}", TRACE,
+      skips=("sched_atomic",)),
+    F("preemptible", K.ATOMIC_SLEEP, _rx(r"BUG: using (?P<what>\S+\(\)) in preemptible"),
+      "BUG: using {what} in preemptible code in {func}", TRACE, skips=("preemptible",)),
+    F("wq-leak", K.ATOMIC_SLEEP, _rx(r"BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {func}",
+      (FUNC(r"last function: (?P<func>" + NAME + ")"), STACK)),
+    F("bad-page-map", K.BAD_PAGE, _rx(r"BUG: Bad page map"), "BUG: Bad page map", no_stack=True),
+    F("bad-page", K.BAD_PAGE, _rx(r"BUG: Bad page (?P<what>state|cache)"), "BUG: Bad page {what} in {func}", TRACE,
+      skips=("bad_page",)),
+    F("bad-rss", K.BAD_PAGE, _rx(r"BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", no_stack=True),
+    F("nr-ptes", K.BAD_PAGE, _rx(r"BUG: non-zero (?P<what>nr_ptes|nr_pmds) on freeing mm"), "BUG: non-zero {what} on freeing mm",
+      no_stack=True),
+    F("dentry", K.BUG_OTHER, _rx(r"BUG: Dentry .{1,200} still in use"), "BUG: Dentry still in use in {func}", FAULT,
+      absorbs=_rx(r"^" + _WARN_LINE)),
+    F("guard-page", K.BUG_OTHER, _rx(r"BUG: stack guard page was hit"), "BUG: stack guard page was hit in {func}", FAULT,
+      alts=("stack-overflow in {func}",)),
+    F("stack-overflow", K.BUG_OTHER, _rx(r"kernel stack overflow|Insufficient stack space to handle exception"),
+      "kernel stack overflow in {func}", FAULT, skips=("stack_overflow",), alts=("stack-overflow in {func}",)),
+    F("leak", K.MEMORY_LEAK, _rx(r"BUG: memory leak|^unreferenced object 0x"), "memory leak in {func}",
+      (ANCHOR(r"^ {0,4}backtrace(?: \(crc [0-9a-f]+\))?:"), STACK), skips=("leak",)),
+    F("object-free", K.BUG_OTHER, _rx(r"BUG: Object already free"), "BUG: Object already free", no_stack=True),
+    F("slub", K.BUG_OTHER, _rx(r"^BUG (?P<cache>[\w\-:()]{1,64}) \([^)]{0,40}\): (?P<what>.{1,120})"),
+      "BUG {cache}: {what}", TRACE),
+    F("kcsan-hdr", K.KCSAN, _rx(r"^BUG: KCSAN"), "{line}", no_stack=True),
+    F("bug-generic", K.BUG_OTHER, _rx(r"^BUG: (?P<what>.{2,200})"), "{line}", no_stack=True, keep_numbers=True),
+    # ---- WARNING: (specific first, then the generic layouts) -----------------------------
+    F("refcount", K.REFCOUNT, _rx(r"refcount_t: (?P<what>[a-z\- ;]{3,60})"), "WARNING: refcount bug in {func}", FAULT,
+      skips=("refcount",), absorbs=_rx(r"^" + _WARN_LINE)),
+    F("odebug", K.WARNING, _rx(r"^ODEBUG: "), "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",),
+      absorbs=_rx(r"^" + _WARN_LINE)),
+    F("netdev-watchdog", K.NETDEV_WATCHDOG,
+      _rx(r"NETDEV WATCHDOG: (?P<dev>\S{1,64}) \((?P<drv>[^)]{1,64})\): transmit queue (?P<q>\d+) timed out"
+          r"|NETDEV WATCHDOG: (?P<dev2>\S{1,64}): transmit queue"),
+      "NETDEV WATCHDOG: transmit queue timed out in {drv}", FAULT, no_stack=True,
+      alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
+    F("page-alloc", K.PAGE_ALLOC_FAILURE, _rx(r"(?P<comm>\S{1,64}): page allocation failure: order:(?P<order>\d+)"),
+      "page allocation failure in {func}", TRACE),
+    F("warn-file", K.WARNING, _rx(_WARN_HDR), "WARNING in {func}",
+      (FUNC(_WARN_HDR.replace("(?P<hfunc>", "(?P<func>") + r"[+.\s(]?"), RIP, CALL_TRACE, STACK),
+      alts=()),
+    # 2025 layout (6.16+): "WARNING: net/core/dev.c:1234 at func+0x1/0x2, CPU#0: comm/123"
+    F("warn-2025", K.WARNING, _rx(r"WARNING: (?P<src>\S+:\d+) at (?P<hfunc>" + NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?, CPU#\d+"),
+      "WARNING in {func}", (FUNC(r"WARNING: \S+:\d+ at (?P<func>" + NAME + r")[+,]"), RIP, CALL_TRACE, STACK)),
+    F("warn-cpu", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at (?P<hfunc>" + NAME + r")\+"),
+      "WARNING in {func}", (FUNC(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at (?P<func>" + NAME + r")\+"), RIP, CALL_TRACE, STACK)),
+    F("warn-bare", K.WARNING, _rx(r"^WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at|^WARNING: at "),
+      "WARNING in {func}", FAULT),
+    F("badness", K.WARNING, _rx(r"^Badness at (?P<hfunc>" + NAME + ")"), "WARNING in {func}",
+      (FUNC(r"^Badness at (?P<func>" + NAME + ")"), CALL_TRACE, STACK)),
+    # ---- panics -------------------------------------------------------------------------
+    F("panic-stack-corrupted", K.PANIC, _rx(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: (?P<hfunc>" + NAME + ")"),
+      "kernel panic: stack is corrupted in {func}",
+      (FUNC(r"Kernel stack is corrupted in: (?P<func>" + NAME + ")"), CALL_TRACE, STACK),
+      skips=("stack_corrupted",)),
+    F("panic-stack-end", K.PANIC, _rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
+      "kernel panic: corrupted stack end in {func}", TRACE, skips=("stack_end",), alts=("stack-overflow in {func}",)),
+    F("panic-corrupt", K.PANIC, _rx(r"Kernel panic - not syncing: (?P<msg>Fatal exception(?: in interrupt)?|panic_on_warn set|hung_task: blocked tasks)"),
+      "kernel panic: {msg}", no_stack=True),
+    F("panic-hard-lockup", K.HARD_LOCKUP, _rx(r"Kernel panic - not syncing: (?P<msg>Hard LOCKUP|Watchdog detected hard LOCKUP.{0,40})"),
+      "BUG: hard lockup in {func}", (RIP, CALL_TRACE, STACK), extractor="stall", alts=("kernel panic: Hard LOCKUP",),
+      fallback_title="kernel panic: Hard LOCKUP"),
+    F("panic-oom", K.OOM, _rx(r"Kernel panic - not syncing: (?P<msg>Out of memory.{0,120}|System is deadlocked on memory)"),
+      "kernel panic: Out of memory", no_stack=True),
+    F("panic", K.PANIC, _rx(r"Kernel panic - not syncing: ?(?P<msg>.{0,200})"), "kernel panic: {msg}", no_stack=True),
+    # ---- other headers ------------------------------------------------------------------
+    F("netdev-unregister", K.NETDEV_REFCOUNT, _rx(r"unregister_netdevice: waiting for (?P<dev>\S{1,64}) to become free"),
+      "unregister_netdevice: waiting for DEV to become free", no_stack=True),
+    F("vfs-close", K.BUG_OTHER, _rx(r"VFS: Close: file count is 0"), "VFS: Close: file count is zero (use-after-free)", no_stack=True),
+    F("vfs-busy", K.BUG_OTHER, _rx(r"VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)", no_stack=True),
+    F("rust-panic", K.RUST_PANIC, _rx(r"rust_kernel: panicked at"), "{rustmsg} in {func}", TRACE,
+      skips=("rust",), detail=_rx(r"^(?P<rustmsg>[a-z].{2,100})$")),
+    F("info-alloc", K.BUG_OTHER, _rx(r"^INFO: (?:Allocated|Freed) in (?P<hfunc>" + NAME + r")"), "{line}", no_stack=True),
+)
+
+BY_NAME = {f.name: f for f in FORMATS}
+
+# A cheap prefilter: a line can only be a header if it contains one of these.
+HEADER_HINT = re.compile(
+    r"BUG|WARNING|INFO: |Unable to handle|general protection|stack segment|stack-segment|Kernel panic"
+    r"|PANIC: |divide.error|invalid opcode|int3: |UBSAN: |unregister_netdevice: waiting|VFS: "
+    r"|Internal error: |Unhandled fault:|Alignment trap:|NETDEV WATCHDOG|page allocation failure"
+    r"|refcount_t: |ODEBUG: |corruption|usercopy: |Watchdog detected hard LOCKUP|rcu_(?:preempt|sched|bh) "
+    r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
+)
+
+# Header-looking lines that are not crashes (kernel noise, debug chatter, test harness output).
+SUPPRESS = re.compile(
+    r"INFO: lockdep is turned off|INFO: NMI handler .{0,80} took too long|INFO: Stall ended before state dump"
+    r"|WARNING: The mand mount option|WARNING: [a-zA-Z_\-]{1,32} uses legacy|BUG: MAX_LOCKDEP_KEYS too low"
+    r"|BUG: Key [0-9a-f]{8,16} not in \.data|ODEBUG: Out of memory|WARNING: kernel not compiled with"
+    r"|WARNING: Unsupported|WARNING: [Mm]odule "
+    r"|INFO: recovery required on readonly filesystem|INFO: task [^ ]+ blocked on"
+    r"|\bDEBUG:|BUG: no syscalls can create resource|WARNING: see kernel|WARNING: Linux Kernel"
+    r"|rcu_sched kthread starved|WARNING: Kernel image"
+    r"|WARNING: (?:Spectre|mitigation|unknown|the |this |you |CPU random|BIOS|Your|Microcode|Firmware)"
+    r"|BUG: Kernel panic|ACPI BIOS Warning|WARNING: There was an error|^-{3}\[ end "
+)
+
+# Lines that never start a report but, shortly after a header, belong to it (the x86 oops banner
+# printed after "BUG: unable to handle...", the invalid-opcode trap of BUG(), ARM "Internal error").
+CONTINUATION = re.compile(
+    r"^(?:Oops: |Oops\[#|invalid opcode: 0000|Internal error: Oops|#PF: "
+    r"|------------\[ cut here \])"
+)
+CONTINUATION_WINDOW = 12

@@ -1,0 +1,106 @@
+"""Stack-frame lines: recognizing them, and turning them into :class:`Frame` values.
+
+Layouts understood (each regex is anchored and bounded; see normalize.MAX_LINE):
+
+* x86 4.x and older, with addresses: `` [<ffffffff8106dd1f>] func+0x7f/0xc0 [module]``
+* modern x86 (4.15+, addresses hidden): `` func+0x7f/0xc0 [module]``
+* symbolized (syzbot, decode_stacktrace.sh): `` func+0x7f/0xc0 path/file.c:123`` and
+  `` inlined_func path/file.c:77 [inline]``
+* unreliable frames, printed with ``? `` before the name (x86 unwinder guesses)
+* powerpc: `` [c0000000000123] [c0000000000456] func+0x12/0x34 [module] (unreliable)``
+* s390: ``([<000000000011f4b8>] func+0x12/0x34)``
+* ARM before 5.x: ``[<c0101234>] (func) from [<c0105678>] (caller+0x10/0x20)``
+* ARM 5.x+: `` func from caller+0x20/0xac``
+* the faulting instruction: ``RIP: 0010:func+0x1b2/0x4f0``, ``IP: [<ffff..>] func+..``,
+  ``EIP: [<c10..>] func+..``, ``EIP is at func+..``, arm64 ``pc : func+..``, ARM ``PC is at func+..``,
+  powerpc ``NIP [c00..] func+..``, riscv ``epc : func+..``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ADDR = r"\[<?(?:0x)?[0-9a-fA-F]{1,16}>?\]"
+_NAME = r"[A-Za-z_$][A-Za-z0-9_.$]{0,200}"
+_OFF = r"\+0x[0-9a-fA-F]{1,16}(?:/0x[0-9a-fA-F]{1,16})?"
+_MOD = r"(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})(?: [0-9a-f]{8,64})?\])?"
+_FILE = r"(?: (?P<file>[A-Za-z0-9_.\-/]{1,200}\.(?:[chS]|rs|rl|y|l)):(?P<line>\d{1,7})(?::\d{1,5})?)?"
+
+# One Call Trace entry with an offset (the normal case).
+FRAME = re.compile(
+    rf"^ {{0,16}}\(?(?:{_ADDR} {{1,4}}){{0,2}}(?P<q>\? {{1,2}})?(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
+    r"(?P<unrel> \(unreliable\))?"
+)
+# A symbolized inlined frame: no offset, file:line, "[inline]".
+INLINE = re.compile(
+    rf"^ {{0,16}}(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
+)
+# ARM "a from b+0x.." (5.x+) and "[<c01>] (a+0x0/0x1) from [<c02>] (b+0x1/0x2)" (older).
+ARM_FROM = re.compile(
+    rf"^ {{0,16}}(?:{_ADDR} {{1,2}}\()?(?P<func>{_NAME})(?:{_OFF})?\)? from (?:{_ADDR} {{1,2}}\()?(?P<caller>{_NAME}){_OFF}{_MOD}"
+)
+# The faulting instruction line (RIP/PC/IP/NIP/epc), with the function it is in.
+RIP = re.compile(
+    r"^ {0,4}(?:RIP: (?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]{1,16}>\] {1,2})?(?:\[<[0-9a-f]{1,16}>\] {1,2})?"
+    r"|IP: (?:\[<[0-9a-f]{1,16}>\] {1,2})?"
+    r"|EIP: (?:[0-9a-f]{4}:)?\[<[0-9a-f]{1,16}>\] {1,2}"
+    r"|EIP is at |PC is at |pc ?: |NIP ?\[[0-9a-f]{1,16}\] |NIP: |epc ?: |ERA: |era ?: "
+    r"|Krnl PSW : [0-9a-f ]{1,40}\(|IP is at )"
+    rf"(?:{_ADDR} {{1,2}})?(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
+)
+# Lines that open a new stack listing.
+STACK_START = re.compile(
+    r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|Stack:$|Stack trace:|Allocated by task|Freed by task"
+    r"|Allocated:|Freed:|Last potentially related work creation|Second to last potentially related"
+    r"|Uninit was (?:created|stored)|Memory state around|The buggy address belongs|Local variable"
+    r"|-> #\d|stack backtrace:|other info that might help|Showing all locks held|\S{1,40} backtrace:|Last call trace:)"
+)
+CONTEXT_MARK = re.compile(r"^ {0,8}<(/?)(IRQ|NMI|TASK|EOI|EOE|SOFTIRQ|#DF|#MC|DB|DB1|#VC)>")
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """A frame as read from one line, before normalization and skip decisions."""
+
+    func: str
+    module: str | None
+    reliable: bool
+    file: str | None
+    line: int | None
+    inline: bool
+    from_rip: bool
+
+
+def parse_frame(text: str) -> RawFrame | None:
+    """The frame printed on this (cleaned) line, or None when it is not a frame line."""
+    if not text or len(text) < 3:
+        return None
+    c = text.lstrip()[:1]
+    if not (c.isalpha() or c in "_[?($"):
+        return None
+    m = FRAME.match(text)
+    if m:
+        line = m.group("line")
+        return RawFrame(
+            m.group("func"), m.group("mod"), not (m.group("q") or m.group("unrel")),
+            m.group("file"), int(line) if line else None, False, False,
+        )
+    if " [inline]" in text:
+        m = INLINE.match(text)
+        if m:
+            return RawFrame(m.group("func"), None, not m.group("q"), m.group("file"), int(m.group("line")), True, False)
+    if " from " in text:
+        m = ARM_FROM.match(text)
+        if m:
+            return RawFrame(m.group("func"), m.group("mod"), True, None, None, False, False)
+    return None
+
+
+def parse_rip(text: str) -> RawFrame | None:
+    """The function of a faulting-instruction line (``RIP: 0010:func+0x..``), or None."""
+    m = RIP.match(text)
+    if not m:
+        return None
+    line = m.group("line")
+    return RawFrame(m.group("func"), m.group("mod"), True, m.group("file"), int(line) if line else None, False, True)

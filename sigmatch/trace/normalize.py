@@ -1,0 +1,191 @@
+"""Normalization: console lines stripped of transport prefixes, function names and titles cleaned.
+
+Everything here runs in linear time: every regex is anchored at the start of a (bounded) line
+and has no nested unbounded repetition, and lines longer than :data:`MAX_LINE` are cut (printk
+never emits a line longer than 1024 bytes, so a longer "line" is garbage or a missing newline).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sigmatch.trace import rules
+
+MAX_LINE = 4096  # characters of one line the parser looks at
+MAX_LINES = 400_000  # lines of one log the parser looks at (a 10 MB log has ~150k lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One console line with its transport prefixes removed."""
+
+    text: str
+    caller: str | None = None  # printk caller id: "T1234" (task) or "C7" (CPU context)
+    stamped: bool = False  # carried a [seconds.micros] timestamp or a syslog prefix
+
+
+# ANSI CSI/OSC escapes from serial consoles and terminal captures.
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Syslog / journalctl -k prefixes: "Apr 14 08:12:21 host kernel: ", journalctl -o short-precise
+# "Apr 14 08:12:21.123456 host kernel: ", RFC 3339 "2024-04-14T08:12:21.123+00:00 host kernel: ".
+# netconsole through syslog may have no "kernel:" tag, then the printk timestamp must follow.
+_SYSLOG = re.compile(
+    r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" [\w.:\-]{1,128} (?:kernel(?:\[\d{1,10}\])?: ?|(?=\[ {0,12}\d{1,10}\.\d{1,9}\]))"
+)
+# /dev/kmsg records: "6,1234,5678901,-;text" (prio,seq,usec,flags;).
+_KMSG = re.compile(r"^\d{1,3},\d{1,12},\d{1,20},[^;]{0,16};")
+# Line-number gutters of editors and pagers ("  123 | ", "123: ").
+_GUTTER = re.compile(r"^ {0,8}\d{1,7}(?: \| ?|: |\t)")
+# Log level "<4>", possibly followed by a timestamp.
+_LEVEL = re.compile(r"^<\d{1,3}>")
+# dmesg -T: "[Sun Apr 14 08:12:21 2024] ".
+_HUMAN_TS = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:,\d{1,9})? \d{4}\] ?")
+# printk timestamp "[  123.456789]" (also "[123.456789 0.000123]" from grabserial-like tools),
+# then an optional printk caller id "[T1234]" / "[ C7]" (CONFIG_PRINTK_CALLER, 5.1+).
+_TS = re.compile(r"^\[ {0,12}\d{1,10}\.\d{1,9}(?: {1,4}[\d.]{1,20})?\] ?")
+_CALLER = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ?")
+_CALLER_ONLY = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ")
+# Serial consoles that prefix each line with a wall-clock time: "[2024-04-14 08:12:21.123] ".
+_BRACKET_DATE = re.compile(r"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?\] ?")
+_DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
+
+
+def clean_line(raw: str) -> Line:
+    """Strip transport prefixes (syslog, journald, kmsg, levels, timestamps, caller ids) from one line."""
+    s = raw[:MAX_LINE]
+    if "\x1b" in s:
+        s = _ANSI.sub("", s)
+    s = s.rstrip("\r\n ")
+    if _CTRL.search(s):
+        s = _CTRL.sub("", s)
+    stamped = False
+    caller: str | None = None
+    for _ in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
+        before = s
+        m = _GUTTER.match(s)
+        if m and len(s) > m.end() and s[m.end()] in "[<" and not s.startswith("["):
+            s = s[m.end():]
+        m = _SYSLOG.match(s)
+        if m:
+            s = s[m.end():]
+            stamped = True
+        m = _KMSG.match(s)
+        if m:
+            s = s[m.end():]
+            stamped = True
+        m = _LEVEL.match(s)
+        if m:
+            s = s[m.end():]
+        m = _HUMAN_TS.match(s) or _BRACKET_DATE.match(s)
+        if m:
+            s = s[m.end():]
+            stamped = True
+        m = _DROPPED.match(s)
+        if m:
+            s = s[m.end():]
+        m = _TS.match(s)
+        if m:
+            s = s[m.end():]
+            stamped = True
+            m = _CALLER.match(s)
+            if m:
+                caller = m.group(1)
+                s = s[m.end():]
+        else:
+            m = _CALLER_ONLY.match(s)
+            if m:
+                caller = m.group(1)
+                s = s[m.end():]
+        if s == before:
+            break
+    return Line(s, caller, stamped)
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on any newline convention (CRLF, CR-only consoles), bounded to :data:`MAX_LINES`."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n", MAX_LINES)
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES]
+    return lines
+
+
+def clean_log(text: str) -> list[Line]:
+    return [clean_line(raw) for raw in split_lines(text)]
+
+
+# --- function names --------------------------------------------------------------------------
+
+_OFFSET = re.compile(r"\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?$")
+
+
+@lru_cache(maxsize=65536)
+def strip_suffixes(raw: str) -> str:
+    """``foo.isra.0`` / ``foo.constprop.3.cold`` / ``foo.part.1`` / ``foo.llvm.123`` -> ``foo``.
+
+    GCC (IPA-SRA, constant propagation, partial inlining, hot/cold splitting) and clang (LTO
+    promotion) clone functions under such names; they are the same source function.
+    """
+    name = _OFFSET.sub("", raw)
+    cut = name.find(".", 1)
+    if cut > 0:
+        name = name[:cut]
+    return name
+
+
+@lru_cache(maxsize=65536)
+def syscall_variants(name: str) -> tuple[str, ...]:
+    """The name with syscall-wrapper prefixes removed step by step, most stripped first.
+
+    ``__x64_sys_write`` -> (``sys_write``, ``__x64_sys_write``); ``__se_sys_mremap`` ->
+    (``mremap``, ``sys_mremap``, ``__se_sys_mremap``). A name that is no wrapper gives (name,).
+    """
+    for prefix, repl in rules.syscall_prefixes():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rest = name[len(prefix):]
+            stripped = repl + rest
+            out = [stripped]
+            if not repl:
+                out.append("sys_" + rest)
+            out.append(name)
+            return tuple(dict.fromkeys(out))
+    return (name,)
+
+
+def normalize_function(raw: str) -> str:
+    """The normalized name of a printed frame function (offset, clone suffix, wrapper removed)."""
+    return syscall_variants(strip_suffixes(raw))[0]
+
+
+# --- titles ---------------------------------------------------------------------------------
+
+_T_FUNC_OFF = re.compile(r"([A-Za-z0-9_.]{1,200})\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16}")
+_T_FILE_LINE = re.compile(r"(\.[ch]|\.rs|\.S):\d{1,7}")
+_T_HEX = re.compile(r"(?<![A-Za-z0-9_])(?:0x)?[0-9a-fA-F]{6,}(?![A-Za-z0-9_])")
+_T_IP = re.compile(r"(?<![0-9.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![0-9.])")
+_T_CPU = re.compile(r"CPU#\d{1,6}")
+_T_NUM = re.compile(r"(?<![A-Za-z0-9_./\-])\d+(?![A-Za-z0-9_\-])")
+_T_EXECUTOR = re.compile(r"syz-executor\d+")
+_T_NONPRINT = re.compile(r"[^\x20-\x7e]")
+MAX_TITLE = 120
+
+
+def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
+    """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers."""
+    t = _T_NONPRINT.sub("", title)
+    t = _T_EXECUTOR.sub("syz-executor", t)
+    t = _T_FUNC_OFF.sub(r"\1", t)
+    t = _T_FILE_LINE.sub(r"\1:LINE", t)
+    t = _T_HEX.sub("ADDR", t)
+    t = _T_IP.sub("IP", t)
+    t = _T_CPU.sub("CPU", t)
+    if not keep_numbers:
+        t = _T_NUM.sub("NUM", t)
+    t = " ".join(t.split())
+    return t[:MAX_TITLE].rstrip()

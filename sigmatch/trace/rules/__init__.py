@@ -1,0 +1,127 @@
+"""The parser's rules as versioned data: skip lists, anchors, syscall prefixes, per-class skips.
+
+Each list is one small text file beside this module (``#`` comments, one entry per line). They
+are read and compiled once, at first use; a malformed entry raises at load time, loudly, naming
+the file and line, so a bad rule never silently changes titles.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parent
+
+
+class RuleFileError(ValueError):
+    """A rules file has an entry that does not compile."""
+
+
+def _lines(name: str) -> list[tuple[int, str, str]]:
+    """(line number, entry, section) for each non-comment line; section = last '# ---' header."""
+    out: list[tuple[int, str, str]] = []
+    section = ""
+    for n, raw in enumerate((RULES_DIR / name).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("# ---"):
+            section = line[5:].strip()
+            continue
+        if not line or line.startswith("#"):
+            continue
+        out.append((n, line, section))
+    return out
+
+
+def _compile(name: str, n: int, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise RuleFileError(f"{name}:{n}: bad pattern {pattern!r}: {exc}") from exc
+
+
+def _union(name: str, entries: list[tuple[int, str]]) -> re.Pattern[str]:
+    for n, p in entries:
+        _compile(name, n, p)
+    if not entries:
+        return re.compile(r"(?!x)x")
+    return re.compile("|".join(f"(?:{p})" for _, p in entries))
+
+
+@dataclass(frozen=True, slots=True)
+class SkipList:
+    """The global skip list, one compiled union per commented section (for the notes)."""
+
+    sections: tuple[tuple[str, re.Pattern[str]], ...]
+    union: re.Pattern[str]
+
+    def why(self, function: str) -> str | None:
+        """The section name of the first pattern that matches ``function``, or None."""
+        if not self.union.search(function):
+            return None
+        for section, rx in self.sections:
+            if rx.search(function):
+                return section or "generic frame"
+        return "generic frame"
+
+
+@cache
+def skip_list() -> SkipList:
+    by_section: dict[str, list[tuple[int, str]]] = {}
+    allp: list[tuple[int, str]] = []
+    for n, entry, section in _lines("skip.txt"):
+        by_section.setdefault(section, []).append((n, entry))
+        allp.append((n, entry))
+    sections = tuple((s, _union("skip.txt", e)) for s, e in by_section.items())
+    return SkipList(sections, _union("skip.txt", allp))
+
+
+@cache
+def pattern_union(name: str) -> re.Pattern[str]:
+    """A whole file of regexes as one substring-matching union (anchors, hang skips)."""
+    return _union(name, [(n, e) for n, e, _ in _lines(name)])
+
+
+@cache
+def class_skips() -> dict[str, re.Pattern[str]]:
+    out: dict[str, re.Pattern[str]] = {}
+    for n, entry, _ in _lines("class_skips.txt"):
+        key, sep, rest = entry.partition(":")
+        if not sep or not rest.split():
+            raise RuleFileError(f"class_skips.txt:{n}: expected '<class>: <regex> ...'")
+        out[key.strip()] = _union("class_skips.txt", [(n, p) for p in rest.split()])
+    return out
+
+
+@cache
+def hang_buckets() -> tuple[tuple[re.Pattern[str], str], ...]:
+    out = []
+    for n, entry, _ in _lines("hang_buckets.txt"):
+        parts = entry.split()
+        if len(parts) != 2:
+            raise RuleFileError(f"hang_buckets.txt:{n}: expected '<regex> <bucket>'")
+        out.append((_compile("hang_buckets.txt", n, parts[0]), parts[1]))
+    return tuple(out)
+
+
+@cache
+def syscall_prefixes() -> tuple[tuple[str, str], ...]:
+    """(prefix, replacement) pairs, longest prefix first."""
+    out = []
+    for n, entry, _ in _lines("syscall_prefixes.txt"):
+        parts = entry.split()
+        if len(parts) not in (1, 2):
+            raise RuleFileError(f"syscall_prefixes.txt:{n}: expected '<prefix> [<replacement>]'")
+        out.append((parts[0], parts[1] if len(parts) == 2 else ""))
+    return tuple(sorted(out, key=lambda p: -len(p[0])))
+
+
+def load_all() -> None:
+    """Load and compile every rules file now (raises :class:`RuleFileError` on a bad entry)."""
+    skip_list()
+    pattern_union("stall_anchors.txt")
+    pattern_union("hang_skip.txt")
+    class_skips()
+    hang_buckets()
+    syscall_prefixes()
