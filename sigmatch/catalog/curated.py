@@ -6,8 +6,12 @@ by checks a schema cannot express (id = file name, unique ids, every fact has a 
 :class:`SignatureFileError` reading ``file: field: problem`` (``fixes[0].sha: not a 40-hex commit
 sha``).
 
-* :func:`load_curated` returns the bugs, or raises the first problem;
+* :func:`load_curated` returns the bugs, or raises the first problem in a file's content;
 * :func:`lint` returns every problem in the directory (``sigmatch db lint`` prints them).
+
+Problems with an example trace (it parses to no report, or to one that disagrees with the entry's
+``signatures``) are reported by :func:`lint` only: the entry still loads with the signatures that
+could be derived, so that a change of parser rules never takes the whole catalog down.
 
 Signatures come from the entry's ``signatures`` and from its ``examples``, parsed with
 :func:`sigmatch.parse_log` and :func:`sigmatch.signature_of`. Pure: reads files, no network.
@@ -66,7 +70,7 @@ def load_curated(directory: Path | None = None) -> list[KnownBug]:
 
     Raises :class:`SignatureFileError` naming file, field and problem on the first problem found.
     """
-    bugs, problems = _load_dir(_directory(directory))
+    bugs, problems, _ = _load_dir(_directory(directory))
     if problems:
         raise problems[0]
     return bugs
@@ -74,13 +78,15 @@ def load_curated(directory: Path | None = None) -> list[KnownBug]:
 
 def lint(directory: Path | None = None) -> list[SignatureFileError]:
     """Every problem in ``directory`` (empty list: the tree is clean)."""
-    return _load_dir(_directory(directory))[1]
+    _, problems, example_problems = _load_dir(_directory(directory))
+    return sorted([*problems, *example_problems], key=lambda e: e.path)
 
 
 def load_file(path: Path, schema_path: Path | None = None) -> KnownBug:
     """One curated file (raises its first problem). Duplicate ids are a directory-level check."""
     validator = _validator(schema_path or _schema_for(path.parent))
-    bug, problems = _Entry(path, validator).load()
+    entry = _Entry(path, validator)
+    bug, problems = entry.load()
     if problems or bug is None:
         raise problems[0]
     return bug
@@ -114,16 +120,20 @@ def _files(directory: Path) -> list[Path]:
                   if p.suffix in _SUFFIXES and not p.name.startswith((".", "_")) and p.is_file())
 
 
-def _load_dir(directory: Path) -> tuple[list[KnownBug], list[SignatureFileError]]:
+def _load_dir(directory: Path) -> tuple[list[KnownBug], list[SignatureFileError], list[SignatureFileError]]:
+    """(bugs, problems that stop loading, problems with example traces)."""
     if not directory.is_dir():
-        return [], [SignatureFileError(str(directory), "(directory)", "not a directory")]
+        return [], [SignatureFileError(str(directory), "(directory)", "not a directory")], []
     validator = _validator(_schema_for(directory))
     bugs: list[KnownBug] = []
     problems: list[SignatureFileError] = []
+    example_problems: list[SignatureFileError] = []
     seen: dict[str, Path] = {}
     for path in _files(directory):
-        bug, file_problems = _Entry(path, validator).load()
+        entry = _Entry(path, validator)
+        bug, file_problems = entry.load()
         problems.extend(file_problems)
+        example_problems.extend(entry.example_problems)
         if bug is None:
             continue
         if bug.id in seen:
@@ -132,7 +142,7 @@ def _load_dir(directory: Path) -> tuple[list[KnownBug], list[SignatureFileError]
         seen[bug.id] = path
         if not file_problems:
             bugs.append(bug)
-    return bugs, problems
+    return bugs, problems, example_problems
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -167,9 +177,13 @@ class _Entry:
         self.path = path
         self.validator = validator
         self.problems: list[SignatureFileError] = []
+        self.example_problems: list[SignatureFileError] = []  # lint-only: the entry still loads
 
     def _add(self, field: str, problem: str) -> None:
         self.problems.append(SignatureFileError(str(self.path), field, problem))
+
+    def _add_example(self, field: str, problem: str) -> None:
+        self.example_problems.append(SignatureFileError(str(self.path), field, problem))
 
     def load(self) -> tuple[KnownBug | None, list[SignatureFileError]]:
         doc = self._read()
@@ -289,21 +303,21 @@ class _Entry:
             try:
                 reports = parse_log(example["trace"])
             except Exception as exc:  # the parser must never raise; if it does, say where
-                self._add(where, f"the parser failed on it: {type(exc).__name__}: {exc}")
+                self._add_example(where, f"the parser failed on it: {type(exc).__name__}: {exc}")
                 continue
             if not reports:
-                self._add(where, "parses to no crash report")
+                self._add_example(where, "parses to no crash report")
                 continue
             report = reports[0]
             if report.corrupted:
-                self._add(where, f"parses to a corrupted report ({report.corrupted_reason or 'no reason given'})")
+                self._add_example(where, f"parses to a corrupted report ({report.corrupted_reason or 'no reason given'})")
                 continue
             sig = signature_of(report)
             derived_sig = BugSignature(title=sig.title, alt_titles=sig.alt_titles, frames=sig.frames,
                                        kind=sig.kind.value, files=sig.files, low_information=sig.low_information,
                                        source=f"examples[{i}]: {example['source']}")
             if explicit and not any(_agrees(derived_sig, e) for e in explicit):
-                self._add(where, f"its signature (title {sig.title!r}, frames {' > '.join(sig.frames[:5]) or '-'}) "
+                self._add_example(where, f"its signature (title {sig.title!r}, frames {' > '.join(sig.frames[:5]) or '-'}) "
                                  f"matches none of the entry's `signatures`")
             derived.append(derived_sig)
         # explicit first (curated on purpose), then derived ones not already covered
