@@ -51,6 +51,8 @@ _RESOLVED = "vulnerability has been resolved:"
 _MAX_SIGNATURES = 4
 _MAX_FUNCTIONS = 16
 _MAX_DESCRIPTION = 200_000  # bytes of description handed to the parser
+_MAX_RECORD_BYTES = 4 << 20  # a record file larger than this is skipped unread (real ones are < 100 KiB)
+_BATCH = 1000  # records read from git at a time
 
 # A description that quotes a crash report has one of these; the parser only runs on those.
 _CRASH_HINT = re.compile(
@@ -446,19 +448,20 @@ class VulnsRepo:
         out = self._run("cat-file", "-e", f"{sha}^{{commit}}", cwd=self.path, check=False)
         return out.returncode == 0
 
-    def record_blobs(self, commit: str) -> dict[str, dict[str, tuple[str, str]]]:
-        """``{cve_id: {ext: (path, blob_sha)}}`` of every published record at ``commit``."""
-        out = self._run("ls-tree", "-r", "-z", commit, "--", "cve/published/", cwd=self.path).stdout
-        records: dict[str, dict[str, tuple[str, str]]] = {}
+    def record_blobs(self, commit: str) -> dict[str, dict[str, tuple[str, str, int]]]:
+        """``{cve_id: {ext: (path, blob_sha, size)}}`` of every published record at ``commit``."""
+        out = self._run("ls-tree", "-r", "-l", "-z", commit, "--", "cve/published/", cwd=self.path).stdout
+        records: dict[str, dict[str, tuple[str, str, int]]] = {}
         for entry in out.split(b"\0"):
             if not entry:
                 continue
             head, _, name = entry.decode("utf-8", "replace").partition("\t")
             m = _PUBLISHED.match(name)
             parts = head.split()
-            if not m or len(parts) != 3 or parts[1] != "blob":
+            if not m or len(parts) != 4 or parts[1] != "blob":
                 continue
-            records.setdefault(m.group(1), {})[m.group(2)] = (name, parts[2])
+            size = int(parts[3]) if parts[3].isdigit() else 0
+            records.setdefault(m.group(1), {})[m.group(2)] = (name, parts[2], size)
         return records
 
     def changed_ids(self, old: str, new: str) -> set[str]:
@@ -530,8 +533,6 @@ def import_cve(
         todo = sorted(repo.changed_ids(previous_commit, new))
     else:
         todo = sorted(blobs)
-    want = [sha for cid in todo for _, sha in blobs.get(cid, {}).values()]
-    contents = repo.read_blobs(want)
 
     result: dict[str, KnownBug] = dict(previous) if incremental else {}
     added: list[str] = []
@@ -541,19 +542,28 @@ def import_cve(
     traces = 0
     total = len(todo)
     step = max(1, total // 100)
+    contents: dict[str, bytes] = {}
     for i, cid in enumerate(todo):
+        if i % _BATCH == 0:  # read the records in batches: memory stays flat on a full import
+            batch = todo[i:i + _BATCH]
+            contents = repo.read_blobs(sha for c in batch for _, sha, size in blobs.get(c, {}).values()
+                                       if size <= _MAX_RECORD_BYTES)
         if progress and i % step == 0:
             progress("import", i, total)
         files = blobs.get(cid, {})
         bug: KnownBug | None = None
         if "json" in files:
-            path, sha = files["json"]
+            path, sha, _ = files["json"]
 
-            def get(ext: str, files: dict[str, tuple[str, str]] = files) -> str | None:
+            def get(ext: str, files: dict[str, tuple[str, str, int]] = files,
+                    contents: dict[str, bytes] = contents) -> str | None:
                 entry = files.get(ext)
                 return _text(contents.get(entry[1])) if entry else None
 
             try:
+                too_big = [f"{e} ({n} bytes)" for e, (_, _, n) in files.items() if n > _MAX_RECORD_BYTES]
+                if too_big:
+                    raise MalformedRecord(f"too large: {', '.join(too_big)}")
                 raw = contents.get(sha)
                 if raw is None:
                     raise MalformedRecord("record file could not be read from git")
