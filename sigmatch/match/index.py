@@ -269,12 +269,15 @@ class QueryToken:
 class CandidateIndex:
     """Inverted indexes over a catalog, with IDF weights. Build once; look up per query."""
 
-    def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.05) -> None:
+    def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.10,
+                 create_postings_share: float = 0.01) -> None:
         self.catalog = catalog
         self.bugs: tuple[KnownBug, ...] = tuple(b for b in catalog.bugs if not b.withdrawn)
         self.features: tuple[BugFeatures, ...] = tuple(bug_features(b) for b in self.bugs)
         self.n = len(self.bugs)
         self.max_postings = max(50, int(self.n * max_postings_share))
+        self.create_postings = max(20, int(self.n * create_postings_share))
+        self._sets: dict[str, frozenset[int]] = {}
         postings: dict[str, list[int]] = {}
         for i, feat in enumerate(self.features):
             for ns, toks in (("t", feat.titles), ("f", feat.frames), ("i", feat.idents),
@@ -301,29 +304,55 @@ class CandidateIndex:
         """Rarity of a function name across trace frames and record identifiers."""
         return max(0.0, self._log_n - math.log(self._fn_df.get(name, 0) + 1))
 
-    def lookup(self, tokens: Sequence[QueryToken]) -> dict[int, dict[str, float]]:
-        """Per candidate bug, per namespace: the sum of ``weight * idf`` of the tokens it shares.
+    def lookup(self, tokens: Sequence[QueryToken]) -> dict[int, list[float]]:
+        """Per candidate bug, per namespace (slots in :data:`NAMESPACES` order): the sum of
+        ``weight * idf`` of the query tokens it shares.
 
-        Only postings of the query's tokens are read; tokens shared by more than
-        ``max_postings`` bugs are skipped (their IDF weight is negligible).
+        Only postings of the query's own tokens are read. Rare tokens (shared by at most
+        ``create_postings`` bugs) bring in candidates; commoner ones only add evidence to the
+        candidates already found (checked against the smaller of the two sets); tokens shared by
+        more than ``max_postings`` bugs are skipped (their IDF weight is negligible).
         """
-        acc: dict[int, dict[str, float]] = {}
-        seen: set[str] = set()
+        acc: dict[int, list[float]] = {}
+        weighted: dict[str, float] = {}
         for qt in tokens:
             key = f"{qt.ns}:{qt.token}"
-            if key in seen:
-                continue
-            seen.add(key)
-            post = self.postings.get(key)
-            if not post or len(post) > self.max_postings:
-                continue
-            gain = qt.weight * self.idf(key)
+            if key in self.postings and weighted.get(key, 0.0) < qt.weight:
+                weighted[key] = qt.weight
+        # Rarest first, so that the candidate set is built from the most specific evidence.
+        order = sorted(weighted, key=lambda k: len(self.postings[k]))
+        # Only common tokens: let the rarest of them bring in candidates after all.
+        create = self.create_postings
+        if order and len(self.postings[order[0]]) > create:
+            create = min(self.max_postings, len(self.postings[order[0]]))
+        for key in order:
+            post = self.postings[key]
+            df = len(post)
+            if df > self.max_postings:
+                break
+            gain = weighted[key] * (self._log_n - math.log(df + 1))
             if gain <= 0:
                 continue
-            for i in post:
-                slot = acc.get(i)
-                if slot is None:
-                    acc[i] = {qt.ns: gain}
-                else:
-                    slot[qt.ns] = slot.get(qt.ns, 0.0) + gain
+            slot = _SLOT[key[0]]
+            if df <= create:
+                for i in post:
+                    ev = acc.get(i)
+                    if ev is None:
+                        ev = acc[i] = [0.0] * len(NAMESPACES)
+                    ev[slot] += gain
+            elif len(acc) < df:
+                members = self._sets.get(key)
+                if members is None:
+                    members = self._sets[key] = frozenset(post)
+                for i, ev in acc.items():
+                    if i in members:
+                        ev[slot] += gain
+            else:
+                for i in post:
+                    ev = acc.get(i)
+                    if ev is not None:
+                        ev[slot] += gain
         return acc
+
+
+_SLOT = {ns: n for n, ns in enumerate(NAMESPACES)}

@@ -17,6 +17,7 @@ the dev corpus (``benchmarks/e2e_match.py --tune``) and checked on the other hal
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from sigmatch.match.score import (
     Scored,
     Weights,
     prescore,
+    prescore_weights,
     query_features,
     score_candidate,
 )
@@ -78,6 +80,7 @@ class Matcher:
         self.weights = weights
         self.calibration = calibration
         self.shortlist = shortlist
+        self._prescore_weights = prescore_weights(weights)
 
     @property
     def catalog_version(self) -> str:
@@ -91,10 +94,11 @@ class Matcher:
         if not ev:
             return q, []
         w = self.weights
-        pre = sorted(ev.items(), key=lambda kv: prescore(kv[1], w), reverse=True)
-        short = pre[: self.shortlist]
-        if len(pre) > self.shortlist:
-            short += [kv for kv in pre[self.shortlist:] if kv[1].get("t")]
+        pw = self._prescore_weights
+        short = heapq.nlargest(self.shortlist, ev.items(), key=lambda kv: prescore(kv[1], pw))
+        if len(ev) > self.shortlist:  # every exact-title hit is scored in full
+            chosen = {i for i, _ in short}
+            short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
         scored = [score_candidate(q, i, e, self.index, w) for i, e in short]
         scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
         return q, scored[:limit]
@@ -160,6 +164,8 @@ class Matcher:
         if other is not None:
             ob = self.index.bugs[other.bug_index]
             text += f"; runner-up {ob.id} at {self._score01(other.raw):.2f} (raw {other.raw:.2f} vs {s.raw:.2f})"
+        elif rule:
+            text += "; no runner-up shares evidence with the report"
         return text + "."
 
 

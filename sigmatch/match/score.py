@@ -311,6 +311,7 @@ DEFAULT_WEIGHTS = Weights()
 
 # Saturation scales of the evidence sums (sum of idf * position weight), ~ "two rare tokens".
 _SCALE = {"f": 8.0, "i": 8.0, "p": 5.0, "d": 5.0, "s": 4.0}
+_CAPS = (3.0, 2.0, 2.0, 2.0, 2.0, 2.0)  # prescore caps per namespace (in weight units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,14 +328,18 @@ class Scored:
     version_note: str
 
 
-def prescore(ev: dict[str, float], w: Weights) -> float:
-    """Cheap first-stage score from the index evidence alone (shortlisting)."""
-    return (w.title * min(ev.get("t", 0.0) / 6.0, 1.0) + w.frames * _saturate(ev.get("f", 0.0), _SCALE["f"])
-            + w.idents * _saturate(ev.get("i", 0.0), _SCALE["i"]) + w.file * _saturate(ev.get("p", 0.0), _SCALE["p"])
-            + w.dir * _saturate(ev.get("d", 0.0), _SCALE["d"]) + w.subsystem * _saturate(ev.get("s", 0.0), _SCALE["s"]))
+def prescore_weights(w: Weights) -> tuple[float, ...]:
+    """Per index namespace (``t f i p d s``): the weight of one unit of evidence in the prescore."""
+    return (w.title / 6.0, w.frames / _SCALE["f"], w.idents / _SCALE["i"], w.file / _SCALE["p"],
+            w.dir / _SCALE["d"], w.subsystem / _SCALE["s"])
 
 
-def score_candidate(q: QueryFeatures, i: int, ev: dict[str, float], index: CandidateIndex, w: Weights) -> Scored:
+def prescore(ev: Sequence[float], pw: Sequence[float]) -> float:
+    """Cheap first-stage score from the index evidence alone (shortlisting): linear, capped."""
+    return sum(min(x * k, c) for x, k, c in zip(ev, pw, _CAPS, strict=True))
+
+
+def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights) -> Scored:
     bug = index.features[i]
     sig: dict[str, float] = {}
     title_hit = None
@@ -354,8 +359,9 @@ def score_candidate(q: QueryFeatures, i: int, ev: dict[str, float], index: Candi
             best_seq, best_matched = sim, positions
     if best_seq:
         sig["sequence"] = best_seq
-    for ns, name in (("f", "frames"), ("i", "idents"), ("p", "file"), ("d", "dir"), ("s", "subsystem")):
-        v = _saturate(ev.get(ns, 0.0), _SCALE[ns])
+    for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file"), (4, "d", "dir"),
+                           (5, "s", "subsystem")):
+        v = _saturate(ev[slot], _SCALE[ns])
         if v:
             sig[name] = v
     log_n = index._log_n or 1.0
