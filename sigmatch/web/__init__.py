@@ -21,7 +21,7 @@ from flask import Flask
 from sigmatch import config as sigconfig
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.jobs import Jobs, ThreadJobs, jobs_for
-from sigmatch.web import api, errors, openapi, pages
+from sigmatch.web import api, chat, errors, openapi, pages
 from sigmatch.web.metrics import Metrics, install
 from sigmatch.web.services import CatalogHolder, default_loader, default_probe
 from sigmatch.web.state import AppState, state
@@ -68,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(chat.bp)  # /slack/*, /mattermost/* (sigmatch.web.chat)
     return app
 
 
