@@ -194,13 +194,17 @@ def signatures_in(text: str, source: str) -> tuple[BugSignature, ...]:
                 sig = signature_of(report)
             except Exception:
                 continue
-            if not sig.title and not sig.frames:
+            # A report the parser found corrupted is titled "... in corrupted": no exact key.
+            title = sig.title or None
+            if title and sig.corrupted and title.endswith(" corrupted"):
+                title = None
+            if not title and not sig.frames:
                 continue
-            key = (sig.title or None, sig.frames)
+            key = (title, sig.frames)
             if key in found:
                 continue
             found[key] = BugSignature(
-                title=sig.title or None,
+                title=title,
                 alt_titles=sig.alt_titles,
                 frames=sig.frames,
                 kind=sig.kind.value,
