@@ -291,6 +291,13 @@ def test_bug_from_record_pure(real_records: dict[str, dict[str, bytes]]) -> None
     assert "nsim_init_netdevsim" in bug.functions and "mock_phc_destroy" in bug.functions
     for sig in bug.signatures:  # whatever the parser finds in the quoted trace names the record
         assert sig.source == "CVE-2024-26587 description"
+    from sigmatch import RULES_VERSION, parse_log
+
+    if RULES_VERSION != "0" and any(r.frames for r in parse_log(json.loads(files["json"])["containers"]["cna"]
+                                                                ["descriptions"][0]["value"])):
+        # the quoted NULL-pointer oops (indented, in a netdevsim call chain) gives a frame signature
+        assert bug.signatures and "nsim_destroy" in bug.signatures[0].frames
+        assert bug.kinds and bug.signatures[0].kind == bug.kinds[0]
     with pytest.raises(MalformedRecord):
         bug_from_record("CVE-2099-1", "x.json", b"[]")
     with pytest.raises(MalformedRecord):

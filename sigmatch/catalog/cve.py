@@ -205,7 +205,7 @@ def signatures_in(text: str, source: str) -> tuple[BugSignature, ...]:
                 continue
             found[key] = BugSignature(
                 title=title,
-                alt_titles=sig.alt_titles,
+                alt_titles=tuple(t for t in sig.alt_titles if not t.endswith(" corrupted")),
                 frames=sig.frames,
                 kind=sig.kind.value,
                 files=sig.files,
