@@ -375,6 +375,8 @@ class UpstreamClient:
         except requests.exceptions.RetryError as exc:
             raise UpstreamError("gave up after retries", url=url) from exc
         except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc).lower():  # a read timeout after retries comes wrapped like this
+                raise UpstreamError(f"timed out after {min(left, self.timeout):.1f} s", url=url) from exc
             raise UpstreamError(f"cannot connect ({_short_reason(exc)})", url=url) from exc
         except requests.exceptions.RequestException as exc:
             raise UpstreamError(f"request failed ({_short_reason(exc)})", url=url) from exc
