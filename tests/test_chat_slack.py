@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from chat_servers import SlackServer, slack_headers
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -23,7 +24,6 @@ from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import BugSignature, FixCommit, KnownBug, Reference, StableFix
 from sigmatch.web import create_app
 from sigmatch.web.chat import bp as chat_bp
-from chat_servers import SlackServer, slack_headers
 
 SECRET = "test-signing-secret"
 FIX = "d90a10e2444ba5a351fa695917258ff4c5709fa5"
@@ -42,7 +42,21 @@ FSNOTIFY = KnownBug(
     references=(Reference("bugzilla", "199437"),),
     functions=("fsnotify", "fsnotify_mark_connector"),
 )
-CATALOG = Catalog.of([FSNOTIFY], version="test-chat")
+# Other known bugs, so that the matcher's rarity weights mean something (a one-bug catalog has none).
+_OTHERS = [
+    ("KASAN: use-after-free Read in tcp_retransmit_timer", ("tcp_retransmit_timer", "tcp_write_timer_handler")),
+    ("general protection fault in ext4_xattr_set_entry", ("ext4_xattr_set_entry", "ext4_xattr_block_set")),
+    ("WARNING in drm_atomic_helper_wait_for_vblanks", ("drm_atomic_helper_wait_for_vblanks", "drm_atomic_helper_commit_tail")),
+    ("INFO: task hung in jbd2_journal_commit_transaction", ("jbd2_journal_commit_transaction", "kjournald2")),
+    ("BUG: unable to handle kernel NULL pointer dereference in xfs_trans_brelse", ("xfs_trans_brelse", "xfs_attr3_leaf_read")),
+    ("kernel BUG at mm/slub.c", ("kmem_cache_free", "dst_destroy")),
+    ("BUG: soft lockup in smp_call_function_many", ("smp_call_function_many", "on_each_cpu_mask")),
+    ("KASAN: slab-out-of-bounds Write in nf_conntrack_confirm", ("nf_conntrack_confirm", "ipv4_confirm")),
+]
+OTHERS = [KnownBug(id=f"other-{i}", title=t, kinds=(), signatures=(BugSignature(title=t, frames=f),),
+                   fixes=(FixCommit(f"{i:02d}" * 20, f"subsystem: fix {f[0]}", "6.1"),))
+          for i, (t, f) in enumerate(_OTHERS)]
+CATALOG = Catalog.of([FSNOTIFY, *OTHERS], version="test-chat")
 
 
 def make_app(server: SlackServer, **settings: Any) -> Flask:
