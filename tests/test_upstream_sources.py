@@ -114,7 +114,7 @@ def test_syzbot_sample_shapes() -> None:
     open_bug = bug_from_json(json.loads((d / f"bug-extid-{EXTID}.json").read_text()), "http://syz", EXTID)
     assert open_bug is not None and open_bug.status == "open" and open_bug.fix_commits == ()
     assert open_bug.url == f"http://syz/bug?extid={EXTID}"
-    assert open_bug.discussions == (f"https://lore.kernel.org/all/000000000000ae63710620417f67@google.com/T/",)
+    assert open_bug.discussions == ("https://lore.kernel.org/all/000000000000ae63710620417f67@google.com/T/",)
     fixed_bug = bug_from_json(json.loads((d / "bug-fixed-example.json").read_text()), "http://syz", EXTID)
     assert fixed_bug is not None and fixed_bug.status == "fixed"
     assert fixed_bug.fix_commits[0].subject == "fsnotify: example: fix mark_mutex vs fs_reclaim deadlock"

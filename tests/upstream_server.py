@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
 BOT_WALL_HTML = (
-    "<!doctype html><html><head><title>Making sure you&#39;re not a bot!</title>"
-    "<script>/* proof of work */</script></head><body><h1>Making sure you&#39;re not a bot!</h1>"
-    "<p>Loading...</p></body></html>"
-).encode()
+    b"<!doctype html><html><head><title>Making sure you&#39;re not a bot!</title>"
+    b"<script>/* proof of work */</script></head><body><h1>Making sure you&#39;re not a bot!</h1>"
+    b"<p>Loading...</p></body></html>"
+)
 
 
 def send(h: BaseHTTPRequestHandler, status: int, body: bytes | str, ctype: str = "text/html; charset=UTF-8",
