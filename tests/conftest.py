@@ -25,3 +25,7 @@ def shared() -> Path:
     if not SHARED.exists():
         pytest.skip(f"shared data not found: {SHARED} (set SIGMATCH_SHARED_DIR)")
     return SHARED
+
+
+# --- a real redis-server for the tests that need one (tests/redis_server.py; no fakeredis)
+from redis_server import own_redis, redis_server, redis_url  # noqa: E402, F401
