@@ -144,12 +144,14 @@ FORMATS: tuple[Format, ...] = (
     F("double-fault", K.CPU_EXCEPTION, _rx(r"PANIC: double fault"), "PANIC: double fault in {func}", FAULT,
       alts=("stack-overflow in {func}",)),
     F("int3", K.CPU_EXCEPTION, _rx(r"^(?:Oops: )?int3: 0000"), "int3 in {func}", FAULT),
-    F("kernel-bug-list", K.LIST_CORRUPTION,
-      _rx(r"list_(?:add|del)(?:_rcu)? corruption|list_add double add|list_del corruption"),
-      "BUG: corrupted list in {func}", (ANCHOR(r"kernel BUG at|WARNING: |Call [Tt]race:|Call trace:"), *TRACE),
-      skips=("kernel_bug",), alts=("bad-access in {func}",), absorbs=_rx(r"^" + _WARN_LINE)),
-    F("usercopy", K.KERNEL_BUG, _rx(r"usercopy: Kernel memory (?:exposure|overwrite) attempt detected"),
-      "BUG: bad usercopy in {func}", (RIP, CALL_TRACE, STACK), skips=("usercopy",), absorbs=_rx(r"^" + _WARN_LINE)),
+    # lib/list_debug.c and mm/usercopy.c BUG()s: the message line before names the problem, the
+    # title names the caller (a WARNING from list_debug.c, CONFIG_DEBUG_LIST without BUG, stays "WARNING in").
+    F("kernel-bug-list", K.LIST_CORRUPTION, _rx(r"[Kk]ernel BUG at lib/list_debug\.c"),
+      "BUG: corrupted list in {func}", FAULT, skips=("kernel_bug",), alts=("bad-access in {func}",),
+      absorbs=_rx(r"^(?:invalid opcode: |Oops|Internal error: )")),
+    F("usercopy", K.KERNEL_BUG, _rx(r"[Kk]ernel BUG at mm/usercopy\.c"),
+      "BUG: bad usercopy in {func}", FAULT, skips=("usercopy",),
+      absorbs=_rx(r"^(?:invalid opcode: |Oops|Internal error: )")),
     F("kernel-bug", K.KERNEL_BUG, _rx(r"[Kk]ernel BUG at (?P<src>\S+?)!?$|[Kk]ernel BUG at (?P<src2>\S+)"),
       "kernel BUG in {func}", FAULT, skips=("kernel_bug",),
       absorbs=_rx(r"^(?:invalid opcode: |Oops|Internal error: |Exception stack)"),
@@ -209,8 +211,6 @@ FORMATS: tuple[Format, ...] = (
       "{lvl}: suspicious RCU usage in {func}", (ANCHOR(r"stack backtrace:"), *TRACE), skips=("rcu_usage",),
       fallback_title="{lvl}: suspicious RCU usage"),
     F("lockdep-limit", K.LOCKDEP, _rx(r"BUG: MAX_\w+ too low!"), "{line}", no_stack=True),
-    F("lockdep-warn", K.LOCKDEP, _rx(r"DEBUG_LOCKS_WARN_ON\(|Invalid wait context|BUG: Invalid wait context"),
-      "WARNING: locking bug in {func}", FAULT, skips=("locking_bug",), absorbs=_rx(r"^" + _WARN_LINE)),
     # ---- BUG: -----------------------------------------------------------------------------
     F("spinlock", K.BUG_OTHER,
       _rx(r"BUG: (?P<lock>spinlock|rwlock) (?P<what>lockup suspected|already unlocked|recursion|cpu recursion|bad magic|wrong owner|wrong CPU|trylock failure on UP)"),
@@ -236,17 +236,14 @@ FORMATS: tuple[Format, ...] = (
     F("stack-overflow", K.BUG_OTHER, _rx(r"kernel stack overflow|Insufficient stack space to handle exception"),
       "kernel stack overflow in {func}", FAULT, skips=("stack_overflow",), alts=("stack-overflow in {func}",)),
     F("leak", K.MEMORY_LEAK, _rx(r"BUG: memory leak|^unreferenced object 0x"), "memory leak in {func}",
-      (ANCHOR(r"^ {0,4}backtrace(?: \(crc [0-9a-f]+\))?:"), STACK), skips=("leak",)),
+      (ANCHOR(r"^ {0,4}backtrace(?: \(crc [0-9a-f]+\))?:"), STACK), skips=("leak",),
+      absorbs=_rx(r"^unreferenced object 0x")),
     F("object-free", K.BUG_OTHER, _rx(r"BUG: Object already free"), "BUG: Object already free", no_stack=True),
     F("slub", K.BUG_OTHER, _rx(r"^BUG (?P<cache>[\w\-:()]{1,64}) \([^)]{0,40}\): (?P<what>.{1,120})"),
       "BUG {cache}: {what}", TRACE),
     F("kcsan-hdr", K.KCSAN, _rx(r"^BUG: KCSAN"), "{line}", no_stack=True),
     F("bug-generic", K.BUG_OTHER, _rx(r"^BUG: (?P<what>.{2,200})"), "{line}", no_stack=True, keep_numbers=True),
     # ---- WARNING: (specific first, then the generic layouts) -----------------------------
-    F("refcount", K.REFCOUNT, _rx(r"refcount_t: (?P<what>[a-z\- ;]{3,60})"), "WARNING: refcount bug in {func}", FAULT,
-      skips=("refcount",), absorbs=_rx(r"^" + _WARN_LINE)),
-    F("odebug", K.WARNING, _rx(r"^ODEBUG: "), "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",),
-      absorbs=_rx(r"^" + _WARN_LINE)),
     F("netdev-watchdog", K.NETDEV_WATCHDOG,
       _rx(r"NETDEV WATCHDOG: (?P<dev>\S{1,64}) \((?P<drv>[^)]{1,64})\): transmit queue (?P<q>\d+) timed out"
           r"|NETDEV WATCHDOG: (?P<dev2>\S{1,64}): transmit queue"),
@@ -254,8 +251,26 @@ FORMATS: tuple[Format, ...] = (
       alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
     F("page-alloc", K.PAGE_ALLOC_FAILURE, _rx(r"(?P<comm>\S{1,64}): page allocation failure: order:(?P<order>\d+)"),
       "page allocation failure in {func}", TRACE),
+    F("warn-urb", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at drivers/usb/core/urb\.c:\d+ usb_submit_urb"),
+      "WARNING in {func}/usb_submit_urb", FAULT, skips=("usb_urb",), fallback_title="WARNING in corrupted/usb_submit_urb"),
+    F("warn-odebug", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/debugobjects\.c:\d+ debug_print_object"),
+      "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",)),
+    F("warn-refcount", K.REFCOUNT, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/refcount\.c:\d+"),
+      "WARNING: refcount bug in {func}", FAULT, skips=("refcount",)),
+    F("warn-lockdep", K.LOCKDEP, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at kernel/locking/lockdep\.c:\d+"),
+      "WARNING: locking bug in {func}", FAULT, skips=("locking_bug",)),
+    F("warn-kmalloc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/util\.c:\d+ (?:__)?kvmalloc"),
+      "WARNING: kmalloc bug in {func}", FAULT, skips=("kmalloc",)),
+    F("warn-vmalloc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/vmalloc\.c:\d+ __vmalloc_node_range"),
+      "WARNING: zero-size vmalloc in {func}", FAULT),
+    F("warn-kobject", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/kobject\.c:\d+"),
+      "WARNING: kobject bug in {func}", FAULT, skips=("kobject",)),
+    F("warn-proc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at fs/proc/generic\.c:\d+"),
+      "WARNING: proc registration bug in {func}", FAULT, skips=("proc",)),
+    F("warn-usercopy", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/usercopy\.c:\d+"),
+      "WARNING: bad usercopy in {func}", FAULT, skips=("usercopy",)),
     F("warn-file", K.WARNING, _rx(_WARN_HDR), "WARNING in {func}",
-      (FUNC(_WARN_HDR.replace("(?P<hfunc>", "(?P<func>") + r"[+.\s(]?"), RIP, CALL_TRACE, STACK),
+      (FUNC(_WARN_HDR.replace("(?P<hfunc>", "(?P<func>") + r"(?:\+|\.|\(\))"), RIP, CALL_TRACE, STACK),
       alts=()),
     # 2025 layout (6.16+): "WARNING: net/core/dev.c:1234 at func+0x1/0x2, CPU#0: comm/123"
     F("warn-2025", K.WARNING, _rx(r"WARNING: (?P<src>\S+:\d+) at (?P<hfunc>" + NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?, CPU#\d+"),
@@ -298,7 +313,7 @@ HEADER_HINT = re.compile(
     r"BUG|WARNING|INFO: |Unable to handle|general protection|stack segment|stack-segment|Kernel panic"
     r"|PANIC: |divide.error|invalid opcode|int3: |UBSAN: |unregister_netdevice: waiting|VFS: "
     r"|Internal error: |Unhandled fault:|Alignment trap:|NETDEV WATCHDOG|page allocation failure"
-    r"|refcount_t: |ODEBUG: |corruption|usercopy: |Watchdog detected hard LOCKUP|rcu_(?:preempt|sched|bh) "
+    r"|Watchdog detected hard LOCKUP|rcu_(?:preempt|sched|bh) "
     r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
 )
 

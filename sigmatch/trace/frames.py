@@ -34,7 +34,7 @@ FRAME = re.compile(
 )
 # A symbolized inlined frame: no offset, file:line, "[inline]".
 INLINE = re.compile(
-    rf"^ {{0,16}}(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
+    rf"^ {{0,16}}(?:{_ADDR} {{1,4}})?(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
 )
 # ARM "a from b+0x.." (5.x+) and "[<c01>] (a+0x0/0x1) from [<c02>] (b+0x1/0x2)" (older).
 ARM_FROM = re.compile(

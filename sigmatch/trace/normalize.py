@@ -65,6 +65,9 @@ def clean_line(raw: str) -> Line:
         s = _CTRL.sub("", s)
     stamped = False
     caller: str | None = None
+    c = s[:1]
+    if not c or c.islower() or (c == " " and not s.lstrip(" ")[:1].isdigit()) or c in "-=":
+        return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
     for _ in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         before = s
         m = _GUTTER.match(s)
@@ -116,8 +119,29 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def unflow(raw_lines: list[str]) -> list[str]:
+    """Undo format=flowed mail wrapping (RFC 3676): a line ending in a space continues on the next.
+
+    syzbot and most MUAs send kernel logs this way ("...mutex.c:912 " + "__mutex_lock+0x..").
+    Kernel output itself never ends a line with a space after a long run of text, so only lines
+    of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
+    """
+    out: list[str] = []
+    pending = ""
+    for raw in raw_lines:
+        line = pending + raw if pending else raw
+        pending = ""
+        if len(raw) >= 60 and raw.endswith(" ") and not raw.endswith("  \t") and len(line) < MAX_LINE:
+            pending = line[:-1]
+            continue
+        out.append(line)
+    if pending:
+        out.append(pending)
+    return out
+
+
 def clean_log(text: str) -> list[Line]:
-    return [clean_line(raw) for raw in split_lines(text)]
+    return [clean_line(raw) for raw in unflow(split_lines(text))]
 
 
 # --- function names --------------------------------------------------------------------------

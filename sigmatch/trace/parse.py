@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
@@ -83,7 +84,13 @@ def parse_log(text: str) -> list[Report]:
     log_version = _log_kernel_version(lines)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
-        end = headers[n + 1].index if n + 1 < len(headers) else len(lines)
+        # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
+        # its own but does not cut the one it follows (panic_on_warn prints it mid-WARNING).
+        end = len(lines)
+        for nxt in headers[n + 1:]:
+            if nxt.fmt.kind is not Kind.PANIC or h.fmt.kind is Kind.PANIC:
+                end = nxt.index
+                break
         try:
             reports.append(_build_report(lines, h, end, log_version))
         except Exception as exc:  # a rule bug must not lose the whole answer
@@ -113,7 +120,7 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
                 continue
             if last.fmt.absorbs is not None and last.fmt.absorbs.match(t.lstrip()):
                 continue
-        if headers and i - headers[-1].index <= 3 and _same_banner(lines[headers[-1].index].text, t):
+        if headers and i - headers[-1].index <= 3 and _same_banner(headers[-1], t):
             # Symbolized reports repeat the banner once per inlined frame
             # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
             continue
@@ -125,8 +132,8 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
     return headers
 
 
-def _same_banner(a: str, b: str) -> bool:
-    return a.split(" in ", 1)[0] == b.split(" in ", 1)[0] and " in " in a
+def _same_banner(last: _Header, t: str) -> bool:
+    return last.fmt.header.search(t) is not None
 
 
 # --- 3..7. one report ------------------------------------------------------------------------
@@ -204,6 +211,7 @@ def _int(s: str | None) -> int | None:
 
 # --- 4. frames -----------------------------------------------------------------------------
 
+@lru_cache(maxsize=131072)
 def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     why = rules.skip_list().why(name)
     if why:
@@ -246,7 +254,7 @@ def _walk(text_lines: list[str], f: fm.Format) -> _Walk:
     n = len(text_lines)
     seen_rip = False
     context = Context.TASK
-    recipe = f.recipe if not f.no_stack else (fm.RIP, fm.CALL_TRACE, fm.STACK)
+    recipe = f.recipe if not f.no_stack else (fm.CALL_TRACE, fm.STACK)
     for step in recipe:
         if step.op == "stack":
             started = False
@@ -291,8 +299,8 @@ def _walk(text_lines: list[str], f: fm.Format) -> _Walk:
         for j in range(pos, n):
             t = text_lines[j]
             if step.op == "rip":
-                if seen_rip or (j > 0 and STACK_START.match(t)):
-                    break  # the faulting RIP is printed before the stack it interrupted
+                if seen_rip:
+                    break
                 rip = parse_rip(t.strip())
                 if rip is None:
                     continue
@@ -419,7 +427,7 @@ def _context(lines: list[Line], h: _Header, end: int, text_lines: list[str]) -> 
     window = [ln.text for ln in lines[lo:h.index]] + text_lines
     for j, t in enumerate(window):
         s = t.strip()
-        if "ver" not in ctx or j >= h.index - lo:
+        if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= h.index - lo):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
             if m and ("ver" not in ctx or (j >= h.index - lo and "cpu_in_report" not in ctx)):
                 d = m.groupdict()
@@ -435,11 +443,11 @@ def _context(lines: list[Line], h: _Header, end: int, text_lines: list[str]) -> 
                     del ctx["taint"]
                 if j >= h.index - lo:
                     ctx["cpu_in_report"] = "1"
-        if "hw" not in ctx or j >= h.index - lo:
+        if s.startswith("Hardware name:") and ("hw" not in ctx or j >= h.index - lo):
             m = _HW.match(s)
             if m:
                 ctx["hw"] = m.group("hw").strip()
-        if "mods" not in ctx:
+        if "mods" not in ctx and s.startswith("Modules linked in:"):
             m = _MODULES.match(s)
             if m:
                 mods = [_mod_name(tok) for tok in m.group("mods").split()]
