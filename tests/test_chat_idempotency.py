@@ -1,0 +1,93 @@
+"""Idempotency keys (in-process and in a real redis-server) and the RQ path of chat replies."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chat_servers import SlackServer, slack_headers
+from test_chat_slack import SECRET, event_body, make_app, post_event
+
+from sigmatch.web.chat.delivery import QueueRunner, ReplyJob, SlackFile
+from sigmatch.web.chat.idempotency import MemoryIdempotency, RedisIdempotency
+
+
+def test_memory_claim_once_until_expiry() -> None:
+    store = MemoryIdempotency()
+    assert store.claim("a", ttl=60)
+    assert not store.claim("a", ttl=60)
+    assert store.claim("b", ttl=60)
+    assert store.claim("gone", ttl=0)  # expires at once
+    assert store.claim("gone", ttl=60)
+
+
+def test_memory_store_is_bounded() -> None:
+    store = MemoryIdempotency(max_keys=10)
+    for i in range(100):
+        assert store.claim(f"k{i}")
+    assert len(store) == 10
+
+
+def test_concurrent_claims_have_one_winner() -> None:
+    store = MemoryIdempotency()
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        wins.append(store.claim("same"))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+
+
+def test_redis_claim_is_shared_between_clients(redis_url: str) -> None:
+    a = RedisIdempotency.from_url(redis_url)
+    b = RedisIdempotency.from_url(redis_url)
+    assert a.claim("slack:event:Ev1", ttl=60)
+    assert not b.claim("slack:event:Ev1", ttl=60)
+    assert b.claim("slack:event:Ev2", ttl=60)
+
+
+def test_reply_job_round_trips_as_json() -> None:
+    job = ReplyJob(platform="slack", text="log", channel="C1", thread_ts="1.2",
+                   files=(SlackFile(id="F1", name="x.txt", size=3, url="https://files.slack.com/x"),))
+    assert ReplyJob.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer() as server:
+        yield server
+
+
+def test_with_redis_a_worker_posts_the_reply_once(slack: SlackServer, redis_url: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """REDIS_URL set: the view enqueues an RQ job; a real RQ worker (burst) answers with its own catalog."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    for name, value in {"REDIS_URL": redis_url, "SIGMATCH_SLACK_BOT_TOKEN": slack.token,
+                        "SIGMATCH_SLACK_API_URL": slack.api_url, "SIGMATCH_DATA_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    app = make_app(slack, REDIS_URL=redis_url, SIGMATCH_DATA_DIR=str(tmp_path))
+    client = app.test_client()
+    body = event_body(event_id="EvRQ")
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    retry = slack_headers(body, SECRET, ts=None, **{"X-Slack-Retry-Num": "1"})
+    assert post_event(client, body, retry).status_code == 200  # Slack's retry: acknowledged, not redone
+    assert isinstance(app.extensions["sigmatch_chat"].runner, QueueRunner)
+    assert slack.posts() == []  # nothing happens until a worker runs the job
+
+    conn = Redis.from_url(redis_url)
+    SimpleWorker([Queue("sigmatch", connection=conn)], connection=conn).work(burst=True)
+    posts = slack.posts("/api/chat.postMessage")
+    assert len(posts) == 1
+    assert "d90a10e2444b" in json.dumps(posts[0].json())  # the curated catalog of signatures/
