@@ -39,21 +39,21 @@ _MAX_SUBJECT = 300
 _MAX_TRAILER = 300
 
 _TRAILER_RE = re.compile(
-    r"^\s*(Fixes|Reported-by|Reported-and-tested-by|Tested-by|Closes|Link|Cc|Suggested-by|Bisected-by)"
-    r":[ \t]*(\S.*?)\s*$",
+    r"^[ \t]*(Fixes|Reported-by|Reported-and-tested-by|Tested-by|Closes|Link|Cc|Suggested-by|Bisected-by)"
+    r":[ \t]*(\S[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _CANON = {n.lower(): n for n in ("Fixes", "Reported-by", "Reported-and-tested-by", "Tested-by", "Closes",
                                  "Link", "Cc", "Suggested-by", "Bisected-by")}
 _UPSTREAM_RE = re.compile(
-    r"^\s*(?:\[\s*Upstream commit ([0-9a-f]{12,40})\s*\]|commit ([0-9a-f]{12,40}) upstream\.?)\s*$",
+    r"^[ \t]*(?:\[[ \t]*Upstream commit ([0-9a-f]{12,40})[ \t]*\]|commit ([0-9a-f]{12,40}) upstream\.?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _EXTID_RE = re.compile(r"(?:syzbot\+|extid=)([0-9a-f]{16,24})\b")
 _PATCH_RE = re.compile(r"^\s*\[(?:[^\]]*\b)?PATCH\b[^\]]*\]", re.IGNORECASE)
 _REPLY_RE = re.compile(r"^\s*(?:re|aw|sv|fwd?)\s*:", re.IGNORECASE)
 _CRASH_RE = re.compile(r"Call Trace:|BUG: |WARNING: |KASAN: |general protection fault|Oops|"
-                       r"INFO: task .* blocked|rcu_sched|soft lockup|kernel BUG at")
+                       r"INFO: task [^\n]{0,200} blocked|rcu_sched|soft lockup|kernel BUG at")
 _SEARCH_META_RE = re.compile(r"-\s*by\s+(.+?)\s+@\s+(\d{4}-\d\d-\d\d)\s+(\d{1,2}:\d\d)\s*UTC")
 _LIST_HREF_RE = re.compile(r"^(?:https?://[^/]+)?/([A-Za-z0-9][\w.+-]{0,80})/\?t=\d+$")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -24,7 +24,7 @@ from sigmatch.upstream.model import StableRelease
 STABLE_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _COMMIT_LINE_RE = re.compile(r"^commit ([0-9a-f]{40})\b", re.MULTILINE)
 _UPSTREAM_RE = re.compile(
-    r"^\s*(?:\[\s*Upstream commit ([0-9a-f]{12,40})\s*\]|commit ([0-9a-f]{12,40}) upstream\.?)\s*$",
+    r"^[ \t]*(?:\[[ \t]*Upstream commit ([0-9a-f]{12,40})[ \t]*\]|commit ([0-9a-f]{12,40}) upstream\.?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 MIN_SHA = 12
