@@ -169,6 +169,8 @@ UNFIXED = KnownBug(
 NO_FIX = KnownBug(id="no-fix", title="NETDEV WATCHDOG: eth0 (bnx2x): transmit queue 0 timed out")
 NO_FIX_INTRO = KnownBug(id="no-fix-intro", title="x", introduced=Introduced(release="4.10"))
 RC_FIX = KnownBug(id="rc-fix", title="y", fixes=(FixCommit(sha=SHA, mainline="6.11-rc5"),))
+FIX_NO_RELEASE = KnownBug(id="fix-no-release", title="u", fixes=(FixCommit(sha=SHA),),
+                          stable=(StableFix(branch="4.14", version="4.14.36"),))
 WITHDRAWN = KnownBug(id="withdrawn", title="z", fixes=(FixCommit(sha=SHA, mainline="6.11"),), withdrawn=True)
 STABLE_INTRO = KnownBug(  # the bug came into 5.10 with a stable backport in 5.10.220
     id="stable-intro", title="w", fixes=(FixCommit(sha=SHA, mainline="6.11"),),
@@ -227,6 +229,10 @@ VERDICT_CASES: list[tuple[KnownBug, str | None, Status, str | None, str | None]]
     (RC_FIX, "6.11.2", Status.FIXED, "6.11-rc5", "mainline"),
     (RC_FIX, "6.10.3", Status.AFFECTED, "6.11-rc5", "mainline"),
     (WITHDRAWN, "6.1.1", Status.UNKNOWN, None, None),
+    # a fix whose mainline release is not recorded
+    (FIX_NO_RELEASE, "4.14.20", Status.AFFECTED, "4.14.36", "4.14"),
+    (FIX_NO_RELEASE, "4.9.100", Status.AFFECTED, "4.14.36", "4.14"),
+    (FIX_NO_RELEASE, "5.4.10", Status.UNKNOWN, None, None),
     (STABLE_INTRO, "5.10.100", Status.AFFECTED, "5.10.230", "5.10"),  # stable fix rule comes first
     (MAINLINE_IN_STABLE, "6.4.3", Status.FIXED, "6.4", "mainline"),
     (MAINLINE_IN_STABLE, "6.1.30", Status.AFFECTED, "6.1.31", "6.1"),

@@ -54,7 +54,7 @@ _PATTERN_PROBLEMS = {
     "^[0-9a-f]{40}$": "not a 40-hex commit sha (lower case, full length)",
     "^[0-9]+\\.[0-9]+(\\.[0-9]+){0,2}(-rc[0-9]+)?$": "not an upstream release such as \"4.17\", \"4.14.38\" or \"6.11-rc3\"",
     "^[0-9]+\\.[0-9]+(\\.[0-9]+)?$": "not a stable branch such as \"4.14\"",
-    "^[a-z0-9][a-z0-9._-]{1,99}$": "ids are lower case letters, digits, '.', '_' and '-'",
+    "^[a-z0-9][a-z0-9._-]{0,99}$": "ids are up to 100 lower case letters, digits, '.', '_' and '-'",
     "^[A-Za-z_][A-Za-z0-9_.$]*$": "not a kernel function name",
     "^https?://": "not an http(s) URL",
 }

@@ -488,6 +488,11 @@ class _Verdicter:
     def _predates_fix_rule(self, kv: KernelVersion) -> Verdict:
         branch = _running_branch(kv)
         target, tbranch, verified = self._best_target(branch)
+        if target is None and self.bug.fixes:
+            fix = self.bug.fixes[0]
+            return self._verdict(Status.UNKNOWN,
+                                 f"A fix is known ({fix.short}), but the record names neither a {branch} release "
+                                 f"nor the first mainline release that carries it.")
         if target is None:
             if self.bug.introduced is not None and self.bug.introduced.release:
                 return self._verdict(Status.AFFECTED,
