@@ -257,7 +257,9 @@ FORMATS: tuple[Format, ...] = (
       "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",)),
     F("warn-refcount", K.REFCOUNT, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/refcount\.c:\d+"),
       "WARNING: refcount bug in {func}", FAULT, skips=("refcount",)),
-    F("warn-lockdep", K.LOCKDEP, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at kernel/locking/lockdep\.c:\d+"),
+    F("warn-lockdep", K.LOCKDEP, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at kernel/locking/lockdep\.c:\d+ (?:__lock_acquire|lock_acquire"
+          r"|__lock_release|lock_release|lock_downgrade|look_up_lock_class|register_lock_class|hlock_class"
+          r"|check_wait_context|check_flags|lock_set_class|__lock_set_class|reacquire_held_locks)\b"),
       "WARNING: locking bug in {func}", FAULT, skips=("locking_bug",)),
     F("warn-kmalloc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/util\.c:\d+ (?:__)?kvmalloc"),
       "WARNING: kmalloc bug in {func}", FAULT, skips=("kmalloc",)),
@@ -281,6 +283,9 @@ FORMATS: tuple[Format, ...] = (
       "WARNING in {func}", FAULT),
     F("badness", K.WARNING, _rx(r"^Badness at (?P<hfunc>" + NAME + ")"), "WARNING in {func}",
       (FUNC(r"^Badness at (?P<func>" + NAME + ")"), CALL_TRACE, STACK)),
+    # A WARNING with only a message (dev_warn-style text printed with a "WARNING:" prefix).
+    F("warn-text", K.WARNING, _rx(r"^WARNING: (?!CPU: |at )(?P<what>[A-Za-z][^:]{2,150})$"), "{line}", no_stack=True,
+      keep_numbers=True),
     # ---- panics -------------------------------------------------------------------------
     F("panic-stack-corrupted", K.PANIC, _rx(r"Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: (?P<hfunc>" + NAME + ")"),
       "kernel panic: stack is corrupted in {func}",

@@ -131,9 +131,14 @@ def unflow(raw_lines: list[str]) -> list[str]:
     for raw in raw_lines:
         line = pending + raw if pending else raw
         pending = ""
-        if len(raw) >= 60 and raw.endswith(" ") and not raw.endswith("  \t") and len(line) < MAX_LINE:
-            pending = line[:-1]
-            continue
+        if raw.endswith(" ") and len(line) < MAX_LINE:
+            if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
+                # syzbot's mailer: the word's own space plus the flowed marker.
+                pending = line[:-1]
+                continue
+            if len(raw) >= 60:
+                pending = line
+                continue
         out.append(line)
     if pending:
         out.append(pending)

@@ -108,6 +108,7 @@ def parse_log(text: str) -> list[Report]:
 def _find_headers(lines: list[Line]) -> list[_Header]:
     headers: list[_Header] = []
     hint = fm.HEADER_HINT
+    last_banner = -10
     for i, line in enumerate(lines):
         t = line.text
         if not hint.search(t):
@@ -120,9 +121,10 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
                 continue
             if last.fmt.absorbs is not None and last.fmt.absorbs.match(t.lstrip()):
                 continue
-        if headers and i - headers[-1].index <= 3 and _same_banner(headers[-1], t):
+        if headers and i - max(headers[-1].index, last_banner) <= 3 and _same_banner(headers[-1], lines[headers[-1].index].text, t):
             # Symbolized reports repeat the banner once per inlined frame
             # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
+            last_banner = i
             continue
         for f in fm.FORMATS:
             m = f.header.search(t)
@@ -132,8 +134,15 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
     return headers
 
 
-def _same_banner(last: _Header, t: str) -> bool:
-    return last.fmt.header.search(t) is not None
+def _same_banner(last: _Header, last_text: str, t: str) -> bool:
+    if last.fmt.header.search(t) is not None:
+        return True
+    n = 0
+    for a, b in zip(last_text, t, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n >= 24
 
 
 # --- 3..7. one report ------------------------------------------------------------------------
@@ -159,7 +168,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
     notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
-        for t in text_lines[1:12]:
+        for t in text_lines[1:24]:
             m = f.detail.search(t)
             if m:
                 groups.update({k: v for k, v in m.groupdict().items() if v is not None})
