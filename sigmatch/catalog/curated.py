@@ -157,6 +157,23 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+MAX_NESTING = 32  # a curated entry nests four levels deep; far deeper is hostile or broken
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse deeply nested documents before composing them: PyYAML's composer is recursive
+    (a few thousand ``[`` would cost seconds and end in RecursionError); its parser is not."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise yaml.MarkedYAMLError(None, None, f"nested more than {MAX_NESTING} levels deep",
+                                           event.start_mark)  # type: ignore[arg-type]
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _field(path: Sequence[str | int]) -> str:
     out = ""
     for part in path:
@@ -223,6 +240,7 @@ class _Entry:
             self._add("(file)", "holds NUL bytes: not a text file")
             return None
         try:
+            _check_nesting(text)
             doc = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
