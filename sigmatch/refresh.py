@@ -169,8 +169,6 @@ def _run(
 ) -> RefreshReport:
     from sigmatch import RULES_VERSION
 
-    snapshot = store.load() if meta.snapshot else None
-    previous = {b.id: b for b in snapshot.bugs} if snapshot else {}
     notes: list[str] = []
     if "cve" not in wanted:
         return RefreshReport(sources=wanted, snapshot_version=meta.version, previous_version=meta.version,
@@ -186,21 +184,35 @@ def _run(
     if meta.rules_version and meta.rules_version != RULES_VERSION:
         notes.append(f"parser rules {meta.rules_version} -> {RULES_VERSION}: full re-import")
         full = True
-    result = import_cve(repo, previous, meta.cve_commit if snapshot else None, full=full, progress=progress)
+    if progress:
+        progress("fetch", 0, 1)
+    commit = repo.sync()
+    if progress:
+        progress("fetch", 1, 1)
+    if not full and meta.snapshot and commit == meta.cve_commit:
+        # Nothing new upstream: the snapshot stays as it is (not even loaded).
+        store.update_meta(last_success=utcnow(), last_error=None, cve_source=source)
+        report = RefreshReport(
+            sources=wanted, snapshot_version=meta.version, previous_version=meta.version,
+            from_commit=commit, to_commit=commit, counts=dict(meta.counts), started=started,
+            finished=utcnow(), seconds=time.perf_counter() - t0, notes=tuple(notes),
+        )
+        store.update_meta(report=report.to_dict(ids_limit=50))
+        return report
+    snapshot = store.load() if meta.snapshot else None
+    previous = {b.id: b for b in snapshot.bugs} if snapshot else {}
+    result = import_cve(repo, previous, meta.cve_commit if snapshot else None, full=full, progress=progress,
+                        commit=commit)
     notes.extend(result.notes)
     if progress:
         progress("save", 0, 1)
-    if result.unchanged and snapshot is not None and result.commit == meta.cve_commit:
-        new_meta = store.update_meta(last_success=utcnow(), last_error=None, cve_source=source)
-        counts = dict(meta.counts)
-    else:
-        _validate(result, previous)
-        counts = _counts(result.bugs)
-        new_meta = store.save(result.bugs, StoreMeta(
-            cve_commit=result.commit, cve_source=source, importer_version=IMPORTER_VERSION,
-            rules_version=RULES_VERSION, counts=counts, last_success=utcnow(),
-            last_attempt=started, last_error=None,
-        ))
+    _validate(result, previous)
+    counts = _counts(result.bugs)
+    new_meta = store.save(result.bugs, StoreMeta(
+        cve_commit=result.commit, cve_source=source, importer_version=IMPORTER_VERSION,
+        rules_version=RULES_VERSION, counts=counts, last_success=utcnow(),
+        last_attempt=started, last_error=None,
+    ))
     if progress:
         progress("save", 1, 1)
     report = RefreshReport(

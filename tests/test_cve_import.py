@@ -365,3 +365,21 @@ def test_db_lint_names_file_field_problem(tmp_path: Path, capsys: pytest.Capture
     assert main(["db", "lint", str(bad)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(str(bad / "broken.yaml")) or "broken.yaml" in out
+
+
+def test_importer_or_rules_change_forces_one_full_reimport(tmp_path: Path, repo: Path) -> None:
+    s = settings_for(tmp_path, repo)
+    first = refresh(settings=s)
+    store = LocalStore(tmp_path / "data")
+    store.update_meta(importer_version="0-old")
+    redo = refresh(settings=s)
+    assert redo.full and redo.records_read == len(REAL) and any("full re-import" in n for n in redo.notes)
+    assert redo.unchanged and redo.snapshot_version == first.snapshot_version  # same content, same id
+    after = refresh(settings=s)
+    assert after.unchanged and after.records_read == 0 and not after.notes
+    # a commit outside cve/ reads no record but moves the imported commit on
+    (repo / "README").write_text("readme\n")
+    commit_all(repo, "readme")
+    moved = refresh(settings=s)
+    assert moved.records_read == 0 and moved.unchanged
+    assert store.read_meta().cve_commit == git(repo, "rev-parse", "HEAD").strip()

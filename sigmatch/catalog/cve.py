@@ -513,17 +513,22 @@ def import_cve(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    commit: str | None = None,
 ) -> ImportResult:
     """Bring the imported set up to date with the repository.
 
     ``previous`` is the imported set of the last good snapshot (``id -> bug``) and
     ``previous_commit`` the commit it was made from; ``full=True`` re-reads every record.
+    ``commit`` is the commit to import when the caller has already synced the repository.
     """
-    if progress:
-        progress("fetch", 0, 1)
-    new = repo.sync()
-    if progress:
-        progress("fetch", 1, 1)
+    if commit is not None:
+        new = commit
+    else:
+        if progress:
+            progress("fetch", 0, 1)
+        new = repo.sync()
+        if progress:
+            progress("fetch", 1, 1)
     notes: list[str] = []
     incremental = bool(previous_commit) and not full and previous_commit is not None
     if incremental and previous_commit is not None and not repo.has_commit(previous_commit):
