@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -151,6 +152,11 @@ def _soup(text: str) -> BeautifulSoup:
     # without the declaration bs4 does not warn about parsing XML as HTML.
     if text.lstrip().startswith("<?xml"):
         text = text.lstrip().split("?>", 1)[-1]
+    # Lone surrogates (from a careless decoder) make bs4 raise; tag-less text makes it guess that
+    # the "markup" is a file name or URL and warn. Neither is worth more than a quiet fix.
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if "<" not in text:
+        text = "<pre>" + html.escape(text, quote=False) + "</pre>"
     soup = BeautifulSoup(text, "html.parser")
     for bad in soup.find_all(["script", "style", "iframe", "object", "embed"]):
         bad.decompose()
