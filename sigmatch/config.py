@@ -67,6 +67,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGMATCH_SLACK_API_URL", "https://slack.com/api/", "url", "Slack Web API base URL."),
     Setting("SIGMATCH_SLACK_COMMAND", "/kernel-crash", "name", "Slash command name the Slack app registers."),
     Setting("SIGMATCH_MATTERMOST_TOKEN", "", "secret", "Mattermost slash-command/outgoing-webhook token(s), comma-separated."),
+    Setting("SIGMATCH_CHAT_UPSTREAM_BUDGET", "0", "seconds",
+            "How long a chat reply waits for upstream reports (lore, bugzilla, syzbot); 0 leaves them out.", float),
     # --- worker
     Setting("SIGMATCH_REFRESH_CRON", "0 3 * * *", "cron (UTC)", "When the nightly refresh runs."),
     Setting("SIGMATCH_SERVE_REFRESH", "off", "on|off",
