@@ -411,3 +411,70 @@ def _thread_jobs() -> Any:
     from sigmatch.jobs import ThreadJobs
 
     return ThreadJobs()
+
+
+# --- upstream reports in the reply ----------------------------------------------------------------
+
+ATOM = """<?xml version="1.0" encoding="us-ascii"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:thr="http://purl.org/syndication/thread/1.0">
+<title>fsnotify - search results</title>
+<entry><author><name>A. Reporter</name><email>reporter@example.org</email></author>
+<title>soft lockup in fsnotify with 4.14.32</title><updated>2018-04-14T08:12:21Z</updated>
+<link href="{base}/all/20180414081221.report@example.org/"/>
+<id>urn:uuid:8c2f0e0e-1111-2222-3333-444455556666</id>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><pre>
+watchdog: BUG: soft lockup - CPU#7 stuck for 22s! [kube-apiserver:63429]
+RIP: 0010:fsnotify+0x1b2/0x4f0
+</pre></div></content></entry>
+</feed>
+"""
+
+
+class _Lore:
+    """lore.kernel.org's search answering with one report as Atom; every other upstream path 404s."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/all/?"):
+                    body = ATOM.format(base=outer.base).encode()
+                    ctype = "application/atom+xml"
+                    status = 200
+                else:
+                    body, ctype, status = b"not found", "text/plain", 404
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+
+def test_upstream_reports_found_within_the_budget_are_in_the_reply(slack: SlackServer) -> None:
+    lore = _Lore()
+    try:
+        app = make_app(slack, SIGMATCH_CHAT_UPSTREAM_BUDGET=10.0, SIGMATCH_LORE_URL=lore.base,
+                       SIGMATCH_BUGZILLA_URL=lore.base, SIGMATCH_SYZBOT_URL=lore.base,
+                       SIGMATCH_STABLE_URL=lore.base, SIGMATCH_RATE_LIMIT=1000.0)
+        body = command_form(slack)
+        assert post_command(app.test_client(), body, slack_headers(body, SECRET)).status_code == 200
+        settle(app)
+        (post,) = slack.posts("/response/")
+        text = reply_text(post)
+        assert "d90a10e2444b" in text
+        assert "Upstream reports" in text
+        assert f"{lore.base}/all/20180414081221.report@example.org/" in text
+    finally:
+        lore.httpd.shutdown()
+        lore.httpd.server_close()

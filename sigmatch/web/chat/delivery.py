@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -101,6 +101,8 @@ class Delivery:
     api_url: str = "https://slack.com/api/"
     max_bytes: int = 2 * 1024 * 1024  # largest log accepted, pasted or downloaded
     timeout: float = DELIVERY_TIMEOUT
+    upstream_budget: float = 0.0  # seconds a reply waits for upstream reports; 0: none asked
+    settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Delivery:
@@ -110,6 +112,8 @@ class Delivery:
             api_url=api if api.endswith("/") else api + "/",
             max_bytes=int(settings.get("SIGMATCH_MAX_REQUEST_BYTES") or 2 * 1024 * 1024),
             timeout=float(settings.get("SIGMATCH_HTTP_TIMEOUT") or DELIVERY_TIMEOUT),
+            upstream_budget=float(settings.get("SIGMATCH_CHAT_UPSTREAM_BUDGET") or 0.0),
+            settings=dict(settings),
         )
 
 
@@ -202,7 +206,7 @@ def gather_log(job: ReplyJob, d: Delivery) -> str:
     for f in job.files[:5]:
         if not f.url and f.id:
             f = _files_info(f, d)
-        data = download_file(f, Delivery(d.bot_token, d.api_url, budget, d.timeout))
+        data = download_file(f, replace(d, max_bytes=budget))
         budget -= len(data)
         parts.append(decode_log(data, max_bytes=d.max_bytes))
     if not parts:
@@ -229,9 +233,27 @@ def render(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[dict[str, Any]
     except Exception:
         log.exception("chat analysis failed")
         return _simple(job.platform, fmt.error_text("internal error; it has been logged")), "error"
+    answer = with_upstream(answer, text, d)
     kind = "match" if answer.confident else ("no_match" if answer.reports else "no_crash")
     msg = fmt.slack_message(answer) if job.platform == "slack" else fmt.mattermost_message(answer)
     return msg, kind
+
+
+def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
+    """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``."""
+    if d.upstream_budget <= 0 or not answer.reports:
+        return answer
+    try:
+        from sigmatch.upstream.lookup import lookup
+
+        top = answer.top
+        fixes = [f.sha for f in top.bug.fixes] if top is not None and answer.confident else []
+        result = lookup(answer.reports[0], settings=d.settings, budget=d.upstream_budget, text=text,
+                        fix_commits=fixes)
+    except Exception:  # upstream never keeps the catalog answer from going out
+        log.exception("upstream lookup for a chat reply failed")
+        return answer
+    return replace(answer, upstream={**answer.upstream, **result.to_dict()})
 
 
 def _simple(platform: str, text: str) -> dict[str, Any]:
