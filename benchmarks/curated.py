@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"verdict: {n} verdicts in {t_verdict * 1000:.0f} ms ({n / t_verdict:,.0f}/s)")
 
     matcher = Matcher(Catalog.of(bugs, version="curated-only"))
-    summary = {"bugs": len(bugs), "lint_problems": len(problems)}
+    summary: dict[str, object] = {"bugs": len(bugs), "lint_problems": len(problems)}
     for name in ("crashes-dev.jsonl", "e2e-dev.jsonl"):
         path = args.corpus / name
         if not path.exists():
