@@ -58,6 +58,7 @@ def state(result: Any, name: str) -> SourceState:
 def test_query_comes_from_the_report_and_never_names_a_host() -> None:
     q = query_for(the_report(), text="see https://evil.example/ and syzbot+0123456789abcdef0123@x")
     assert q.lore == q.bugzilla == "fsnotify_destroy_mark"
+    assert q.lore_narrow == "fsnotify_destroy_mark AND (fsnotify_destroy_marks OR dentry_unlink_inode)"
     assert q.syzbot_extids == ("0123456789abcdef0123", EXTID)
     assert q.kernel_version == "6.1.102"
     sig = Signature(kind=Kind.WARNING, title="WARNING in foo.bar(x) ${jndi}", alt_titles=(), frames=(),
@@ -168,3 +169,42 @@ def test_cli_lookup_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["lookup", str(binary)]) == 2
     assert main(["lookup", "--budget", "-1", "--query", "x", str(binary)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_narrow_search_falls_back_to_the_function_alone(replay: ReplayServer) -> None:
+    replay.route("/all/", fixed(404, "<pre>[No results found]</pre>"), query={"q": "fsnotify_destroy_mark AND (x OR y)"})
+    q = Query(lore="fsnotify_destroy_mark", lore_narrow="fsnotify_destroy_mark AND (x OR y)")
+    r = lookup(q, settings=settings(replay.url), client=client(replay.url))
+    assert {m.message_id for m in r.reports + r.patches} == {REPORT, PATCH}
+    assert replay.requests[:2] == ["/all/?q=fsnotify_destroy_mark%20AND%20%28x%20OR%20y%29&x=A",
+                                   "/all/?q=fsnotify_destroy_mark&x=A"]
+    q400 = Query(lore="fsnotify_destroy_mark", lore_narrow="fsnotify_destroy_mark AND (x")  # refused: 400
+    r = lookup(q400, settings=settings(replay.url), client=client(replay.url))
+    assert state(r, "lore") is SourceState.OK and [m.message_id for m in r.reports] == [REPORT]
+
+
+def test_cli_lookup_of_the_syzbot_report_mail(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import email
+
+    from sigmatch import parse_log
+
+    mail = email.message_from_bytes(shared_path("upstream-samples", "lore", "input-messages",
+                                                "01-syzbot-report.eml").read_bytes())
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    if not parse_log(body.decode("utf-8", "replace")):
+        pytest.skip("the parser finds no report in the syzbot mail yet")
+    log = tmp_path / "syzbot.log"
+    log.write_bytes(body)
+    for name in ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL"):
+        monkeypatch.setenv(name, replay.url)
+    monkeypatch.setenv("SIGMATCH_RATE_LIMIT", "0")
+    monkeypatch.setenv("SIGMATCH_CACHE_TTL", "0")
+    assert main(["lookup", "--json", "--budget", "5", str(log)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["title"] == "possible deadlock in fsnotify_destroy_mark"
+    assert doc["query"]["lore"] == "fsnotify_destroy_mark" and doc["query"]["syzbot_extids"] == [EXTID]
+    assert [m["message_id"] for m in doc["patches"]] == [PATCH]
+    assert doc["patches"][0]["answers"] == [REPORT]
+    assert doc["syzbot"][0]["extid"] == EXTID

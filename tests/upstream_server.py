@@ -189,7 +189,7 @@ class ReplayServer:
             body, ctype = self._file("stable", "ChangeLog-6.1.109.excerpt"), "text/plain; charset=UTF-8"
         elif len(segs) == 1 and "q" in q:
             term = q["q"][0]
-            if "(" in term:
+            if term.count("(") != term.count(")"):  # what Xapian's query parser refuses
                 body, status = self._file(*lore, "all-search-badquery.html"), 400
             elif "fsnotify" not in term:
                 body, status = self._file(*lore, "lkml-search-noresults.html"), 404

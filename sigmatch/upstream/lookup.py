@@ -71,7 +71,8 @@ _TITLE_STOP = frozenset({
 class Query:
     """What each source is asked. Built from a report or signature; never a host or a URL."""
 
-    lore: str | None = None
+    lore: str | None = None  # the broad search: one term (the guilty function) or title words
+    lore_narrow: str | None = None  # tried first when set: the term AND one of the next key frames
     bugzilla: str | None = None
     syzbot_extids: tuple[str, ...] = ()
     syzbot_title: str | None = None
@@ -79,7 +80,7 @@ class Query:
     fix_commits: tuple[str, ...] = ()  # fixing commits already known (e.g. from the catalog)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lore": self.lore, "bugzilla": self.bugzilla, "syzbot_extids": list(self.syzbot_extids),
+        return {"lore": self.lore, "lore_narrow": self.lore_narrow, "bugzilla": self.bugzilla, "syzbot_extids": list(self.syzbot_extids),
                 "syzbot_title": self.syzbot_title, "kernel_version": self.kernel_version,
                 "fix_commits": list(self.fix_commits)}
 
@@ -103,7 +104,9 @@ def query_for(
     kernel = target.kernel_version if isinstance(target, Report) else None
     shas = tuple(s.lower() for s in fix_commits if re.fullmatch(r"[0-9a-fA-F]{12,40}", s))
     title = sig.title.strip() if sig.title and not sig.corrupted else None
-    return Query(lore=term, bugzilla=term, syzbot_extids=extids, syzbot_title=title,
+    others = [f for f in dict.fromkeys(sig.frames) if f != term and _FUNC_RE.match(f)][:3]
+    narrow = f"{term} AND ({' OR '.join(others)})" if term and _FUNC_RE.match(term) and others else None
+    return Query(lore=term, lore_narrow=narrow, bugzilla=term, syzbot_extids=extids, syzbot_title=title,
                  kernel_version=kernel, fix_commits=shas)
 
 
@@ -194,7 +197,16 @@ class LookupJob:
         return self
 
     def _lore_search(self, query: str) -> None:
-        found = self.lore.search(query)
+        # Same stack first (reports quote the trace); the bare function when that finds nothing.
+        found: list[LoreMessage] = []
+        if self.query.lore_narrow:
+            try:
+                found = self.lore.search(self.query.lore_narrow)
+            except UpstreamError as exc:
+                if exc.status != 400:  # a refused query is retried in its simple form; anything else is final
+                    raise
+        if not found:
+            found = self.lore.search(query)
         self._add_messages(found)
         reports = [m for m in found if m.kind is MessageKind.REPORT]
         for r in reports[:MAX_THREADS]:
