@@ -29,6 +29,7 @@ Numbering quirks undone here, with where they come from:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from sigmatch.catalog.model import KernelVersion, KnownBug, Status, Verdict
@@ -186,6 +187,11 @@ def release_key(release: str) -> tuple[int, int, int, int, int] | None:
     """
     if not isinstance(release, str):
         return None
+    return _release_key(release)
+
+
+@functools.lru_cache(maxsize=8192)  # a catalog names a few thousand distinct releases at most
+def _release_key(release: str) -> tuple[int, int, int, int, int] | None:
     m = _RELEASE_RE.match(_norm(release))
     if m is None:
         return None
