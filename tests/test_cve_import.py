@@ -383,3 +383,41 @@ def test_importer_or_rules_change_forces_one_full_reimport(tmp_path: Path, repo:
     moved = refresh(settings=s)
     assert moved.records_read == 0 and moved.unchanged
     assert store.read_meta().cve_commit == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_decoded_and_offsetless_traces_give_frames() -> None:
+    from sigmatch import RULES_VERSION
+
+    if RULES_VERSION == "0":
+        pytest.skip("the parser is not in yet")
+    decoded = """In the Linux kernel, the following vulnerability has been resolved:
+
+widget: fix NULL dereference in widget_ioctl()
+
+  BUG: kernel NULL pointer dereference, address: 0000000000000018
+  RIP: 0010:widget_ioctl (drivers/misc/widget.c:590 drivers/misc/widget.c:764)
+  Call Trace:
+    <TASK>
+    widget_dispatch.constprop.0 (drivers/misc/widget.c:1114)
+    __x64_sys_ioctl (fs/ioctl.c:51 (discriminator 1) fs/ioctl.c:893 (discriminator 1))
+    do_syscall_64 (arch/x86/entry/common.c:52)
+    entry_SYSCALL_64_after_hwframe (arch/x86/entry/entry_64.S:130)
+"""
+    sigs = signatures_in(decoded, "CVE-2099-0009 description")
+    assert sigs and sigs[0].frames[:2] == ("widget_ioctl", "widget_dispatch")
+    bare = """In the Linux kernel, the following vulnerability has been resolved:
+
+widget: fix hang on unmount
+
+  INFO: task umount:1234 blocked for more than 120 seconds.
+  Call Trace:
+   __schedule
+   schedule
+   widget_sb_delete
+   generic_shutdown_super
+   kill_anon_super
+
+Fix it.
+"""
+    sigs = signatures_in(bare, "CVE-2099-0010 description")
+    assert sigs and "widget_sb_delete" in sigs[0].frames

@@ -40,7 +40,7 @@ from sigmatch.errors import ImportSourceError
 
 # Bump when what the importer extracts changes: a stored snapshot made by another version is
 # re-imported in full on the next refresh.
-IMPORTER_VERSION = "1"
+IMPORTER_VERSION = "2"
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -169,6 +169,32 @@ def functions_in(text: str, limit: int = _MAX_FUNCTIONS) -> tuple[str, ...]:
     return tuple(seen)[:limit]
 
 
+# Frames as descriptions quote them after scripts/decode_stacktrace.sh ("vfs_write (fs/read_write.c:584)")
+# or with the offsets cut ("  __schedule"): rewritten to the console form ("vfs_write+0x0/0x0") for a
+# last try when the text as quoted gives no frame.
+_DECODED_FRAME = re.compile(r"^(\s*(?:\? )?)([A-Za-z_][\w.]*)\s+\((?:\./)?[\w/.+-]+\.[chS]:\d+[^\n]*$", re.M)
+_DECODED_RIP = re.compile(r"((?:RIP|IP|pc)\s*:\s*(?:[0-9a-f]{4}:)?)([A-Za-z_][\w.]*)\s+\((?:\./)?[\w/.+-]+\.[chS]:\d+[^\n]*$", re.M)
+_BARE_NAME = re.compile(r"^(\s+(?:\? )?)([A-Za-z_][\w.]*)\s*$")
+
+
+def _console_form(text: str) -> str:
+    text = _DECODED_RIP.sub(r"\1\2+0x0/0x0", text)
+    text = _DECODED_FRAME.sub(r"\1\2+0x0/0x0", text)
+    out: list[str] = []
+    in_trace = False
+    for line in text.splitlines():
+        if "Call Trace:" in line or "Backtrace:" in line:
+            in_trace = True
+        elif not line.strip():
+            in_trace = False
+        elif in_trace and not line.lstrip().startswith("<"):
+            m = _BARE_NAME.match(line)
+            if m:
+                line = f"{m.group(1)}{m.group(2)}+0x0/0x0"
+        out.append(line)
+    return "\n".join(out)
+
+
 def signatures_in(text: str, source: str) -> tuple[BugSignature, ...]:
     """Crash signatures of the reports a description quotes (as is, and with indentation removed).
 
@@ -184,7 +210,12 @@ def signatures_in(text: str, source: str) -> tuple[BugSignature, ...]:
     if stripped != text:
         variants.append(stripped)
     found: dict[tuple[str | None, tuple[str, ...]], BugSignature] = {}
-    for variant in variants:
+    console = _console_form(text)
+    if console != text:
+        variants.append(console)
+    for n, variant in enumerate(variants):
+        if n == 2 and any(sig.frames for sig in found.values()):
+            break  # the console-form rewrite is a last resort
         try:
             reports = parse_log(variant)
         except Exception:  # a parser bug on one description must not stop the import
