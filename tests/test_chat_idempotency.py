@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,12 @@ from chat_servers import SlackServer, slack_headers
 from test_chat_slack import SECRET, event_body, make_app, post_event
 
 from sigmatch.web.chat.delivery import QueueRunner, ReplyJob, SlackFile
-from sigmatch.web.chat.idempotency import MemoryIdempotency, RedisIdempotency
+from sigmatch.web.chat.idempotency import (
+    MemoryIdempotency,
+    RedisIdempotency,
+    SqliteIdempotency,
+    idempotency_for,
+)
 
 
 def test_memory_claim_once_until_expiry() -> None:
@@ -46,6 +53,44 @@ def test_concurrent_claims_have_one_winner() -> None:
     for t in threads:
         t.join()
     assert wins.count(True) == 1
+
+
+def test_sqlite_claims_are_shared_between_processes(tmp_path: Path) -> None:
+    path = tmp_path / "claims.sqlite3"
+    a, b = SqliteIdempotency(path), SqliteIdempotency(path)
+    assert a.claim("k1", ttl=60)
+    assert not b.claim("k1", ttl=60)
+    code = (f"from sigmatch.web.chat.idempotency import SqliteIdempotency as S; import sys; "
+            f"s = S({str(path)!r}); sys.exit(0 if (not s.claim('k1') and s.claim('k2')) else 1)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert not a.claim("k2", ttl=60)
+    assert a.claim("short", ttl=0)
+    assert b.claim("short", ttl=60)  # expired, so claimable again
+
+
+def test_sqlite_concurrent_claims_have_one_winner(tmp_path: Path) -> None:
+    stores = [SqliteIdempotency(tmp_path / "c.sqlite3") for _ in range(6)]
+    wins: list[bool] = []
+    barrier = threading.Barrier(len(stores))
+
+    def claim(store: SqliteIdempotency) -> None:
+        barrier.wait()
+        wins.append(store.claim("same"))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+
+
+def test_default_store_is_machine_wide_unless_redis(tmp_path: Path) -> None:
+    assert idempotency_for({"SIGMATCH_DATA_DIR": str(tmp_path)}).backend == "sqlite"
+    assert idempotency_for({}).backend == "memory"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    assert idempotency_for({"SIGMATCH_DATA_DIR": str(blocked)}).backend == "memory"
 
 
 def test_redis_claim_is_shared_between_clients(redis_url: str) -> None:

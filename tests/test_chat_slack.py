@@ -9,6 +9,7 @@ not timing guesses.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,7 @@ def make_app(server: SlackServer, **settings: Any) -> Flask:
         "SIGMATCH_SLACK_API_URL": server.api_url,
         "SIGMATCH_MATTERMOST_TOKEN": "mm-token-1, mm-token-2",
         "REDIS_URL": "",
+        "SIGMATCH_DATA_DIR": tempfile.mkdtemp(prefix="sigmatch-chat-test-"),
         "CATALOG": CATALOG,
         "TESTING": True,
         **settings,

@@ -2,7 +2,7 @@
 
 ::
 
-    store = idempotency_for(settings)        # Redis when REDIS_URL is set, else in this process
+    store = idempotency_for(settings)        # Redis with REDIS_URL, else a SQLite file of this machine
     if store.claim("slack:event:Ev123", ttl=3600):
         ...                                   # first time: do the work
     else:
@@ -15,10 +15,13 @@ processes on several hosts), exactly one gets ``True`` until the key expires.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import closing
+from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger("sigmatch.chat")
@@ -89,9 +92,57 @@ class RedisIdempotency:
         return bool(ok)
 
 
+class SqliteIdempotency:
+    """Claims in a SQLite file: shared by every process of one machine (gunicorn's workers).
+
+    The embedded default: ``sigmatch serve`` runs several worker processes, and a Slack retry may
+    reach another worker than the first delivery did; an in-process set would answer it twice.
+    """
+
+    backend = "sqlite"
+    PURGE_EVERY = 200  # claims between two sweeps of expired keys
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._count = 0
+        with closing(self._connect()) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash may lose the last claims, never corrupt
+        return db
+
+    def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
+        now = time.time()
+        self._count += 1
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM claims WHERE key = ? AND expires <= ?", (key, now))
+                cur = db.execute("INSERT OR IGNORE INTO claims (key, expires) VALUES (?, ?)", (key, now + ttl))
+                won = cur.rowcount == 1
+                if self._count % self.PURGE_EVERY == 0:
+                    db.execute("DELETE FROM claims WHERE expires <= ?", (now,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return won
+
+
 def idempotency_for(settings: Mapping[str, Any]) -> IdempotencyStore:
-    """Redis-backed when ``REDIS_URL`` is set, in-process otherwise."""
+    """Redis when ``REDIS_URL`` is set; else a SQLite file in ``SIGMATCH_DATA_DIR`` shared by this
+    machine's processes; in-process only when that directory cannot be written."""
     url = settings.get("REDIS_URL")
     if url:
         return RedisIdempotency.from_url(str(url))
+    data_dir = settings.get("SIGMATCH_DATA_DIR")
+    if data_dir:
+        try:
+            return SqliteIdempotency(Path(str(data_dir)) / "chat-claims.sqlite3")
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("chat idempotency keys kept in this process only (%s is not usable: %s)", data_dir, exc)
     return MemoryIdempotency()
