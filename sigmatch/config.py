@@ -48,6 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
     # --- web service
     Setting("SIGMATCH_MAX_REQUEST_BYTES", "2097152", "bytes", "Largest request body the API accepts (413 above).", int),
     Setting("SIGMATCH_ADMIN_TOKEN", "", "secret", "Bearer token for admin endpoints (refresh); empty disables them."),
+    Setting("SIGMATCH_CLIENT_TIMEOUT", "10", "seconds",
+            "Longest a client may stall in the middle of a request before the server cuts it off.", float),
     # --- upstream
     Setting("SIGMATCH_LORE_URL", "https://lore.kernel.org", "url", "Base URL of lore.kernel.org (or a mirror)."),
     Setting("SIGMATCH_BUGZILLA_URL", "https://bugzilla.kernel.org", "url", "Base URL of the kernel Bugzilla."),

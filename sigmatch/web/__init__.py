@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,35 @@ __all__ = ["create_app", "warm_up"]
 _SETTING_NAMES = {s.name for s in sigconfig.SETTINGS}
 
 
+class ChunkedBodyLimit:
+    """WSGI middleware: a chunked body (no Content-Length) is read here, up to the limit plus one byte.
+
+    Werkzeug caps such a stream at the limit but silently truncates it; reading it first and
+    handing Flask a body of known length makes the over-limit case a 413 like any other.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raw = environ["wsgi.input"]
+            parts: list[bytes] = []
+            size = 0
+            while size <= self.limit:
+                chunk = raw.read(min(65536, self.limit + 1 - size))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+            environ["sigmatch.raw_input"] = raw  # what is left of it is drained on a 413
+            environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+            environ["CONTENT_LENGTH"] = str(size)
+            del environ["HTTP_TRANSFER_ENCODING"]  # werkzeug ignores CONTENT_LENGTH while it says chunked
+        return self.app(environ, start_response)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     overrides = {k: config.pop(k) for k in list(config) if k in _SETTING_NAMES}
@@ -41,7 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     limit = int(settings["SIGMATCH_MAX_REQUEST_BYTES"])
     app.config.update(
-        MAX_CONTENT_LENGTH=limit,  # werkzeug answers 413 above it, chunked bodies included
+        MAX_CONTENT_LENGTH=limit,  # werkzeug answers 413 above it (chunked bodies: ChunkedBodyLimit)
         MAX_FORM_MEMORY_SIZE=limit,  # a pasted log in the page's form field may be that large too
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -69,6 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(chat.bp)  # /slack/*, /mattermost/* (sigmatch.web.chat)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
     return app
 
 

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from sigmatch.errors import CatalogError, InputError, JobError, QueueUnavailableError, SigmatchError
 
@@ -70,6 +70,10 @@ def to_api_error(exc: BaseException) -> ApiError:
     """Map any exception to the :class:`ApiError` the client sees."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, ClientDisconnected):  # werkzeug's wrapper around a failed body read
+        if isinstance(exc.__context__, TimeoutError):
+            return ApiError(408, "request_timeout", "the client stopped sending the request body")
+        return ApiError(400, "client_disconnected", "the client went away while sending the request")
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         message = exc.description or exc.name
@@ -80,6 +84,10 @@ def to_api_error(exc: BaseException) -> ApiError:
             allowed = [h for h in exc.get_headers() if h[0].lower() == "allow"]
             headers = dict(allowed)
         return ApiError(status, _HTTP_CODES.get(status, "http_error"), str(message), headers=headers)
+    if isinstance(exc, TimeoutError):  # the client stalled while sending (SIGMATCH_CLIENT_TIMEOUT)
+        return ApiError(408, "request_timeout", "the client stopped sending the request body")
+    if isinstance(exc, ConnectionError):
+        return ApiError(400, "client_disconnected", "the client went away while sending the request")
     if isinstance(exc, InputError):
         status, code = _INPUT_REASONS.get(exc.reason, (422, exc.reason or "invalid_input"))
         return ApiError(status, code, str(exc))
@@ -117,7 +125,7 @@ def _drain_body() -> None:
     A server that answers 413 and closes while the client is still sending makes the client see a
     connection reset instead of the answer; reading the rest first avoids that.
     """
-    stream = request.environ.get("wsgi.input")
+    stream = request.environ.get("sigmatch.raw_input") or request.environ.get("wsgi.input")
     if stream is None:
         return
     length = request.content_length
@@ -140,6 +148,8 @@ def handle(exc: BaseException) -> tuple[Response | str, int, dict[str, str]]:
     err = to_api_error(exc)
     if err.status == 413:
         _drain_body()
+    if err.status in (408, 413) or err.code == "client_disconnected":
+        err.headers.setdefault("Connection", "close")
     if err.status >= 500:
         log.error("%s %s -> %s", request.method, request.path, err.status, exc_info=exc)
     if _wants_html():

@@ -17,7 +17,7 @@ from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or '8000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
-worker_class = "gthread"
+worker_class = "sigmatch.web.gunicorn_worker.ThreadWorker"  # gthread, with stalled clients cut off
 threads = int(os.environ.get("SIGMATCH_WEB_THREADS") or 8)
 timeout = 60  # a worker stuck this long is restarted
 graceful_timeout = 10
