@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sigmatch.catalog.model import FixCommit, Introduced, KnownBug, StableFix, Status
 from sigmatch.catalog.versions import (
@@ -293,3 +295,29 @@ def test_verdict_ignores_unusable_release_strings() -> None:
                    stable=(StableFix(branch="6.1", version="6.1.y"), StableFix(branch="6.6", version=None)))
     v = verdict(bug, parse_kernel_version("6.1.5"))
     assert v.status is Status.UNKNOWN
+
+
+# ----------------------------------------------------------------------------- never a crash
+
+
+_VERSIONISH = st.from_regex(r"v?[0-9]{1,3}(\.[0-9]{1,5}){0,3}(-rc[0-9]{1,3})?[-+.a-z0-9_~\u2013]{0,30}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=300), _VERSIONISH))
+def test_parse_and_verdict_never_raise(s: str) -> None:
+    kv = parse_kernel_version(s)
+    if kv is not None:
+        assert kv.major >= 2 and kv.branch.count(".") == 1
+        for bug in (CVE_LIKE, FSNOTIFY, UNFIXED, NO_FIX, RC_FIX, STABLE_INTRO, MAINLINE_IN_STABLE):
+            v = verdict(bug, kv)
+            assert v.reason and v.status in Status
+    release_key(s)
+    branch_of(s)
+    assert version_from_log(s) is None or version_from_log(s) is not None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=2000))
+def test_version_from_log_never_raises(text: str) -> None:
+    version_from_log("CPU: 1 PID: 1 Comm: x Not tainted " + text)
