@@ -39,7 +39,7 @@ _TEXT_TYPES = ("", "text/plain", "application/octet-stream")
 
 def int_arg(name: str, default: int, lo: int, hi: int, source: Any = None) -> int:
     raw = (source if source is not None else request.args).get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -51,10 +51,11 @@ def int_arg(name: str, default: int, lo: int, hi: int, source: Any = None) -> in
 
 
 def str_arg(name: str, max_len: int, choices: tuple[str, ...] | None = None, source: Any = None) -> str:
-    value = str((source if source is not None else request.args).get(name, "")).strip()
+    args = source if source is not None else request.args
+    value = str(args.get(name, "")).strip()
     if len(value) > max_len:
         raise ApiError(400, "bad_parameter", f"{name} is longer than {max_len} characters")
-    if value and choices is not None and value not in choices:
+    if name in args and choices is not None and value not in choices:
         raise ApiError(400, "bad_parameter", f"{name} must be one of {', '.join(choices)}")
     return value
 
