@@ -419,7 +419,7 @@ def _merge(a: LoreMessage, b: LoreMessage) -> LoreMessage:
         cc_stable=a.cc_stable or b.cc_stable,
         upstream_commit=a.upstream_commit or b.upstream_commit,
         syzbot_extids=tuple(dict.fromkeys((*a.syzbot_extids, *b.syzbot_extids))),
-        kind=a.kind if a.kind is not MessageKind.REPLY else b.kind if not b.subject.lower().startswith("re:") else a.kind,
+        kind=a.kind if a.kind is not MessageKind.REPLY else b.kind,  # a body may show what a subject did not
     )
 
 
