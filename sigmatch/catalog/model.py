@@ -50,10 +50,13 @@ class StableFix:
     sha: str | None = None  # the stable backport commit
     source: str | None = None
     verified: bool = True
+    # the first release of this branch with the bug, when it came by a stable backport ("6.6.70");
+    # earlier releases of the branch are not affected
+    introduced: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"branch": self.branch, "version": self.version, "sha": self.sha,
-                "source": self.source, "verified": self.verified}
+                "source": self.source, "verified": self.verified, "introduced": self.introduced}
 
 
 @dataclass(frozen=True, slots=True)
