@@ -113,7 +113,8 @@ def render(r: UpstreamResult, *, title: str | None = None) -> str:
             lines.append(f"  {z.title} [{z.status or '?'}]  {z.url}")
             for c in z.fix_commits:
                 lines.append(f"              fix: {c.sha[:12] or '(no hash yet)'} {c.subject}")
-    lines.append("\nFixing commits found:" if r.fix_commits else "\nFixing commits found: none")
+    none = "none so far (sources pending)" if not r.complete else "none"
+    lines.append("\nFixing commits found:" if r.fix_commits else f"\nFixing commits found: {none}")
     for c in r.fix_commits:
         lines.append(f"  {c.sha[:12]} {c.subject}  (from {c.source})")
     if r.stable:
