@@ -480,3 +480,64 @@ def test_upstream_reports_found_within_the_budget_are_in_the_reply(slack: SlackS
     finally:
         lore.httpd.shutdown()
         lore.httpd.server_close()
+
+
+# --- through `sigmatch serve`: several gunicorn workers, one reply ------------------------------------
+
+
+def test_served_by_several_workers_a_retried_event_gets_one_reply(slack: SlackServer, tmp_path: Path) -> None:
+    """gunicorn runs 3 worker processes; Slack's retries and a replay, spread over them, get one reply."""
+    import contextlib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SIGMATCH_SLACK_SIGNING_SECRET": SECRET, "SIGMATCH_SLACK_BOT_TOKEN": slack.token,
+           "SIGMATCH_SLACK_API_URL": slack.api_url, "SIGMATCH_DATA_DIR": str(tmp_path), "REDIS_URL": ""}
+    code = "import sys; from sigmatch.cli import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "3"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def post(body: bytes, headers: dict[str, str]) -> int:
+        req = urllib.request.Request(base + "/slack/events", data=body, method="POST",
+                                     headers={**headers, "Content-Type": "application/json", "Connection": "close"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "sigmatch serve exited"
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "sigmatch serve did not come up"
+                time.sleep(0.2)
+        body = event_body(event_id="EvServe")
+        first = slack_headers(body, SECRET)
+        assert post(body, first) == 200
+        for n in range(1, 7):  # Slack re-signs each retry
+            retry = slack_headers(body, SECRET, ts=int(time.time()) + n, **{"X-Slack-Retry-Num": str(n)})
+            assert post(body, retry) == 200
+        assert post(body, first) == 401  # the first request replayed as-is
+        assert slack.wait_posts(1, timeout=30, prefix="/api/chat.postMessage")
+        # every request was acknowledged after its claim was decided; give a stray second reply time to land
+        time.sleep(1.0)
+        assert len(slack.posts("/api/chat.postMessage")) == 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
