@@ -541,3 +541,17 @@ def test_served_by_several_workers_a_retried_event_gets_one_reply(slack: SlackSe
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_a_picture_beside_the_log_is_skipped(app: Flask, client: FlaskClient, slack: SlackServer) -> None:
+    slack.files["F3"] = LOG.encode()
+    slack.files["PNG"] = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    files = [{"id": "PNG", "mimetype": "image/png", "url_private_download": f"{slack.base}/files/PNG"},
+             {"id": "BIN", "mimetype": "text/plain", "url_private_download": f"{slack.base}/files/PNG"},
+             {"id": "F3", "mimetype": "text/plain", "url_private_download": f"{slack.base}/files/F3"}]
+    body = event_body(text="<@U0BOT> see attached", files=files, event_id="EvPic", ts="1700000000.000900")
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    (post,) = slack.posts("/api/chat.postMessage")
+    assert "d90a10e2444b" in reply_text(post)
+    assert "binary" not in reply_text(post)

@@ -197,19 +197,36 @@ def _files_info(f: SlackFile, d: Delivery) -> SlackFile:
     return SlackFile.from_event(info)
 
 
+_MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
+
+
 def gather_log(job: ReplyJob, d: Delivery) -> str:
-    """The pasted text plus the text of attached files, decoded (InputError when none is usable)."""
+    """The pasted text plus the text of attached files, decoded (InputError when none is usable).
+
+    Pictures and other media attached beside a log are skipped; a file that cannot be used is an
+    error only when nothing else in the message is a log.
+    """
     parts: list[str] = []
     if job.text.strip():
         parts.append(job.text)
+    problems: list[InputError] = []
     budget = d.max_bytes
     for f in job.files[:5]:
-        if not f.url and f.id:
-            f = _files_info(f, d)
-        data = download_file(f, replace(d, max_bytes=budget))
-        budget -= len(data)
-        parts.append(decode_log(data, max_bytes=d.max_bytes))
+        if f.mimetype.startswith(_MEDIA):
+            continue
+        try:
+            if not f.url and f.id:
+                f = _files_info(f, d)
+                if f.mimetype.startswith(_MEDIA):
+                    continue
+            data = download_file(f, replace(d, max_bytes=max(0, budget)))
+            parts.append(decode_log(data, max_bytes=d.max_bytes))
+            budget -= len(data)
+        except InputError as exc:
+            problems.append(exc)
     if not parts:
+        if problems:
+            raise problems[0]
         raise InputError("no log in the message", reason="empty")
     # as bytes, so that binary junk pasted as text is refused like an uploaded binary file
     return decode_log("\n".join(parts).encode("utf-8", "surrogatepass"), max_bytes=d.max_bytes)
