@@ -38,7 +38,8 @@ INLINE = re.compile(
 )
 # ARM "a from b+0x.." (5.x+) and "[<c01>] (a+0x0/0x1) from [<c02>] (b+0x1/0x2)" (older).
 ARM_FROM = re.compile(
-    rf"^ {{0,16}}(?:{_ADDR} {{1,2}}\()?(?P<func>{_NAME})(?:{_OFF})?\)? from (?:{_ADDR} {{1,2}}\()?(?P<caller>{_NAME}){_OFF}{_MOD}"
+    rf"^ {{0,16}}(?:{_ADDR} {{1,2}}\()?(?P<func>{_NAME})(?:{_OFF})?\)?(?: \[(?P<fmod>[A-Za-z0-9_\-]{{1,64}})\])? from "
+    rf"(?:{_ADDR} {{1,2}}\()?(?P<caller>{_NAME}){_OFF}{_MOD}"
 )
 # The faulting instruction line (RIP/PC/IP/NIP/epc), with the function it is in.
 RIP = re.compile(
@@ -93,7 +94,7 @@ def parse_frame(text: str) -> RawFrame | None:
     if " from " in text:
         m = ARM_FROM.match(text)
         if m:
-            return RawFrame(m.group("func"), m.group("mod"), True, None, None, False, False)
+            return RawFrame(m.group("func"), m.group("fmod"), True, None, None, False, False)
     return None
 
 

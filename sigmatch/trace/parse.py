@@ -181,6 +181,11 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
         guilty = _extract(walk.candidates, f.extractor)
         if guilty is not None:
             func = guilty.function
+            if guilty.file is None:  # named by the header line: take the file from its trace entry
+                for fr in walk.frames:
+                    if fr.function == func and fr.file:
+                        guilty = fr
+                        break
     title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk)
     ctx = _context(lines, h, end, text_lines)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
@@ -400,6 +405,9 @@ def _title(
     if src:
         values["src"] = src
     alts: list[str] = []
+    for a in f.alts:
+        if "{func}" not in a:
+            alts.append(a.format_map(values))
     if f.no_stack or "{func}" not in f.title:
         title = f.title.format_map(values)
     elif func is not None:
@@ -407,7 +415,7 @@ def _title(
         title = f.title.format_map(_Fmt(values, func=variants[0]))
         for v in variants[1:]:
             alts.append(f.title.format_map(_Fmt(values, func=v)))
-        for a in f.alts:
+        for a in (a for a in f.alts if "{func}" in a):
             for v in variants:
                 alts.append(a.format_map(_Fmt(values, func=v)))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sigmatch.trace import rules
 from sigmatch.trace.model import Kind, Report
 
 
@@ -51,9 +52,11 @@ def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
 
     Frames above the guilty frame (the looping part of a stall, the allocator under a KASAN
     access) are left out, so the same bug reached through different generic helpers keeps one
-    key. Consecutive duplicates (recursion, a RIP frame repeated as the first trace entry) collapse.
+    key. Entry/exit glue (rules/signature_glue.txt) is dropped too. Consecutive duplicates
+    (recursion, a RIP frame repeated as the first trace entry) collapse.
     """
-    usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline]
+    glue = rules.pattern_union("signature_glue.txt")
+    usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline and not glue.search(f.function)]
     start = 0
     if report.guilty_frame:
         for i, f in enumerate(usable):

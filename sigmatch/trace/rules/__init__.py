@@ -122,6 +122,7 @@ def load_all() -> None:
     skip_list()
     pattern_union("stall_anchors.txt")
     pattern_union("hang_skip.txt")
+    pattern_union("signature_glue.txt")
     class_skips()
     hang_buckets()
     syscall_prefixes()
