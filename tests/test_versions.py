@@ -177,6 +177,11 @@ WITHDRAWN = KnownBug(id="withdrawn", title="z", fixes=(FixCommit(sha=SHA, mainli
 STABLE_INTRO = KnownBug(  # the bug came into 5.10 with a stable backport in 5.10.220
     id="stable-intro", title="w", fixes=(FixCommit(sha=SHA, mainline="6.11"),),
     stable=(StableFix(branch="5.10", version="5.10.230"),), introduced=Introduced(release="5.10.220"))
+BACKPORTED_BUG = KnownBug(  # like CVE-2025-22120: 6.6 got the bug in 6.6.70 and the fix in 6.6.89
+    id="backported-bug", title="t", fixes=(FixCommit(sha=SHA, mainline="6.15"),),
+    stable=(StableFix(branch="6.6", version="6.6.89", introduced="6.6.70"),
+            StableFix(branch="5.10", version=None, introduced="5.10.220", verified=False)),
+    introduced=Introduced(release="6.13"))
 MAINLINE_IN_STABLE = KnownBug(  # importer style: the mainline release listed with the stable ones
     id="mainline-in-stable", title="v", fixes=(FixCommit(sha=SHA),),
     stable=(StableFix(branch="6.1", version="6.1.31"), StableFix(branch="6.4", version="6.4")))
@@ -236,6 +241,13 @@ VERDICT_CASES: list[tuple[KnownBug, str | None, Status, str | None, str | None]]
     (FIX_NO_RELEASE, "4.9.100", Status.AFFECTED, "4.14.36", "4.14"),
     (FIX_NO_RELEASE, "5.4.10", Status.UNKNOWN, None, None),
     (STABLE_INTRO, "5.10.100", Status.AFFECTED, "5.10.230", "5.10"),  # stable fix rule comes first
+    (BACKPORTED_BUG, "6.6.50", Status.NOT_AFFECTED, None, None),
+    (BACKPORTED_BUG, "6.6.70", Status.AFFECTED, "6.6.89", "6.6"),
+    (BACKPORTED_BUG, "6.6.90", Status.FIXED, "6.6.89", "6.6"),
+    (BACKPORTED_BUG, "6.6.0-1-amd64", Status.UNKNOWN, "6.6.89", "6.6"),
+    (BACKPORTED_BUG, "5.10.100", Status.NOT_AFFECTED, None, None),
+    (BACKPORTED_BUG, "5.10.230", Status.AFFECTED, "6.6.89", "6.6"),
+    (BACKPORTED_BUG, "6.1.100", Status.NOT_AFFECTED, None, None),
     (MAINLINE_IN_STABLE, "6.4.3", Status.FIXED, "6.4", "mainline"),
     (MAINLINE_IN_STABLE, "6.1.30", Status.AFFECTED, "6.1.31", "6.1"),
     (MAINLINE_IN_STABLE, "6.2.1", Status.AFFECTED, "6.4", "mainline"),
@@ -309,7 +321,7 @@ def test_parse_and_verdict_never_raise(s: str) -> None:
     kv = parse_kernel_version(s)
     if kv is not None:
         assert kv.major >= 2 and kv.branch.count(".") == 1
-        for bug in (CVE_LIKE, FSNOTIFY, UNFIXED, NO_FIX, RC_FIX, STABLE_INTRO, MAINLINE_IN_STABLE):
+        for bug in (CVE_LIKE, FSNOTIFY, UNFIXED, NO_FIX, RC_FIX, STABLE_INTRO, MAINLINE_IN_STABLE, BACKPORTED_BUG):
             v = verdict(bug, kv)
             assert v.reason and v.status in Status
     release_key(s)
@@ -321,3 +333,8 @@ def test_parse_and_verdict_never_raise(s: str) -> None:
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=2000))
 def test_version_from_log_never_raises(text: str) -> None:
     version_from_log("CPU: 1 PID: 1 Comm: x Not tainted " + text)
+
+
+def test_branch_introduction_caveat_when_unverified() -> None:
+    v = verdict(BACKPORTED_BUG, parse_kernel_version("5.10.100"))
+    assert v.caveat is not None and "introduced on 5.10 in 5.10.220" in v.caveat

@@ -296,9 +296,10 @@ class _Entry:
             if verified and not fact.get("source"):
                 self._add(f"{where}.source", "a fact needs a `source`, or `verified: false` until someone checks it")
         for i, s in enumerate(doc.get("stable", [])):
-            version = s.get("version")
-            if version is not None and not (version == s["branch"] or version.startswith(s["branch"] + ".")):
-                self._add(f"stable[{i}].version", f"{version!r} is not a release of branch {s['branch']!r}")
+            for key in ("version", "introduced"):
+                value = s.get(key)
+                if value is not None and not (value == s["branch"] or value.startswith(s["branch"] + ".")):
+                    self._add(f"stable[{i}].{key}", f"{value!r} is not a release of branch {s['branch']!r}")
         shas = [f["sha"] for f in doc.get("fixes", [])]
         for i, sha in enumerate(shas):
             if sha in shas[:i]:
@@ -352,7 +353,8 @@ class _Entry:
                      for r in doc.get("references", []))
         cves = tuple(dict.fromkeys(r.value for r in refs if r.kind == "cve"))
         stable = tuple(StableFix(branch=s["branch"], version=s["version"], sha=s.get("sha"),
-                                 source=s.get("source"), verified=s.get("verified", True))
+                                 source=s.get("source"), verified=s.get("verified", True),
+                                 introduced=s.get("introduced"))
                        for s in doc.get("stable", []))
         kinds = doc.get("kinds") or list(dict.fromkeys(s.kind for s in signatures if s.kind))
         return KnownBug(

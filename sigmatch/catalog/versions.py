@@ -270,7 +270,8 @@ def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     4. the running branch has a stable fix → ``fixed`` / ``affected`` by sublevel (``unknown`` when
        the distribution's number hides the sublevel);
     5. the running branch is listed as unfixed → ``affected``, with the nearest newer branch's fix;
-    6. the running release predates the introducing release → ``not_affected``;
+    6. the running release predates the introducing release (on its branch, when a stable backport
+       brought the bug: checked before 4) → ``not_affected``;
     7. otherwise the running kernel predates the fix and no backport is recorded for its branch →
        ``affected`` (or ``unknown`` when no fix at all is known and the introduction is unknown).
     """
@@ -368,7 +369,7 @@ class _Verdicter:
             return self._verdict(Status.UNKNOWN,
                                  "The fix for this bug was withdrawn or its record rejected, so no release "
                                  "can be said to carry it.")
-        for rule in (self._mainline_rule, self._stable_rule, self._unfixed_rule,
+        for rule in (self._mainline_rule, self._branch_introduced_rule, self._stable_rule, self._unfixed_rule,
                      self._introduced_rule, self._predates_fix_rule):
             result = rule(self.kv)
             if result is not None:
@@ -437,6 +438,23 @@ class _Verdicter:
                              f"the fix may have been merged after this release candidate.",
                              release, "mainline")
 
+    def _branch_introduced_rule(self, kv: KernelVersion) -> Verdict | None:
+        """A stable backport brought the bug into this branch at a known release: earlier
+        releases of the branch never had it."""
+        if not kv.sublevel_known:
+            return None
+        branch = _running_branch(kv)
+        for s in self.bug.stable:
+            if s.branch != branch or not s.introduced or branch_of(s.introduced) != branch:
+                continue
+            ikey = release_key(s.introduced)
+            if ikey is not None and _running_key(kv) < ikey:
+                self._note_unverified(f"introduced on {branch} in {s.introduced}", s.verified)
+                return self._verdict(Status.NOT_AFFECTED,
+                                     f"{kv.upstream} predates {s.introduced}, the {branch} release that brought "
+                                     f"the bug in with a backport.")
+        return None
+
     def _stable_rule(self, kv: KernelVersion) -> Verdict | None:
         branch = _running_branch(kv)
         hit = self.stable.get(branch)
@@ -459,7 +477,8 @@ class _Verdicter:
 
     def _unfixed_rule(self, kv: KernelVersion) -> Verdict | None:
         branch = _running_branch(kv)
-        if branch not in self.bug.unfixed_branches:
+        if branch not in self.bug.unfixed_branches and not any(
+                s.branch == branch and s.version is None for s in self.bug.stable):
             return None
         target, tbranch, verified = self._best_target(branch)
         if target:
