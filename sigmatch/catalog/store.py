@@ -294,4 +294,9 @@ def open_store(settings: Mapping[str, Any] | None = None) -> SnapshotStore:
 
 def current_version(settings: Mapping[str, Any] | None = None) -> str | None:
     """The current snapshot's id, cheaply (a web process polls it to pick up a new snapshot)."""
-    return open_store(settings).read_meta().version or None
+    store = open_store(settings)
+    probe = getattr(store, "current_version", None)  # the Redis store: one GET with a short timeout
+    if callable(probe):
+        version = probe()
+        return str(version) if version else None
+    return store.read_meta().version or None

@@ -18,6 +18,7 @@ from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import Origin
+from sigmatch.coordination import redis_health
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
 from sigmatch.web.present import answer_json, bug_detail, bug_summary
@@ -261,6 +262,9 @@ def readyz() -> tuple[Response, int]:
         degraded.append("matcher not available: answers carry parsed reports only")
     if st.settings.get("REDIS_URL") and st.jobs.__class__.__name__ == "ThreadJobs":
         degraded.append("REDIS_URL is set but background jobs run in this process")
+    redis_state = redis_health(st.settings)  # None without REDIS_URL; a PING with short timeouts
+    if redis_state is not None and not redis_state["ok"]:
+        degraded.append(f"{redis_state['detail']}; answering from the catalog snapshot in memory")
     for note in catalog.meta.get("degraded", ()) if isinstance(catalog.meta.get("degraded"), list | tuple) else ():
         degraded.append(str(note))
     return jsonify({
