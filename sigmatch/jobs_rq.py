@@ -117,6 +117,9 @@ class RQJobs:
                     error = (lines[-1] if lines else f"job {status.value if status else 'failed'}")[:1000]
                 elif lines:  # failed before, waiting for (or in) a retry
                     error = f"retrying after: {lines[-1]}"[:1000]
+                elif job.retries_left is not None and job.retries_left < self.retries:
+                    # RQ keeps no result for an attempt it retries: say so without the reason.
+                    error = f"retrying: an attempt failed ({job.retries_left} retries left; see the worker's log)"
         except _ERRORS as exc:
             raise QueueUnavailableError(f"job queue unreachable ({type(exc).__name__})", job_id=job_id) from exc
         except Exception as exc:  # a result pickled by another version of the code

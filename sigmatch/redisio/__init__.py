@@ -25,30 +25,35 @@ KEY_PREFIX = "sigmatch:"
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 10.0  # snapshot blobs are megabytes: reads need a little longer than a PING
 
-_CLIENTS: dict[str, redis.Redis] = {}
+PROBE_TIMEOUT = 1.0  # PING and the "which snapshot is current?" probe: answer fast or count as down
+
+_CLIENTS: dict[tuple[str, float], redis.Redis] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def client_for(url: str) -> redis.Redis:
-    """The process-wide client for ``url`` (thread-safe, fork-safe connection pool)."""
+def client_for(url: str, *, timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
+    """The process-wide client for ``url`` (thread-safe, fork-safe connection pool).
+
+    ``timeout`` bounds connecting and every read; callers in a request path use :data:`PROBE_TIMEOUT`.
+    """
     with _CLIENTS_LOCK:
-        client = _CLIENTS.get(url)
+        client = _CLIENTS.get((url, timeout))
         if client is None:
             client = redis.Redis.from_url(
                 url,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=min(CONNECT_TIMEOUT, timeout),
+                socket_timeout=timeout,
                 health_check_interval=30,
                 retry_on_timeout=False,
             )
-            _CLIENTS[url] = client
+            _CLIENTS[(url, timeout)] = client
         return client
 
 
 def health(url: str) -> dict[str, Any]:
     """``{"ok": True}`` when Redis answers PING, else ``{"ok": False, "detail": why}``."""
     try:
-        client_for(url).ping()
+        client_for(url, timeout=PROBE_TIMEOUT).ping()
     except (redis.RedisError, OSError) as exc:
         return {"ok": False, "detail": f"redis unreachable: {type(exc).__name__}: {str(exc)[:200]}"}
     return {"ok": True}

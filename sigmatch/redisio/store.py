@@ -31,7 +31,7 @@ from sigmatch import config
 from sigmatch.catalog.model import KnownBug
 from sigmatch.catalog.store import Snapshot, StoreMeta, decode_bugs, encode_bugs, utcnow
 from sigmatch.errors import StoreError
-from sigmatch.redisio import client_for
+from sigmatch.redisio import PROBE_TIMEOUT, client_for
 from sigmatch.redisio import key as _key
 from sigmatch.redisio.locks import RedisLock
 
@@ -51,6 +51,7 @@ class RedisSnapshotStore:
     def __init__(self, url: str, *, lock_ttl: float | None = None, client: redis.Redis | None = None) -> None:
         self.url = url
         self.client = client if client is not None else client_for(url)
+        self.probe_client = client if client is not None else client_for(url, timeout=PROBE_TIMEOUT)
         self.lock_ttl = float(config.get("SIGMATCH_REFRESH_LOCK_TTL")) if lock_ttl is None else lock_ttl
         self._held: RedisLock | None = None
 
@@ -62,7 +63,7 @@ class RedisSnapshotStore:
     def current_version(self) -> str | None:
         """The current snapshot's version (one GET); ``None`` when none was ever written."""
         try:
-            raw = self.client.get(CURRENT)
+            raw = self.probe_client.get(CURRENT)
         except _ERRORS as exc:
             raise _unreachable(self.url, exc) from exc
         return raw.decode() if isinstance(raw, bytes) and raw else None
