@@ -28,7 +28,7 @@ BUG = KnownBug(
     signatures=(BugSignature(title="BUG: soft lockup in fsnotify", frames=("fsnotify", "vfs_write")),),
     fixes=(FixCommit(FIX, "fsnotify: Fix fsnotify_mark_connector race", "4.17"),),
     stable=(StableFix("4.16", "4.16.5"),),
-    references=(Reference("bugzilla", "199437"),),
+    references=(Reference("bugzilla", "199437"), Reference("url", "https://www.example.org/post")),
 )
 REPORT = Report(kind=Kind.SOFT_LOCKUP, title="BUG: soft lockup in fsnotify",
                 kernel_version="4.14.32-1.el7.x86_64", comm="kube-apiserver")
@@ -65,6 +65,7 @@ def test_confident_answer_names_the_fix_as_the_kernel_writes_it() -> None:
     assert "a distribution kernel" in text
     assert "*Why*: same title" in text
     assert "bugzilla 199437" in text
+    assert "<https://www.example.org/post|example.org>" in text
     assert "d90a10e2444b" in str(msg["text"])  # notification fallback names the fix too
 
 
@@ -88,6 +89,7 @@ def test_no_confident_match_says_what_to_do() -> None:
     assert "No confident match" in text
     assert "*Closest*: BUG: soft lockup in fsnotify (not confident, score 81%)" in text
     assert "*What to do*" in text
+    assert "<https://lore.kernel.org/all/?q=BUG%3A+soft+lockup+in+fsnotify|search lore.kernel.org>" in text
     assert "Known bug" not in text
 
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus, urlsplit
 
 from sigmatch.answer import Answer
 from sigmatch.catalog.model import FixCommit, KnownBug, Reference, Status, Verdict
@@ -38,6 +39,7 @@ COMMIT_URL = "https://git.kernel.org/linus/{sha}"
 CVE_URL = "https://www.cve.org/CVERecord?id={cve}"
 BUGZILLA_URL = "https://bugzilla.kernel.org/show_bug.cgi?id={id}"
 LORE_URL = "https://lore.kernel.org/all/{msgid}/"
+LORE_SEARCH_URL = "https://lore.kernel.org/all/?q={q}"
 
 _SLACK_SECTION_MAX = 2900  # Block Kit section text is capped at 3000 characters
 _SLACK_FALLBACK_MAX = 3500
@@ -195,7 +197,7 @@ def _branch_key(branch: str) -> tuple[int, ...]:
 def _why(match: Match, m: Markup) -> str:
     bits = []
     if match.explanation:
-        bits.append(m.esc(match.explanation))
+        bits.append(m.esc(match.explanation.strip().rstrip(".")))
     else:
         bits.append(f"decided by rule {m.code(match.rule)}")
     if match.matched_frames:
@@ -228,6 +230,9 @@ def _ref_label(ref: Reference) -> str:
         label = ref.value
     elif ref.kind == "lore":
         label = "lore thread"
+    elif ref.url or ref.value.startswith(("https://", "http://")):
+        host = urlsplit(ref.url or ref.value).hostname or ref.kind
+        label = host.removeprefix("www.")
     else:
         label = ref.kind
     if ref.title:
@@ -345,8 +350,11 @@ def _sections(answer: Answer, m: Markup) -> list[_Section]:
                 closest += " — its fix: " + commit_line(top.bug.fixes[0], m)
             out.append(_Section(closest))
             out.append(_Section(f"{m.bold('Why not confident')}: {_why(top, m)}"))
+        r0 = answer.reports[0]
+        term = r0.guilty_frame or r0.title
+        lore = m.link(LORE_SEARCH_URL.format(q=quote_plus(term[:200])), "search lore.kernel.org")
         out.append(_Section(
-            f"{m.bold('What to do')}: search lore.kernel.org for the crash title, try the latest stable "
+            f"{m.bold('What to do')}: {lore} for {m.code(term[:200])}, try the latest stable "
             "release of your branch, and if it still crashes, report it to the maintainers of the guilty "
             "function's subsystem (`scripts/get_maintainer.pl`) with the full log and the kernel version."))
     refs = _references(top, m) if top is not None and answer.confident else []
