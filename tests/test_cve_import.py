@@ -156,6 +156,9 @@ def test_unfixed_branches_multi_sha_and_stable_only_records(tmp_path: Path, repo
     leak = catalog.get("CVE-2026-52990")
     assert leak is not None
     assert leak.unfixed_branches == ("5.10", "5.15")
+    # 5.10 and 5.15 got the bug by a stable backport (dyad 5.10.220:...:0:0); 6.12 had it from 5.19
+    assert {s.branch: s.introduced for s in leak.stable} == {"5.10": "5.10.220", "5.15": "5.15.154", "6.12": None,
+                                                             "6.18": None, "7.0": None}
     assert leak.stable_fixed == {"6.12": "6.12.91", "6.18": "6.18.33", "7.0": "7.0.10"}
     assert leak.introduced is not None and leak.introduced.release == "5.19"
     multi = catalog.get("CVE-2022-50240")
@@ -166,6 +169,7 @@ def test_unfixed_branches_multi_sha_and_stable_only_records(tmp_path: Path, repo
     stable_only = catalog.get("CVE-2021-4440")
     assert stable_only is not None and stable_only.fixes[0].sha.startswith("1424ab4bb386")
     assert stable_only.fixes[0].mainline is None and stable_only.stable_fixed == {"5.10": "5.10.218"}
+    assert stable_only.stable[0].introduced == "5.10.215"
 
 
 def test_a_bundle_is_a_repository_too(tmp_path: Path, repo: Path) -> None:

@@ -40,7 +40,7 @@ from sigmatch.errors import ImportSourceError
 
 # Bump when what the importer extracts changes: a stored snapshot made by another version is
 # re-imported in full on the next refresh.
-IMPORTER_VERSION = "2"
+IMPORTER_VERSION = "3"
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -313,7 +313,16 @@ def bug_from_record(
     mainline_of: dict[str, str] = {}
     stable: dict[str, tuple[str, str | None]] = {}
     unfixed: dict[str, None] = {}
+    # A branch that got the bug by a stable backport: its first release with the bug.
+    branch_intro: dict[str, str] = {}
+
+    def note_intro(ver: str) -> None:
+        b = _branch(ver)
+        if b and not _is_mainline(ver) and (b not in branch_intro or _version_key(ver) < _version_key(branch_intro[b])):
+            branch_intro[b] = ver
+
     for vuln_ver, _vuln_sha, fixed_ver, fixed_sha in rows:
+        note_intro(vuln_ver)
         if fixed_ver == "0":
             b = _branch(vuln_ver)
             if b:
@@ -340,6 +349,7 @@ def bug_from_record(
             if b not in stable or _version_key(ver) < _version_key(stable[b][0]):
                 stable[b] = (ver, stable[b][1] if b in stable and stable[b][0] == ver else None)
         elif vtype == "semver" and status == "affected" and isinstance(lt, str):
+            note_intro(ver)
             b = _branch(ver)
             if b and _branch(lt) != b:  # "5.10.220" < "5.11": the whole rest of the branch
                 unfixed.setdefault(b, None)
@@ -377,10 +387,10 @@ def bug_from_record(
     sigs = signatures_in(description, f"{cve_id} description") if with_traces else ()
     funcs = functions_in(subject + "\n" + description)
     stable_facts = [
-        StableFix(branch=b, version=ver, sha=sha, source=src)
+        StableFix(branch=b, version=ver, sha=sha, source=src, introduced=branch_intro.get(b))
         for b, (ver, sha) in sorted(stable.items(), key=lambda kv: _version_key(kv[0]))
     ]
-    stable_facts += [StableFix(branch=b, version=None, source=src)
+    stable_facts += [StableFix(branch=b, version=None, source=src, introduced=branch_intro.get(b))
                      for b in sorted(unfixed, key=_version_key)]
     return KnownBug(
         id=cve_id,
