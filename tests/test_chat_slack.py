@@ -555,3 +555,39 @@ def test_a_picture_beside_the_log_is_skipped(app: Flask, client: FlaskClient, sl
     (post,) = slack.posts("/api/chat.postMessage")
     assert "d90a10e2444b" in reply_text(post)
     assert "binary" not in reply_text(post)
+
+
+# --- hostile input: never a 500, never a hang --------------------------------------------------------
+
+
+def test_hostile_signed_bodies_never_500(app: Flask, client: FlaskClient, slack: SlackServer) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.binary(max_size=2000), st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass")),
+                     st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                                  lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                                  max_leaves=20).map(lambda v: json.dumps({"type": "event_callback", "event": v}).encode())),
+           st.sampled_from(["/slack/commands", "/slack/events", "/mattermost/commands"]))
+    def run(body: bytes, path: str) -> None:
+        headers = {**slack_headers(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+        resp = client.post(path, data=body, headers=headers)
+        assert resp.status_code in (200, 400, 401, 413), (resp.status_code, body[:200])
+
+    run()
+    deep = b'{"type": "event_callback", "event": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    resp = client.post("/slack/events", data=deep, headers={**slack_headers(deep, SECRET),
+                                                            "Content-Type": "application/json"})
+    assert resp.status_code == 400
+    settle(app)
+
+
+def test_a_log_with_many_crashes_still_fits_block_kit(app: Flask, client: FlaskClient, slack: SlackServer) -> None:
+    body = command_form(slack, text=LOG * 40)
+    assert post_command(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    (post,) = slack.posts("/response/")
+    msg = post.json()
+    assert len(msg["blocks"]) <= 50
+    assert "d90a10e2444b" in json.dumps(msg)
