@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -170,37 +171,56 @@ def evaluate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibratio
     return f
 
 
-def tune(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibration) -> tuple[Weights, Calibration]:
-    """Coordinate search on half A: weights for fix@1 (+ honest fix@1), then the confidence thresholds."""
-    train = [q for q in queries if q.split == "A"]
+def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps: int = 400) -> Weights:
+    """Conditional logistic regression (softmax over each query's candidates) on half A.
 
-    def objective(wt: Weights) -> float:
-        f = evaluate(train, matcher, wt, cal)
-        return f.at1 + f.honest_at1
-
-    best, best_obj = w, objective(w)
+    Maximizes the log-probability of the right candidate among the shortlisted ones, with an L2
+    penalty; queries whose right answer is not shortlisted add nothing.
+    """
     names = [f.name for f in fields(Weights)]
-    for _round in range(3):
-        improved = False
-        for name in names:
-            for factor in (0.0, 0.5, 0.75, 1.5, 2.0, 3.0):
-                cand = replace(best, **{name: round(getattr(best, name) * factor, 3)}) if getattr(best, name) else \
-                    replace(best, **{name: factor})
-                obj = objective(cand)
-                if obj > best_obj:
-                    best, best_obj, improved = cand, obj, True
-        if not improved:
-            break
-    # Thresholds: most confident-right on A with confident-wrong <= 1% and negatives <= 3%.
-    best_cal, best_cr = cal, -1
-    for min_raw in [x / 2 for x in range(4, 30)]:
+    bugs = matcher.index.bugs
+    data: list[tuple[list[list[float]], list[int]]] = []
+    for q in queries:
+        if q.split != "A" or not q.positive or not q.ranked:
+            continue
+        xs = [[s.signals.get(n, 0.0) for n in names] for s in q.ranked]
+        right = [k for k, s in enumerate(q.ranked) if is_right(bugs[s.bug_index], q)]
+        if right:
+            data.append((xs, right))
+    w = [getattr(matcher.weights, n) for n in names]
+    lr = 0.5
+    for _step in range(steps):
+        grad = [0.0] * len(w)
+        for xs, right in data:
+            scores = [sum(wi * xi for wi, xi in zip(w, x, strict=True)) for x in xs]
+            top = max(scores)
+            ex = [math.exp(v - top) for v in scores]
+            z = sum(ex)
+            zr = sum(ex[k] for k in right)
+            for j in range(len(w)):
+                exp_all = sum(e * x[j] for e, x in zip(ex, xs, strict=True)) / z
+                exp_right = sum(ex[k] * xs[k][j] for k in right) / zr
+                grad[j] += exp_right - exp_all
+        n = max(len(data), 1)
+        w = [wi + lr * (g / n - l2 * wi) for wi, g in zip(w, grad, strict=True)]
+    return Weights(**{name: round(v, 3) for name, v in zip(names, w, strict=True)})
+
+
+def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibration,
+              max_wrong: float = 1.0, max_neg: float = 3.0) -> Calibration:
+    """Thresholds with the most confident-right answers on half A, within the error budgets (%)."""
+    train = [q for q in queries if q.split == "A"]
+    best_cal, best_cr = replace(cal, min_raw=1e9, title_min_sequence=2.0), -1
+    for min_raw in [x / 2 for x in range(2, 40)]:
         for min_margin in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
-            for seq in (0.25, 0.35, 0.5, 0.7, 2.0):
-                c = replace(cal, min_raw=min_raw, min_margin=min_margin, title_min_sequence=seq)
-                f = evaluate(train, matcher, best, c)
-                if f.pct(f.conf_wrong, f.n_pos) <= 1.0 and f.pct(f.neg_conf, f.n_neg) <= 3.0 and f.conf_right > best_cr:
+            for seq in (0.35, 0.5, 0.7, 2.0):
+                c = replace(cal, min_raw=min_raw, min_margin=min_margin, title_min_sequence=seq,
+                            title_min_margin=min_margin)
+                f = evaluate(train, matcher, w, c)
+                if (f.pct(f.conf_wrong, f.n_pos) <= max_wrong and f.pct(f.neg_conf, f.n_neg) <= max_neg
+                        and f.conf_right > best_cr):
                     best_cal, best_cr = c, f.conf_right
-    return best, best_cal
+    return best_cal
 
 
 def main() -> int:
@@ -224,8 +244,9 @@ def main() -> int:
     print(f"{len(queries)} scored queries parsed+matched in {t2 - t1:.1f}s")
     w, cal = matcher.weights, matcher.calibration
     if args.tune:
-        w, cal = tune(queries, matcher, w, cal)
-        print(f"tuned on half A: {w}\n  {cal}")
+        w = fit_weights(queries, matcher)
+        cal = calibrate(queries, matcher, w, cal)
+        print(f"fitted on half A: {w}\n  {cal}")
     for label, keep in (("split A", lambda q: q.split == "A"), ("split B", lambda q: q.split == "B")):
         print(f"{label:22} {evaluate(queries, matcher, w, cal, keep).line()}")
     groups: dict[str, Callable[[Query], bool]] = {}

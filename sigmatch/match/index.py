@@ -304,16 +304,20 @@ class CandidateIndex:
         """Rarity of a function name across trace frames and record identifiers."""
         return max(0.0, self._log_n - math.log(self._fn_df.get(name, 0) + 1))
 
-    def lookup(self, tokens: Sequence[QueryToken]) -> dict[int, list[float]]:
+    def lookup(self, tokens: Sequence[QueryToken], slot_weights: Sequence[float] | None = None) -> dict[int, list[float]]:
         """Per candidate bug, per namespace (slots in :data:`NAMESPACES` order): the sum of
-        ``weight * idf`` of the query tokens it shares.
+        ``weight * idf`` of the query tokens it shares; the last slot is the prescore, the same
+        sums weighted by ``slot_weights`` (default 1 each).
 
         Only postings of the query's own tokens are read. Rare tokens (shared by at most
         ``create_postings`` bugs) bring in candidates; commoner ones only add evidence to the
         candidates already found (checked against the smaller of the two sets); tokens shared by
-        more than ``max_postings`` bugs are skipped (their IDF weight is negligible).
+        more than ``max_postings`` bugs are skipped (their IDF weight is negligible). Common
+        directories and subsystem words are left to the scorer.
         """
         acc: dict[int, list[float]] = {}
+        sw = tuple(slot_weights) if slot_weights is not None else (1.0,) * len(NAMESPACES)
+        width = len(NAMESPACES) + 1
         weighted: dict[str, float] = {}
         for qt in tokens:
             key = f"{qt.ns}:{qt.token}"
@@ -334,12 +338,16 @@ class CandidateIndex:
             if gain <= 0:
                 continue
             slot = _SLOT[key[0]]
+            pgain = gain * sw[slot]
+            if df > create and key[0] in _CREATE_ONLY:
+                continue  # common directories/words: the scorer counts them for the shortlist
             if df <= create:
                 for i in post:
                     ev = acc.get(i)
                     if ev is None:
-                        ev = acc[i] = [0.0] * len(NAMESPACES)
+                        ev = acc[i] = [0.0] * width
                     ev[slot] += gain
+                    ev[-1] += pgain
             elif len(acc) < df:
                 members = self._sets.get(key)
                 if members is None:
@@ -347,12 +355,17 @@ class CandidateIndex:
                 for i, ev in acc.items():
                     if i in members:
                         ev[slot] += gain
+                        ev[-1] += pgain
             else:
                 for i in post:
                     ev = acc.get(i)
                     if ev is not None:
                         ev[slot] += gain
+                        ev[-1] += pgain
         return acc
 
 
 _SLOT = {ns: n for n, ns in enumerate(NAMESPACES)}
+# Namespaces whose common tokens do not add evidence during lookup (too many per query to walk;
+# :func:`sigmatch.match.score.score_candidate` counts them exactly for the shortlisted bugs).
+_CREATE_ONLY = frozenset({"d", "s"})

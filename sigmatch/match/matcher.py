@@ -17,6 +17,7 @@ the dev corpus (``benchmarks/e2e_match.py --tune``) and checked on the other hal
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from sigmatch.match.score import (
     QueryFeatures,
     Scored,
     Weights,
-    prescore,
     prescore_weights,
     query_features,
     score_candidate,
@@ -61,7 +61,10 @@ _SIGNAL_TEXT = {
     "idents": "its record names functions of the trace",
     "guilty": "its record names the guilty function",
     "subject": "the fix subject names the guilty function",
+    "subject_frame": "the fix subject names a top frame",
+    "subject_miss": "the fix subject names functions not in the trace",
     "file": "the fix changed a file in the trace",
+    "site_file": "the fix changed the crash site's file",
     "dir": "the fix changed a directory in the trace",
     "subsystem": "the fix subsystem matches the trace",
     "kind": "the crash kind agrees with the fix",
@@ -81,6 +84,9 @@ class Matcher:
         self.calibration = calibration
         self.shortlist = shortlist
         self._prescore_weights = prescore_weights(weights)
+        # The catalog and its index live as long as the process: move them out of the garbage
+        # collector's sight, or every collection walks millions of long-lived objects.
+        gc.freeze()
 
     @property
     def catalog_version(self) -> str:
@@ -90,12 +96,11 @@ class Matcher:
              limit: int = 10) -> tuple[QueryFeatures, list[Scored]]:
         """All scored candidates, best first (at most ``limit``). For tuning and benchmarks."""
         q = item if isinstance(item, QueryFeatures) else query_features(item, kernel=kernel)
-        ev = self.index.lookup(q.tokens)
+        ev = self.index.lookup(q.tokens, self._prescore_weights)
         if not ev:
             return q, []
         w = self.weights
-        pw = self._prescore_weights
-        short = heapq.nlargest(self.shortlist, ev.items(), key=lambda kv: prescore(kv[1], pw))
+        short = heapq.nlargest(self.shortlist, ev.items(), key=_prescore_of)
         if len(ev) > self.shortlist:  # every exact-title hit is scored in full
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
@@ -167,6 +172,10 @@ class Matcher:
         elif rule:
             text += "; no runner-up shares evidence with the report"
         return text + "."
+
+
+def _prescore_of(item: tuple[int, list[float]]) -> float:
+    return item[1][-1]
 
 
 def _rule_of(s: Scored) -> str:

@@ -11,7 +11,10 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
 ``idents``    ... with the identifiers the bug record names (description, fix subject)
 ``guilty``    the guilty function (or the title's function) is named by the bug record
 ``subject``   the fix subject itself names the guilty function ("fix UAF in foo()")
+``subject_frame`` ... or another of the report's top frames
+``subject_miss``  the fix subject names functions, none of them in the report (weighs against)
 ``file``      a file the fix changed appears in the symbolized trace (``file.c:line``)
+``site_file`` ... and it is the crash site's file (guilty frame, WARNING/BUG line)
 ``dir``       ... or at least its directory
 ``subsystem`` the fix subject's subsystem prefix ("ext4:", "USB: sisusbvga:") matches the
               report's files or function prefixes
@@ -48,12 +51,14 @@ from sigmatch.match.index import (
     release_ordinal,
 )
 from sigmatch.trace.model import Kind, Report
-from sigmatch.trace.signature import Signature
+from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
 TOKEN_DEPTH = 24  # frames used as identifier tokens
-# file.c:line (or .h, .S, .rs) anywhere in a report's text: symbolized frames, WARNING/BUG lines.
-_SRC_PATH = re.compile(r"(?<![\w/.])((?:[a-z0-9_\-]+/)+[\w\-]+\.(?:c|h|S|rs)):\d+")
+# The crash site a WARNING/BUG line or a symbolized RIP line names: "at fs/ext4/inode.c:123".
+_CRASH_SITE = re.compile(
+    r"^(?:WARNING: .{0,80}? at |kernel BUG at |RIP: \S+ |pc : \S+ )((?:[\w\-]+/)+[\w\-]+\.(?:c|h|rs)):\d+",
+    re.M)
 _KERNEL_IN_TEXT = re.compile(r"(?:Not tainted|Tainted: [A-Z ]+?)\s+(\d+\.\d+[^\s]*)")
 _TITLE_FN = re.compile(r" in ([A-Za-z0-9_.$/]+)")
 _TITLE_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -150,17 +155,18 @@ def _title_kind_classes(title: str, kind: str) -> frozenset[str]:
 def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None) -> QueryFeatures:
     """Everything the scorer compares, from a parsed report (best) or a bare signature."""
     if isinstance(item, Report):
-        sig_frames = [f for f in item.frames if not f.skipped]
-        reliable = [f for f in sig_frames if f.reliable]
-        seq_src = [f.function for f in (reliable or sig_frames)]
-        files_src = [f.file for f in item.frames if f.file]
-        if item.guilty_file:
-            files_src.insert(0, item.guilty_file)
-        files_src.extend(m.group(1) for m in _SRC_PATH.finditer(item.text[:200_000]))
+        sig = signature_of(item)
+        seq_src = list(sig.frames)
+        in_sig = set(sig.frames)
+        # Files of the signature's frames (the guilty frame and below), top first; then the
+        # file a WARNING/BUG line or the RIP line names.
+        files_src = [item.guilty_file] if item.guilty_file else []
+        files_src += [f.file for f in item.frames if f.file and not f.skipped and f.function in in_sig]
+        files_src += [m.group(1) for m in _CRASH_SITE.finditer(item.text[:100_000])]
         title, alts = item.title, item.alt_titles
         guilty_fn = item.guilty_frame
         kind = item.kind.value
-        low_info = len(seq_src) < 2 and not item.guilty_frame
+        low_info = sig.low_information
         corrupted = item.corrupted
         kernel = kernel if kernel is not None else item.kernel_version
         if kernel is None and item.text:
@@ -296,7 +302,10 @@ class Weights:
     idents: float = 1.5
     guilty: float = 1.5
     subject: float = 1.0
+    subject_frame: float = 0.5
+    subject_miss: float = -0.5
     file: float = 1.5
+    site_file: float = 1.0
     dir: float = 0.5
     subsystem: float = 0.5
     kind: float = 0.5
@@ -311,7 +320,6 @@ DEFAULT_WEIGHTS = Weights()
 
 # Saturation scales of the evidence sums (sum of idf * position weight), ~ "two rare tokens".
 _SCALE = {"f": 8.0, "i": 8.0, "p": 5.0, "d": 5.0, "s": 4.0}
-_CAPS = (3.0, 2.0, 2.0, 2.0, 2.0, 2.0)  # prescore caps per namespace (in weight units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,14 +337,10 @@ class Scored:
 
 
 def prescore_weights(w: Weights) -> tuple[float, ...]:
-    """Per index namespace (``t f i p d s``): the weight of one unit of evidence in the prescore."""
+    """Per index namespace (``t f i p d s``): the weight of one unit of evidence in the prescore
+    (the linear first-stage score the shortlist is cut from)."""
     return (w.title / 6.0, w.frames / _SCALE["f"], w.idents / _SCALE["i"], w.file / _SCALE["p"],
             w.dir / _SCALE["d"], w.subsystem / _SCALE["s"])
-
-
-def prescore(ev: Sequence[float], pw: Sequence[float]) -> float:
-    """Cheap first-stage score from the index evidence alone (shortlisting): linear, capped."""
-    return sum(min(x * k, c) for x, k, c in zip(ev, pw, _CAPS, strict=True))
 
 
 def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights) -> Scored:
@@ -359,11 +363,17 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
             best_seq, best_matched = sim, positions
     if best_seq:
         sig["sequence"] = best_seq
-    for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file"), (4, "d", "dir"),
-                           (5, "s", "subsystem")):
+    for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file")):
         v = _saturate(ev[slot], _SCALE[ns])
         if v:
             sig[name] = v
+    # Directories and subsystem words, counted here in full (the index only counts rare ones).
+    dsum = sum(position_weight(p) * index.idf(f"d:{d}") for p, d in enumerate(q.dirs) if d in bug.dirs)
+    if dsum:
+        sig["dir"] = _saturate(dsum, _SCALE["d"])
+    wsum = sum(0.5 * index.idf(f"s:{w_}") for w_ in q.words if w_ in bug.words)
+    if wsum:
+        sig["subsystem"] = _saturate(wsum, _SCALE["s"])
     log_n = index._log_n or 1.0
     g_best = 0.0
     subj = 0.0
@@ -376,6 +386,14 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         sig["guilty"] = g_best
     if subj:
         sig["subject"] = subj
+    if bug.subject_idents:
+        top_frames = set(q.frames[:10])
+        if not subj and bug.subject_idents & top_frames:
+            sig["subject_frame"] = 1.0
+        elif not subj and not bug.subject_idents & set(q.frames):
+            sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
+    if q.files and q.files[0] in bug.files:
+        sig["site_file"] = index.idf(f"p:{q.files[0]}") / log_n
     if q.kind_classes & bug.kind_classes or q.kind in bug.kinds:
         sig["kind"] = 1.0
     plaus, recency, vnote = version_signal(q.kernel, bug)
