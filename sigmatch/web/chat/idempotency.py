@@ -73,23 +73,25 @@ class MemoryIdempotency:
 
 
 class RedisIdempotency:
-    """``SET key 1 NX EX ttl`` in Redis: one claim wins across every web process and host."""
+    """``SET key 1 NX EX ttl`` in Redis (:func:`sigmatch.redisio.locks.claim_once`): one claim wins
+    across every web process and host."""
 
     backend = "redis"
+    NAMESPACE = "chat"
 
-    def __init__(self, client: Any, *, prefix: str = "sigmatch:chat:idem:") -> None:
+    def __init__(self, client: Any) -> None:
         self._redis = client
-        self._prefix = prefix
 
     @classmethod
     def from_url(cls, url: str) -> RedisIdempotency:
-        import redis
+        from sigmatch.redisio import PROBE_TIMEOUT, client_for
 
-        return cls(redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0))
+        return cls(client_for(url, timeout=max(PROBE_TIMEOUT, 2.0)))
 
     def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
-        ok = self._redis.set(self._prefix + key, b"1", nx=True, ex=max(1, int(ttl)))
-        return bool(ok)
+        from sigmatch.redisio.locks import claim_once
+
+        return claim_once(self._redis, self.NAMESPACE, key, ttl)
 
 
 class SqliteIdempotency:
