@@ -131,6 +131,8 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
             if m:
                 headers.append(_Header(i, f, m))
                 break
+        if len(headers) > MAX_REPORTS:
+            break  # the last one only bounds the report before it
     return headers
 
 

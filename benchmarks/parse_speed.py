@@ -1,0 +1,63 @@
+"""Parser speed: MB/s on the real corpus (one core, CPU time), and worst-case time on 10 MB adversarial logs.
+
+    python3 benchmarks/parse_speed.py [CORPUS]
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sigmatch import parse_log  # noqa: E402
+
+DEFAULT = REPO.parent / "shared" / "corpus" / "crashes-dev.jsonl"
+
+
+def timed(text: str) -> float:
+    """CPU seconds of one parse (process time: the figure for one core, whatever else runs)."""
+    t0 = time.process_time()
+    parse_log(text)
+    return time.process_time() - t0
+
+
+def adversarial(size: int) -> dict[str, str]:
+    rnd = random.Random(1)
+    alphabet = "BUG: WARNING[<>]()+0x/ ?\n\tabcdef0123456789_.RIP:Call Trace"
+    noise = "".join(rnd.choice(alphabet) for _ in range(size))
+    header = "BUG: KASAN: use-after-free in f+0x1/0x2\nRead of size 8 at addr ffff\nCall Trace:\n"
+    frames = "".join(f" [<ffffffff8100{i % 10000:04x}>] ? func_{i}.isra.0+0x1/0x2 [mod]\n" for i in range(size // 48))
+    return {
+        "random text": noise,
+        "one line, no newline": "A" * size,
+        "brackets": ("[" * 4000 + "\n") * (size // 4001),
+        "headers only": ("WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2\n" * (size // 44)),
+        "one huge stack": header + frames,
+        "binary-ish": "".join(chr(rnd.randrange(1, 0x3000)) for _ in range(size // 3)),
+    }
+
+
+def main() -> int:
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    if corpus.exists():
+        logs = [json.loads(line).get("log") or "" for line in corpus.open(encoding="utf-8") if line.strip()]
+        nbytes = sum(len(x.encode("utf-8", "replace")) for x in logs)
+        t = sum(timed(x) for x in logs)
+        print(f"corpus: {len(logs)} logs, {nbytes / 1e6:.1f} MB in {t:.2f}s = {nbytes / 1e6 / t:.2f} MB/s, "
+              f"{1000 * t / len(logs):.2f} ms/log")
+    worst = 0.0
+    for name, text in adversarial(10_000_000).items():
+        t = timed(text)
+        worst = max(worst, t)
+        print(f"adversarial {name:22} {len(text.encode('utf-8')) / 1e6:5.1f} MB  {t:6.2f}s")
+    print(f"worst adversarial 10 MB parse: {worst:.2f}s (target < 5 s)")
+    return 0 if worst < 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
