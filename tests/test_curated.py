@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from conftest import shared_path
 
 from sigmatch import parse_log, signature_of
 from sigmatch.catalog.curated import MAX_FILE_BYTES, lint, load_curated, load_file
-from sigmatch.catalog.model import KnownBug, Origin, Status
+from sigmatch.catalog.model import FixCommit, Introduced, KnownBug, Origin, StableFix, Status
 from sigmatch.catalog.versions import verdict, version_from_log
 from sigmatch.errors import SignatureFileError
 
@@ -124,7 +126,8 @@ def _in_order(needles: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
 
 def test_every_fact_has_a_source_or_is_marked_unverified() -> None:
     for bug in load_curated(SIGNATURES):
-        facts = [*bug.fixes, *bug.stable, *([bug.introduced] if bug.introduced else [])]
+        facts: list[FixCommit | StableFix | Introduced] = [*bug.fixes, *bug.stable]
+        facts += [bug.introduced] if bug.introduced else []
         for fact in facts:
             assert fact.source or not fact.verified, f"{bug.id}: {fact}"
 
@@ -290,3 +293,50 @@ def test_directory_with_own_schema(tmp_path: Path) -> None:
     with pytest.raises(SignatureFileError) as info:
         lint(tmp_path)
     assert info.value.field == "(schema)"
+
+
+# ------------------------------------------------------------- facts agree with the CVE records
+
+
+@pytest.fixture(scope="module")
+def vulns_git(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bare repository fetched from ../shared/corpus/vulns.bundle (no checkout: a few seconds)."""
+    bundle = shared_path("corpus", "vulns.bundle")
+    repo = tmp_path_factory.mktemp("vulns") / "vulns.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True, timeout=60)
+    subprocess.run(["git", "-C", str(repo), "fetch", "-q", str(bundle), "refs/heads/*:refs/heads/*"],
+                   check=True, timeout=300)
+    return repo
+
+
+def _record_file(repo: Path, path: str) -> str | None:
+    out = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:{path}"], capture_output=True, text=True,
+                         timeout=60)
+    return out.stdout if out.returncode == 0 else None
+
+
+@pytest.mark.corpus
+def test_cve_facts_agree_with_the_records(vulns_git: Path) -> None:
+    """Entries that cite a CVE record carry the record's fix sha, mainline release and stable
+    releases (so a hand edit cannot drift from the source it names)."""
+    checked = 0
+    for bug in load_curated(SIGNATURES):
+        for cve in bug.cves:
+            year = cve.split("-")[1]
+            base = f"cve/published/{year}/{cve}"
+            sha1 = _record_file(vulns_git, base + ".sha1")
+            dyad = _record_file(vulns_git, base + ".dyad")
+            if sha1 is None or dyad is None:
+                continue  # older CVEs (CVE-2019-11477) are not in the kernel CNA's records
+            rows = [line.split(":") for line in dyad.splitlines() if line[:1].isdigit()]
+            fixed = {(r[2], r[3]) for r in rows if r[2] != "0"}
+            fix = next(f for f in bug.fixes if f.source and cve in f.source)
+            assert fix.sha == sha1.split()[0], bug.id
+            assert (fix.mainline, fix.sha) in fixed, bug.id
+            for s in bug.stable:
+                if s.source and cve in s.source and s.version is not None:
+                    assert (s.version, s.sha) in fixed, f"{bug.id}: {s}"
+                elif s.source and cve in s.source:
+                    assert any(r[2] == "0" and r[0].startswith(s.branch + ".") for r in rows), f"{bug.id}: {s}"
+            checked += 1
+    assert checked >= 15
