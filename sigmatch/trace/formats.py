@@ -293,7 +293,9 @@ FORMATS: tuple[Format, ...] = (
       skips=("stack_corrupted",)),
     F("panic-stack-end", K.PANIC, _rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
       "kernel panic: corrupted stack end in {func}", TRACE, skips=("stack_end",), alts=("stack-overflow in {func}",)),
-    F("panic-corrupt", K.PANIC, _rx(r"Kernel panic - not syncing: (?P<msg>Fatal exception(?: in interrupt)?|panic_on_warn set|hung_task: blocked tasks)"),
+    F("panic-hung-task", K.HUNG_TASK, _rx(r"Kernel panic - not syncing: (?P<msg>hung_task: blocked tasks)"),
+      "kernel panic: {msg}", no_stack=True, corrupted="hung-task panic banner: the blocked task's report is not in the log"),
+    F("panic-corrupt", K.PANIC, _rx(r"Kernel panic - not syncing: (?P<msg>Fatal exception(?: in interrupt)?|panic_on_warn set)"),
       "kernel panic: {msg}", no_stack=True),
     F("panic-hard-lockup", K.HARD_LOCKUP, _rx(r"Kernel panic - not syncing: (?P<msg>Hard LOCKUP|Watchdog detected hard LOCKUP.{0,40})"),
       "BUG: hard lockup in {func}", (RIP, CALL_TRACE, STACK), extractor="stall", alts=("kernel panic: Hard LOCKUP",),
@@ -312,6 +314,10 @@ FORMATS: tuple[Format, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FORMATS}
+
+# Generic WARNING layouts, and the messages that, printed right after one, name the real class.
+GENERIC_WARNINGS = frozenset({"warn-file", "warn-cpu", "warn-bare", "warn-2025", "warn-text"})
+WARNING_MESSAGES = frozenset({"netdev-watchdog", "hard-lockup"})
 
 # A cheap prefilter: a line can only be a header if it contains one of these.
 HEADER_HINT = re.compile(

@@ -126,12 +126,16 @@ def unflow(raw_lines: list[str]) -> list[str]:
     Kernel output itself never ends a line with a space after a long run of text, so only lines
     of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
     """
+    nonempty = [r for r in raw_lines[:2000] if r.strip()]
+    if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
+        return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
     out: list[str] = []
     pending = ""
-    for raw in raw_lines:
+    for n, raw in enumerate(raw_lines):
         line = pending + raw if pending else raw
         pending = ""
-        if raw.endswith(" ") and len(line) < MAX_LINE:
+        nxt = raw_lines[n + 1] if n + 1 < len(raw_lines) else ""
+        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(nxt):
             if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
                 # syzbot's mailer: the word's own space plus the flowed marker.
                 pending = line[:-1]
@@ -143,6 +147,12 @@ def unflow(raw_lines: list[str]) -> list[str]:
     if pending:
         out.append(pending)
     return out
+
+
+def _starts_record(raw: str) -> bool:
+    """The line opens a console record of its own (a wrapped continuation never does)."""
+    s = raw.lstrip(">| ")
+    return bool(_TS.match(s) or _SYSLOG.match(s) or _LEVEL.match(s) or _HUMAN_TS.match(s) or _KMSG.match(s))
 
 
 def clean_log(text: str) -> list[Line]:

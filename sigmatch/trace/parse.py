@@ -88,7 +88,7 @@ def parse_log(text: str) -> list[Report]:
         # its own but does not cut the one it follows (panic_on_warn prints it mid-WARNING).
         end = len(lines)
         for nxt in headers[n + 1:]:
-            if nxt.fmt.kind is not Kind.PANIC or h.fmt.kind is Kind.PANIC:
+            if not nxt.fmt.name.startswith("panic") or h.fmt.name.startswith("panic"):
                 end = nxt.index
                 break
         try:
@@ -129,7 +129,14 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
         for f in fm.FORMATS:
             m = f.header.search(t)
             if m:
-                headers.append(_Header(i, f, m))
+                last = headers[-1] if headers else None
+                if (last is not None and i - last.index <= 3 and last.fmt.name in fm.GENERIC_WARNINGS
+                        and f.name in fm.WARNING_MESSAGES):
+                    # Old kernels print the WARN message after the "WARNING: at" line: the
+                    # message names the crash class, the report starts at the WARNING line.
+                    headers[-1] = _Header(last.index, f, m)
+                else:
+                    headers.append(_Header(i, f, m))
                 break
         if len(headers) > MAX_REPORTS:
             break  # the last one only bounds the report before it
