@@ -129,12 +129,12 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
         for f in fm.FORMATS:
             m = f.header.search(t)
             if m:
-                last = headers[-1] if headers else None
-                if (last is not None and i - last.index <= 3 and last.fmt.name in fm.GENERIC_WARNINGS
+                prev = headers[-1] if headers else None
+                if (prev is not None and i - prev.index <= 3 and prev.fmt.name in fm.GENERIC_WARNINGS
                         and f.name in fm.WARNING_MESSAGES):
                     # Old kernels print the WARN message after the "WARNING: at" line: the
                     # message names the crash class, the report starts at the WARNING line.
-                    headers[-1] = _Header(last.index, f, m)
+                    headers[-1] = _Header(prev.index, f, m)
                 else:
                     headers.append(_Header(i, f, m))
                 break
