@@ -50,6 +50,25 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # serve anyway: /readyz reports it, requests retry the load
         print(f"sigmatch: warning: catalog not loaded: {exc}", file=sys.stderr)
 
+    # SIGMATCH_SERVE_REFRESH=on: the embedded deployment runs its own nightly refresh (a child
+    # process, started from gunicorn's master so that there is one schedule, not one per worker).
+    from sigmatch.schedule import RefreshSchedule
+
+    schedule = RefreshSchedule.from_settings(app.extensions["sigmatch"].settings)
+    if schedule is not None:
+        on_exit = opts["on_exit"]
+
+        def start_schedule(server: Any) -> None:
+            schedule.start()
+            print(f"sigmatch: serve-side refresh scheduled at {schedule.cron!r} (UTC)", file=sys.stderr)
+
+        def stop_schedule(server: Any) -> None:
+            schedule.stop()
+            on_exit(server)
+
+        opts["when_ready"] = start_schedule
+        opts["on_exit"] = stop_schedule
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in opts.items():
