@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from sigmatch.errors import SigmatchError
+
 RULES_DIR = Path(__file__).resolve().parent
 
 
-class RuleFileError(ValueError):
-    """A rules file has an entry that does not compile."""
+class RuleFileError(SigmatchError, ValueError):
+    """A rules file has an entry that does not compile (a packaging/editing error, raised at load)."""
 
 
 def _lines(name: str) -> list[tuple[int, str, str]]:
