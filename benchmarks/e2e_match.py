@@ -31,10 +31,12 @@ sys.path.insert(0, str(REPO))
 from sigmatch.catalog.catalog import load_catalog  # noqa: E402
 from sigmatch.catalog.versions import parse_kernel_version, version_from_log  # noqa: E402
 from sigmatch.match.matcher import Calibration, Matcher  # noqa: E402
+from sigmatch.match.matcher import decide as matcher_decide  # noqa: E402
 from sigmatch.match.score import QueryFeatures, Scored, Weights, query_features  # noqa: E402
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
 
+NEGATIVE = frozenset({"subject_miss"})
 DEFAULT_QUERIES = REPO.parent / "shared" / "corpus" / "e2e-dev.jsonl"
 
 
@@ -109,15 +111,9 @@ def rerank(query: Query, w: Weights) -> list[tuple[float, Scored]]:
 
 
 def decide(query: Query, ranked: list[tuple[float, Scored]], cal: Calibration) -> bool:
-    if not ranked or query.q is None or query.q.corrupted or query.q.low_information:
+    if query.q is None or not ranked:
         return False
-    raw, top = ranked[0]
-    runner = ranked[1][0] if len(ranked) > 1 else 0.0
-    if top.signals.get("version", 0.0) < 0:
-        return False
-    if top.title_hit and top.signals.get("sequence", 0.0) >= cal.title_min_sequence and raw - runner >= cal.title_min_margin:
-        return True
-    return raw >= cal.min_raw and raw - runner >= cal.min_margin
+    return matcher_decide(query.q, [r for r, _ in ranked], ranked[0][1], cal)[0]
 
 
 @dataclass
@@ -203,23 +199,26 @@ def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps:
                 grad[j] += exp_right - exp_all
         n = max(len(data), 1)
         w = [wi + lr * (g / n - l2 * wi) for wi, g in zip(w, grad, strict=True)]
+        # Evidence counts for a bug, never against it (and "names other functions" only against).
+        w = [min(v, 0.0) if name in NEGATIVE else max(v, 0.0) for name, v in zip(names, w, strict=True)]
     return Weights(**{name: round(v, 3) for name, v in zip(names, w, strict=True)})
 
 
 def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibration,
-              max_wrong: float = 1.0, max_neg: float = 3.0) -> Calibration:
+              max_wrong: float = 1.0, max_neg: float = 2.0) -> Calibration:
     """Thresholds with the most confident-right answers on half A, within the error budgets (%)."""
     train = [q for q in queries if q.split == "A"]
     best_cal, best_cr = replace(cal, min_raw=1e9, title_min_sequence=2.0), -1
-    for min_raw in [x / 2 for x in range(2, 40)]:
-        for min_margin in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
-            for seq in (0.35, 0.5, 0.7, 2.0):
-                c = replace(cal, min_raw=min_raw, min_margin=min_margin, title_min_sequence=seq,
-                            title_min_margin=min_margin)
-                f = evaluate(train, matcher, w, c)
-                if (f.pct(f.conf_wrong, f.n_pos) <= max_wrong and f.pct(f.neg_conf, f.n_neg) <= max_neg
-                        and f.conf_right > best_cr):
-                    best_cal, best_cr = c, f.conf_right
+    for min_raw in range(0, 16):
+        for p in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+            for seq in (0.5, 0.7, 2.0):
+                for tp in (0.5, 0.7, 0.9):
+                    c = replace(cal, min_raw=float(min_raw), min_probability=p, title_min_sequence=seq,
+                                title_min_probability=tp)
+                    f = evaluate(train, matcher, w, c)
+                    if (f.pct(f.conf_wrong, f.n_pos) <= max_wrong and f.pct(f.neg_conf, f.n_neg) <= max_neg
+                            and f.conf_right > best_cr):
+                        best_cal, best_cr = c, f.conf_right
     return best_cal
 
 

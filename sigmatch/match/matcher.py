@@ -43,12 +43,17 @@ ALGORITHM_VERSION = "match-1"
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """Where "looks like this known bug" becomes "confidently this known bug"."""
+    """Where "looks like this known bug" becomes "confidently this known bug".
 
-    min_raw: float = 6.0  # top raw score needed by the evidence rule
-    min_margin: float = 1.5  # ... and its lead over the runner-up
-    title_min_sequence: float = 0.35  # exact-title rule: frames must agree this much
-    title_min_margin: float = 0.5
+    ``p_top`` is the softmax probability of the top candidate among the best
+    :data:`PROBABILITY_DEPTH` (the weights are fitted as a conditional logit, so raw scores are
+    log-odds); ``raw`` guards against a clear winner among weak candidates ("looks new").
+    """
+
+    min_raw: float = 9.0  # top raw score needed
+    min_probability: float = 0.5  # top candidate's share of the probability among the best ten
+    title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
+    title_min_probability: float = 0.5  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
 
 
@@ -110,33 +115,17 @@ class Matcher:
 
     def decide(self, q: QueryFeatures, ranked: list[Scored]) -> tuple[bool, str]:
         """(confident, rule) for the top candidate."""
-        if not ranked:
-            return False, "no-candidate"
-        top = ranked[0]
-        if q.corrupted:
-            return False, _rule_of(top) + ":corrupted-report"
-        if q.low_information:
-            return False, _rule_of(top) + ":low-information"
-        c = self.calibration
-        runner = ranked[1].raw if len(ranked) > 1 else 0.0
-        margin = top.raw - runner
-        if top.signals.get("version", 0.0) < 0:
-            return False, _rule_of(top) + ":version-implausible"
-        if (top.title_hit and top.signals.get("sequence", 0.0) >= c.title_min_sequence
-                and margin >= c.title_min_margin):
-            return True, top.title_hit
-        if top.raw >= c.min_raw and margin >= c.min_margin:
-            return True, _rule_of(top)
-        return False, _rule_of(top) + ":below-threshold"
+        return decide(q, [s.raw for s in ranked], ranked[0] if ranked else None, self.calibration)
 
     def match(self, item: Report | Signature, *, top: int = 5, kernel: KernelVersion | str | None = None,
               report_index: int = 0) -> list[Match]:
         """The ``top`` known bugs this report may be, best first; only the first can be confident."""
-        q, ranked = self.rank(item, kernel=kernel, limit=max(top, 2))
+        q, ranked = self.rank(item, kernel=kernel, limit=max(top, PROBABILITY_DEPTH))
         if not ranked:
             return []
         confident, rule = self.decide(q, ranked)
         out: list[Match] = []
+        p_top = top_probability([s.raw for s in ranked])
         for pos, s in enumerate(ranked[:top]):
             bug = self.index.bugs[s.bug_index]
             other = ranked[1] if pos == 0 and len(ranked) > 1 else ranked[0] if pos else None
@@ -145,7 +134,8 @@ class Matcher:
                 score=self._score01(s.raw),
                 confident=confident and pos == 0,
                 rule=rule if pos == 0 else _rule_of(s),
-                signals={**{k: round(v, 4) for k, v in s.contributions.items()}, "raw": round(s.raw, 4)},
+                signals={**{k: round(v, 4) for k, v in s.contributions.items()}, "raw": round(s.raw, 4),
+                         **({"p_top": round(p_top, 4)} if pos == 0 else {})},
                 matched_frames=s.matched_frames,
                 unmatched_frames=s.unmatched_frames,
                 report_index=report_index,
@@ -172,6 +162,37 @@ class Matcher:
         elif rule:
             text += "; no runner-up shares evidence with the report"
         return text + "."
+
+
+PROBABILITY_DEPTH = 10
+
+
+def top_probability(raws: list[float]) -> float:
+    """Softmax share of the first of ``raws`` (best first)."""
+    if not raws:
+        return 0.0
+    top = raws[0]
+    return 1.0 / sum(math.exp(r - top) for r in raws[:PROBABILITY_DEPTH])
+
+
+def decide(q: QueryFeatures, raws: list[float], top: Scored | None, c: Calibration) -> tuple[bool, str]:
+    """(confident, rule) for the top candidate, given the raw scores of the ranked candidates."""
+    if top is None or not raws:
+        return False, "no-candidate"
+    rule = _rule_of(top)
+    if q.corrupted:
+        return False, rule + ":corrupted-report"
+    if q.low_information:
+        return False, rule + ":low-information"
+    if top.signals.get("version", 0.0) < 0:
+        return False, rule + ":version-implausible"
+    p = top_probability(raws)
+    if (top.title_hit and top.signals.get("sequence", 0.0) >= c.title_min_sequence
+            and p >= c.title_min_probability):
+        return True, top.title_hit
+    if raws[0] >= c.min_raw and p >= c.min_probability:
+        return True, rule
+    return False, rule + ":below-threshold"
 
 
 def _prescore_of(item: tuple[int, list[float]]) -> float:

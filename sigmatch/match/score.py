@@ -296,21 +296,21 @@ def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, floa
 class Weights:
     """Weights of the signals in the raw score (tuned on one half of the dev corpus)."""
 
-    title: float = 3.0
-    sequence: float = 2.5
-    frames: float = 1.0
-    idents: float = 1.5
-    guilty: float = 1.5
-    subject: float = 1.0
-    subject_frame: float = 0.5
-    subject_miss: float = -0.5
-    file: float = 1.5
-    site_file: float = 1.0
-    dir: float = 0.5
-    subsystem: float = 0.5
-    kind: float = 0.5
-    version: float = 1.0
-    recency: float = 0.5
+    title: float = 0.967
+    sequence: float = 0.016
+    frames: float = 0.0
+    idents: float = 0.711
+    guilty: float = 2.668
+    subject: float = 0.806
+    subject_frame: float = 0.0
+    subject_miss: float = -0.583
+    file: float = 0.337
+    site_file: float = 1.516
+    dir: float = 0.517
+    subsystem: float = 1.355
+    kind: float = 0.611
+    version: float = 0.734
+    recency: float = 2.808
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
