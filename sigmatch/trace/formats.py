@@ -198,10 +198,11 @@ FORMATS: tuple[Format, ...] = (
       (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK)),
     F("lockdep-bad-unlock", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): bad unlock balance detected"),
       "{lvl}: bad unlock balance in {func}", TRACE),
-    F("lockdep-held-freed", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): held lock freed"), "{lvl}: held lock freed in {func}", TRACE),
+    F("lockdep-held-freed", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): held lock freed"), "{lvl}: held lock freed in {func}", TRACE,
+      skips=("locks_freed",)),
     F("lockdep-return-user", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): lock held when returning to user space"),
       "{lvl}: lock held when returning to user space in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
-    F("lockdep-still-held", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): still has locks held"),
+    F("lockdep-still-held", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): (?:\S{1,80} )?still has locks held"),
       "{lvl}: still has locks held in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
     F("lockdep-nested", K.LOCKDEP, _rx(r"WARNING: Nested lock was not taken|WARNING: nested lock was not taken"),
       "WARNING: nested lock was not taken in {func}", TRACE),
@@ -210,6 +211,9 @@ FORMATS: tuple[Format, ...] = (
     F("rcu-usage", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|INFO): suspicious RCU usage"),
       "{lvl}: suspicious RCU usage in {func}", (ANCHOR(r"stack backtrace:"), *TRACE), skips=("rcu_usage",),
       fallback_title="{lvl}: suspicious RCU usage"),
+    # lockdep's "[ BUG: Invalid wait context ]" (5.8+): syzkaller files it as a locking bug.
+    F("lockdep-wait-context", K.LOCKDEP, _rx(r"BUG: Invalid wait context"), "WARNING: locking bug in {func}",
+      (ANCHOR(r"stack backtrace:"), *TRACE), skips=("locking_bug",)),
     F("lockdep-limit", K.LOCKDEP, _rx(r"BUG: MAX_\w+ too low!"), "{line}", no_stack=True),
     # ---- BUG: -----------------------------------------------------------------------------
     F("spinlock", K.BUG_OTHER,
@@ -292,7 +296,10 @@ FORMATS: tuple[Format, ...] = (
       (FUNC(r"Kernel stack is corrupted in: (?P<func>" + NAME + ")"), CALL_TRACE, STACK),
       skips=("stack_corrupted",)),
     F("panic-stack-end", K.PANIC, _rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
-      "kernel panic: corrupted stack end in {func}", TRACE, skips=("stack_end",), alts=("stack-overflow in {func}",)),
+      "kernel panic: corrupted stack end in {func}", TRACE, extractor="stall", skips=("stack_end",),
+      alts=("stack-overflow in {func}",)),
+    F("panic-kill-init", K.PANIC, _rx(r"Kernel panic - not syncing: Attempted to kill init!"),
+      "kernel panic: Attempted to kill init!", no_stack=True),
     F("panic-hung-task", K.HUNG_TASK, _rx(r"Kernel panic - not syncing: (?P<msg>hung_task: blocked tasks)"),
       "kernel panic: {msg}", no_stack=True, corrupted="hung-task panic banner: the blocked task's report is not in the log"),
     F("panic-corrupt", K.PANIC, _rx(r"Kernel panic - not syncing: (?P<msg>Fatal exception(?: in interrupt)?|panic_on_warn set)"),
@@ -347,4 +354,5 @@ CONTINUATION = re.compile(
     r"^(?:Oops: |Oops\[#|invalid opcode: 0000|Internal error: Oops|#PF: "
     r"|------------\[ cut here \])"
 )
-CONTINUATION_WINDOW = 12
+# arm64 prints ~12 lines of "Mem abort info"/"Data abort info" between the two.
+CONTINUATION_WINDOW = 24

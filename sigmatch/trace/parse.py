@@ -373,7 +373,9 @@ def _extract(cands: list[Frame], extractor: str) -> Frame | None:
         for fr in cands:
             if anchors.search(fr.function) or anchors.search(strip_suffixes(fr.raw_function)):
                 if "smp_call_function" in fr.function:
-                    return fr
+                    # smp_call_function_single/_many/...: one bucket (the IPI target varies).
+                    return Frame(function="smp_call_function", raw_function=fr.raw_function, module=fr.module,
+                                 context=fr.context, note="bucket: every smp_call_function* wait")
                 return prev
             prev = fr
         return cands[0]
@@ -406,8 +408,9 @@ def _title(
     values = _Fmt(groups)
     values["line"] = header.strip()
     if "f1" in groups:
-        values["f1n"] = normalize_function(groups["f1"])
-        values["f2part"] = f" / {normalize_function(groups['f2'])}" if groups.get("f2") else ""
+        # KCSAN names both racing functions as printed (offsets and clone suffixes removed only).
+        values["f1n"] = strip_suffixes(groups["f1"])
+        values["f2part"] = f" / {strip_suffixes(groups['f2'])}" if groups.get("f2") else ""
     if "drv" not in values and "dev2" in groups:
         values["drv"] = groups["dev2"]
     src = groups.get("src") or groups.get("src2")
@@ -420,7 +423,8 @@ def _title(
     if f.no_stack or "{func}" not in f.title:
         title = f.title.format_map(values)
     elif func is not None:
-        variants = syscall_variants((guilty.raw_function and strip_suffixes(guilty.raw_function)) or func) if guilty else (func,)
+        raw = strip_suffixes(guilty.raw_function) if guilty is not None and guilty.raw_function else func
+        variants = syscall_variants(raw) if normalize_function(raw) == func else (func,)
         title = f.title.format_map(_Fmt(values, func=variants[0]))
         for v in variants[1:]:
             alts.append(f.title.format_map(_Fmt(values, func=v)))
