@@ -15,12 +15,12 @@ processes on several hosts), exactly one gets ``True`` until the key expires.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -108,30 +108,35 @@ class SqliteIdempotency:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._count = 0
-        with closing(self._connect()) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
+        self._local = threading.local()  # one connection per thread, kept open (a close checkpoints)
+        self._pid = os.getpid()
+        self._db().execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash may lose the last claims, never corrupt
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or self._pid != os.getpid():  # a forked child opens its own
+            self._pid = os.getpid()
+            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash may lose the last claims, never corrupt
+            self._local.db = db
         return db
 
     def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
         now = time.time()
         self._count += 1
-        with closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("DELETE FROM claims WHERE key = ? AND expires <= ?", (key, now))
-                cur = db.execute("INSERT OR IGNORE INTO claims (key, expires) VALUES (?, ?)", (key, now + ttl))
-                won = cur.rowcount == 1
-                if self._count % self.PURGE_EVERY == 0:
-                    db.execute("DELETE FROM claims WHERE expires <= ?", (now,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM claims WHERE key = ? AND expires <= ?", (key, now))
+            cur = db.execute("INSERT OR IGNORE INTO claims (key, expires) VALUES (?, ?)", (key, now + ttl))
+            won = cur.rowcount == 1
+            if self._count % self.PURGE_EVERY == 0:
+                db.execute("DELETE FROM claims WHERE expires <= ?", (now,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         return won
 
 
