@@ -203,3 +203,25 @@ def test_client_from_settings_allows_exactly_the_four_bases() -> None:
     assert c.allowed("http://127.0.0.1:1/lore/all/?q=x") and c.allowed("http://127.0.0.1:4/pub/v6.x/x")
     assert not c.allowed("http://127.0.0.1:1/other") and not c.allowed("http://127.0.0.1:5/")
     assert c.max_bytes == 5 * 1024 * 1024
+
+
+def test_one_request_per_url_at_a_time(srv: ReplayServer) -> None:
+    import threading
+
+    srv.route("/once", slow(0.3, fixed(200, "shared")))
+    c = client(srv.url, cache=MemoryCache(), ttl=60)
+    out: list[str] = []
+    threads = [threading.Thread(target=lambda: out.append(c.get(srv.url + "/once").text)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == ["shared"] * 4
+    assert srv.count("/once") == 1
+
+
+def test_bot_wall_with_another_status_is_detected_too(srv: ReplayServer) -> None:
+    srv.route("/all/", fixed(403, BOT_WALL_HTML))
+    with pytest.raises(BotWallError) as e:
+        client(srv.url).get(srv.url + "/all/?q=x")
+    assert e.value.status == 403

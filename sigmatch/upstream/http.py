@@ -10,7 +10,8 @@ upstream request needs:
 - a per-host rate limit (:class:`RateLimiter`; :class:`TokenBucket` in-process by default,
   the interface is small so a Redis-backed one can take its place);
 - a response size cap: bodies are streamed and cut off (``Fetched.truncated``);
-- a cache with TTL (:class:`Cache`; :class:`MemoryCache` in-process by default);
+- a cache with TTL (:class:`Cache`; :class:`MemoryCache` in-process by default), and one request
+  per URL at a time in a process (a second asker waits for the first answer);
 - lore's bot wall ("Making sure you're not a bot!", served with status 200) → :class:`BotWallError`;
 - only URLs under the configured base URLs are fetched, redirects included: a user's log never
   chooses a host.
@@ -280,6 +281,7 @@ class UpstreamClient:
         self.session = session or make_session(max_retry_after=min(5.0, max(0.5, timeout)))
         self.max_redirects = max_redirects
         self._lock = threading.Lock()
+        self._inflight: dict[str, threading.Event] = {}
         self.requests_made: dict[str, int] = {}
 
     # -- policy
@@ -325,13 +327,47 @@ class UpstreamClient:
         if not self.allowed(url):
             raise UpstreamError("refused: not under a configured upstream base URL", url=url)
         key = "sigmatch:upstream:" + hashlib.sha256(url.encode()).hexdigest()
-        if use_cache and self.cache is not None:
-            raw = self.cache.get(key)
-            if raw is not None:
-                try:
-                    return Fetched.decode(raw)
-                except (ValueError, KeyError):
-                    pass
+        caching = use_cache and self.cache is not None and self.ttl > 0
+        if not caching:
+            return self._get_uncached(url, key, ok=ok, deadline=deadline, max_bytes=max_bytes, accept=accept,
+                                      store=False)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        # One request per URL at a time: a second asker waits for the first one's answer (cached).
+        with self._lock:
+            event = self._inflight.get(key)
+            leader = event is None
+            if leader:
+                event = self._inflight[key] = threading.Event()
+        assert event is not None
+        if not leader:
+            wait = self.timeout * 2 if deadline is None else max(0.0, deadline - time.monotonic())
+            event.wait(wait)
+            cached = self._cached(key)
+            if cached is not None:
+                return cached
+            return self._get_uncached(url, key, ok=ok, deadline=deadline, max_bytes=max_bytes, accept=accept,
+                                      store=True)
+        try:
+            return self._get_uncached(url, key, ok=ok, deadline=deadline, max_bytes=max_bytes, accept=accept,
+                                      store=True)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            event.set()
+
+    def _cached(self, key: str) -> Fetched | None:
+        raw = self.cache.get(key) if self.cache is not None else None
+        if raw is None:
+            return None
+        try:
+            return Fetched.decode(raw)
+        except (ValueError, KeyError):
+            return None
+
+    def _get_uncached(self, url: str, key: str, *, ok: Sequence[int], deadline: float | None,
+                      max_bytes: int | None, accept: str | None, store: bool) -> Fetched:
         cap = self.max_bytes if max_bytes is None else max_bytes
         current = url
         for _ in range(self.max_redirects + 1):
@@ -344,12 +380,13 @@ class UpstreamClient:
             current = target
         else:
             raise UpstreamError("too many redirects", url=url)
-        if fetched.status == 200 and is_bot_wall(fetched.body):
+        # lore serves its challenge with 200; other statuses are checked too, in case it changes.
+        if is_bot_wall(fetched.body):
             raise BotWallError("answered with its anti-bot page (\"Making sure you're not a bot!\")",
-                               url=current, status=200)
+                               url=current, status=fetched.status)
         if fetched.status not in ok:
             raise UpstreamError(_status_message(fetched), url=current, status=fetched.status)
-        if use_cache and self.cache is not None and self.ttl > 0:
+        if store and self.cache is not None:
             self.cache.set(key, fetched.encode(), self.ttl)
         return fetched
 
