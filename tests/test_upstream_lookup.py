@@ -76,6 +76,9 @@ def test_lookup_finds_reports_patches_bugs_fixes_and_stable_release(replay: Repl
     (st,) = r.stable
     assert (st.branch, st.version, st.stable_sha) == ("6.1", "6.1.109", "d8c42405fc3507cc43ba7e4986a773c3fc633f6e")
     assert [z.extid for z in r.syzbot] == [EXTID]
+    # links from upstream pages are rebuilt under the configured lore base, or dropped
+    assert r.syzbot[0].discussions == (f"{replay.url}/all/{REPORT}/",)
+    assert r.bugzilla[0].see_also == (f"{replay.url}/all/20240821063108.650126-1-stephen.s.brennan@oracle.com/",)
     assert r.complete and all(s.state is SourceState.OK for s in r.sources)
     doc = json.loads(json.dumps(r.to_dict()))
     assert doc["patches"][0]["message_id"] == PATCH and doc["bugzilla"][0]["id"] == 299901
@@ -208,3 +211,11 @@ def test_cli_lookup_of_the_syzbot_report_mail(replay: ReplayServer, monkeypatch:
     assert [m["message_id"] for m in doc["patches"]] == [PATCH]
     assert doc["patches"][0]["answers"] == [REPORT]
     assert doc["syzbot"][0]["extid"] == EXTID
+
+
+def test_links_to_other_hosts_are_dropped(replay: ReplayServer) -> None:
+    doc = {"title": "WARNING in foo", "discussions": ["https://evil.example/all/x@y/", "http://169.254.169.254/",
+                                                       "https://lore.kernel.org/r/a@b", replay.url + "/ok"]}
+    replay.route("/bug", fixed(200, json.dumps(doc), "application/json"))
+    r = lookup(Query(syzbot_extids=("0123456789abcdef0123",)), settings=settings(replay.url), client=client(replay.url))
+    assert r.syzbot[0].discussions == (f"{replay.url}/all/a@b/", replay.url + "/ok")

@@ -16,6 +16,10 @@ start as soon as what they need arrives. When the budget runs out the result hol
 sources still working are marked ``pending`` and keep going in the background (their answers land
 in the cache, so the next lookup — or :meth:`LookupJob.result` later — has them). Every failure
 becomes a plain note ("lore: answered with its anti-bot page ..."); nothing raises.
+
+Links in the result point only under the configured base URLs: lore links are built from
+Message-IDs, other links from upstream pages are kept only when they lie under a configured base.
+Trailer values (``Closes: https://...``) stay plain text: renderers escape them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from sigmatch import config as _config
 from sigmatch.errors import BotWallError, UpstreamError
@@ -33,7 +38,7 @@ from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature, signature_of
 from sigmatch.upstream.bugzilla import Bugzilla
 from sigmatch.upstream.http import UpstreamClient, client_from_settings
-from sigmatch.upstream.lore import Lore, link_answers
+from sigmatch.upstream.lore import Lore, link_answers, message_url, msgid_from_href
 from sigmatch.upstream.model import (
     BugzillaBug,
     LoreMessage,
@@ -57,6 +62,7 @@ MAX_STABLE_FETCHES = 6  # ChangeLog files read per fixing commit
 MAX_FIX_COMMITS = 4  # fixing commits checked against the stable ChangeLogs
 SCAN_AFTER_LOG_VERSION = 3  # releases after the log's own kernel that are checked without a hint
 
+_LORE_HOSTS = frozenset({"lore.kernel.org", "patch.msgid.link"})
 _FUNC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,100}$")
 _EXTID_RE = re.compile(r"(?:syzbot\+|[?&]extid=)([0-9a-f]{20})\b")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,60}")
@@ -144,6 +150,21 @@ class LookupJob:
         self._asked_keys: set[str] = set()
         self._notes: list[str] = []
         self.started = time.monotonic()
+
+    # -- links shown to people
+
+    def _safe_links(self, urls: Iterable[str]) -> tuple[str, ...]:
+        """Links an upstream page gave us, kept only when they point under a configured base URL;
+        a lore message link (any lore host) is rebuilt under the configured lore base."""
+        out: list[str] = []
+        for u in urls:
+            parts = urlsplit(u)
+            mid = msgid_from_href(u) if parts.netloc.lower() in _LORE_HOSTS or self.client.allowed(u) else None
+            if mid and (parts.netloc.lower() in _LORE_HOSTS or u.startswith(self.lore.base + "/")):
+                out.append(message_url(self.lore.base, mid))
+            elif self.client.allowed(u):
+                out.append(u)
+        return tuple(dict.fromkeys(out))
 
     # -- task plumbing
 
@@ -241,7 +262,7 @@ class LookupJob:
         bugs = self.bugzilla.search(terms)
         with self._cond:
             for b in bugs:
-                self._bugs.setdefault(b.id, b)
+                self._bugs.setdefault(b.id, replace(b, see_also=self._safe_links(b.see_also)))
             self._src["bugzilla"].results += len(bugs)
         for b in bugs[:MAX_BUGS]:
             self._spawn("bugzilla", f"bz:c:{b.id}", lambda b=b: self._bz_comments(b))  # type: ignore[misc]
@@ -249,7 +270,7 @@ class LookupJob:
     def _bz_comments(self, bug: BugzillaBug) -> None:
         full = self.bugzilla.with_comments(bug)
         with self._cond:
-            self._bugs[bug.id] = full
+            self._bugs[bug.id] = full = replace(full, see_also=self._safe_links(full.see_also))
         stable_hints = [v for v in full.fixed_in if STABLE_VERSION_RE.match(v)]
         for c in full.commits:
             self._add_commit(c, hints=stable_hints)
@@ -259,7 +280,7 @@ class LookupJob:
         if bug is None:
             return
         with self._cond:
-            self._syz[extid] = bug
+            self._syz[extid] = bug = replace(bug, discussions=self._safe_links(bug.discussions))
             self._src["syzbot"].results += 1
         for c in bug.fix_commits:
             if c.sha:
