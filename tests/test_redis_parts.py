@@ -238,3 +238,13 @@ def test_serve_side_schedule(tmp_path: Path) -> None:
     assert outcome["returncode"] == 0 and marker.read_text() == "yes"
     sched.start()
     sched.stop()
+
+
+def test_upstream_client_shares_the_redis_cache_and_pace(redis_url: str) -> None:
+    from sigmatch import config
+    from sigmatch.upstream.http import client_from_settings
+
+    shared = client_from_settings(config.load(REDIS_URL=redis_url))
+    assert isinstance(shared.cache, RedisCache) and isinstance(shared.limiter, RedisRateLimiter)
+    alone = client_from_settings(config.load(REDIS_URL=""))
+    assert isinstance(alone.cache, MemoryCache)

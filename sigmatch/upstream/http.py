@@ -519,7 +519,12 @@ def client_from_settings(
     limiter: RateLimiter | None = None,
 ) -> UpstreamClient:
     """An :class:`UpstreamClient` allowed to reach exactly the four configured upstream base URLs."""
-    s = dict(settings) if settings is not None else _config.load()
+    s = {**_config.load(), **(settings or {})}  # a partial settings mapping gets the defaults
+    if s.get("REDIS_URL") and (cache is None or limiter is None):
+        from sigmatch import coordination  # with Redis, every process shares one cache and one pace
+
+        cache = cache if cache is not None else coordination.upstream_cache(s)
+        limiter = limiter if limiter is not None else coordination.upstream_limiter(s)
     return UpstreamClient(
         [str(s[name]) for name in UPSTREAM_URL_SETTINGS],
         timeout=float(s["SIGMATCH_HTTP_TIMEOUT"]),
