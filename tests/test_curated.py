@@ -213,7 +213,7 @@ BROKEN: list[tuple[str, object, str]] = [
     ("example without source", {**good_entry("x"), "examples": [{"trace": TRACE}]},
      "x.yaml: examples[0].source: required field is missing"),
     ("alias", "id: &a x\ntitle: *a\nsignatures: [{title: 'BUG: a in b'}]\n",
-     "x.yaml: (yaml): line 2 column 8: anchors and aliases (*name) are not allowed"),
+     "x.yaml: (yaml): line 1 column 5: anchors and aliases (*name) are not allowed"),
 ]
 
 
