@@ -454,7 +454,7 @@ def start_lookup(
     fix_commits: Iterable[str] = (),
 ) -> LookupJob:
     """Start asking upstream about ``target``; returns at once with a :class:`LookupJob`."""
-    s = dict(settings) if settings is not None else _config.load()
+    s = {**_config.load(), **(settings or {})}  # a partial settings mapping gets the defaults
     q = target if isinstance(target, Query) else query_for(target, text=text, fix_commits=fix_commits)
     b = float(s["SIGMATCH_UPSTREAM_BUDGET"]) if budget is None else float(budget)
     return LookupJob(q, settings=s, client=client or client_from_settings(s), budget=b).start()
