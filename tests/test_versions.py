@@ -38,7 +38,8 @@ PARSE_CASES: list[tuple[str, tuple[str, str, int | None, str | None, bool]]] = [
     ("v6.11", ("6.11", "6.11", None, None, True)),
     ("6.11.0", ("6.11", "6.11", None, None, True)),
     ("6.10.9", ("6.10.9", "6.10", None, None, True)),
-    ("2.6.32-754.el6", ("2.6", "2.6", None, "el6", False)),
+    ("2.6.32-754.el6", ("2.6.32", "2.6", None, "el6", False)),
+    ("2.6.32.71", ("2.6.32", "2.6", None, None, True)),
     ("6.10.0-rc3-syzkaller-00123-gabcdef", ("6.10-rc3", "6.10", 3, None, True)),
     ("6.7.0-rc8-next-20240101", ("6.7-rc8", "6.7", 8, None, True)),
     ("6.1.0-custom", ("6.1", "6.1", None, None, True)),
@@ -203,6 +204,8 @@ VERDICT_CASES: list[tuple[KnownBug, str | None, Status, str | None, str | None]]
     (CVE_LIKE, "6.8.12", Status.AFFECTED, "6.10.9", "6.10"),
     (CVE_LIKE, "4.14.32-1.el7.x86_64", Status.AFFECTED, "5.10.226", "5.10"),
     (CVE_LIKE, "2.6.32", Status.NOT_AFFECTED, None, None),
+    (CVE_LIKE, "2.6.32-754.el6", Status.NOT_AFFECTED, None, None),
+    (CVE_LIKE, "2.6.39.4", Status.AFFECTED, "5.10.226", "5.10"),
     # distribution numbering hides the sublevel
     (CVE_LIKE, "6.1.0-18-amd64", Status.UNKNOWN, "6.1.109", "6.1"),
     (CVE_LIKE, "5.15.0-91-generic", Status.UNKNOWN, "5.15.167", "5.15"),

@@ -114,7 +114,7 @@ def parse_kernel_version(s: str) -> KernelVersion | None:
     if local[:1].isdigit():
         return None  # "6.1.123456": too many digits for a sublevel, not a version
     distro, sublevel_known = _distribution(major, patch, local)
-    if not sublevel_known:
+    if not sublevel_known and major != 2:  # in 2.6.32 the third number is the release itself
         patch = None
     elif patch == 0 and major >= 3:
         patch = None  # X.Y.0 is the mainline release X.Y
@@ -497,7 +497,9 @@ class _Verdicter:
             return None
         branch = _running_branch(kv)
         if _is_mainline_release(intro.release):
-            rkey = _running_key(kv) if kv.sublevel_known else (*_running_key(kv)[:2], 0, 0, _FINAL)
+            rkey = _running_key(kv)
+            if not kv.sublevel_known:  # only the branch is known: compare its first release
+                rkey = (*rkey[:3], 0, _FINAL) if kv.major == 2 else (*rkey[:2], 0, 0, _FINAL)
             before = rkey < ikey
         else:
             # introduced by a stable backport: only says something about that branch
