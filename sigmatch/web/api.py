@@ -258,15 +258,12 @@ def readyz() -> tuple[Response, int]:
     stats = catalog.stats()
     if stats["imported"] == 0:
         degraded.append("catalog holds curated entries only (no imported snapshot yet: run `sigmatch refresh`)")
-    if loaded.matcher is None:
-        degraded.append("matcher not available: answers carry parsed reports only")
-    if st.settings.get("REDIS_URL") and st.jobs.__class__.__name__ == "ThreadJobs":
+    if st.settings.get("REDIS_URL") and st.jobs.backend == "thread":
         degraded.append("REDIS_URL is set but background jobs run in this process")
     redis_state = redis_health(st.settings)  # None without REDIS_URL; a PING with short timeouts
     if redis_state is not None and not redis_state["ok"]:
         degraded.append(f"{redis_state['detail']}; answering from the catalog snapshot in memory")
-    for note in catalog.meta.get("degraded", ()) if isinstance(catalog.meta.get("degraded"), list | tuple) else ():
-        degraded.append(str(note))
+    degraded += [str(note) for note in catalog.meta.get("degraded") or ()]
     return jsonify({
         "status": "degraded" if degraded else "ready",
         "degraded": degraded,

@@ -8,9 +8,6 @@ the old catalog keeps answering until the new one is ready.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
 import logging
 import threading
 import time
@@ -19,8 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sigmatch.answer import Answer
-from sigmatch.catalog.catalog import Catalog
+from sigmatch.answer import analyze as core_analyze
+from sigmatch.catalog.catalog import Catalog, load_catalog
+from sigmatch.catalog.store import current_version
 from sigmatch.errors import CatalogError, SigmatchError
+from sigmatch.match.matcher import Matcher
 
 log = logging.getLogger("sigmatch.web")
 
@@ -28,62 +28,22 @@ CatalogLoader = Callable[[], Catalog]
 VersionProbe = Callable[[], str | None]
 
 
-def _call_with_settings(fn: Callable[..., Any], settings: Mapping[str, Any]) -> Any:
-    """Call a loader that may or may not take the settings (the store's API is still settling)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn()
-    if not params:
-        return fn()
-    return fn(dict(settings))
-
-
 def default_loader(settings: Mapping[str, Any]) -> CatalogLoader:
-    """``load_catalog()`` of the catalog package: curated ``signatures/`` plus the local/Redis store."""
-
-    def load() -> Catalog:
-        for modname in ("sigmatch.catalog.catalog", "sigmatch.catalog.store", "sigmatch.catalog"):
-            if importlib.util.find_spec(modname) is None:
-                continue
-            fn = getattr(importlib.import_module(modname), "load_catalog", None)
-            if callable(fn):
-                cat = _call_with_settings(fn, settings)
-                if not isinstance(cat, Catalog):
-                    raise CatalogError(f"load_catalog() returned {type(cat).__name__}, not a Catalog")
-                return cat
-        log.warning("no load_catalog() available yet: serving an empty catalog")
-        return Catalog.of([], version="empty")
-
-    return load
+    """``load_catalog()``: curated ``signatures/`` plus the store's current snapshot."""
+    frozen = dict(settings)
+    return lambda: load_catalog(frozen)
 
 
-def default_probe(settings: Mapping[str, Any]) -> VersionProbe | None:
-    """The store's cheap "which snapshot is current?" call (``current_version``), when it has one."""
-    if importlib.util.find_spec("sigmatch.catalog.store") is None:
-        return None
-    fn = getattr(importlib.import_module("sigmatch.catalog.store"), "current_version", None)
-    if not callable(fn):
-        return None
-
-    def probe() -> str | None:
-        v = _call_with_settings(fn, settings)
-        return None if v is None else str(v)
-
-    return probe
-
-
-def build_matcher(catalog: Catalog) -> Any:
-    """``sigmatch.match.matcher.Matcher(catalog)``, or ``None`` until the matcher exists."""
-    if importlib.util.find_spec("sigmatch.match.matcher") is None:
-        return None
-    return importlib.import_module("sigmatch.match.matcher").Matcher(catalog)
+def default_probe(settings: Mapping[str, Any]) -> VersionProbe:
+    """The store's cheap "which snapshot is current?" call."""
+    frozen = dict(settings)
+    return lambda: current_version(frozen)
 
 
 @dataclass(slots=True)
 class Loaded:
     catalog: Catalog
-    matcher: Any
+    matcher: Matcher
     loaded_at: float
     probe_version: str | None = None
 
@@ -104,7 +64,7 @@ class CatalogHolder:
     def _build(self) -> Loaded:
         probe_version = self._probe()
         catalog = self.loader()
-        matcher = build_matcher(catalog)
+        matcher = Matcher(catalog)
         return Loaded(catalog, matcher, time.time(), probe_version)
 
     def _probe(self) -> str | None:
@@ -183,23 +143,5 @@ class CatalogHolder:
 
 
 def analyze(text: str, loaded: Loaded, *, top: int) -> Answer:
-    """The core call (``sigmatch.answer.analyze``); before the matcher exists, reports without matches."""
-    mod = importlib.import_module("sigmatch.answer")
-    fn = getattr(mod, "analyze", None)
-    if callable(fn) and loaded.matcher is not None:
-        answer = fn(text, loaded.matcher, top=top)
-        assert isinstance(answer, Answer)
-        return answer
-    from sigmatch import RULES_VERSION, parse_log, signature_of
-
-    reports = tuple(parse_log(text))
-    return Answer(
-        reports=reports,
-        signature=signature_of(reports[0]) if reports else None,
-        matches=(),
-        kernel=None,
-        rules_version=RULES_VERSION,
-        algorithm_version="none",
-        catalog_version=loaded.catalog.version,
-        notes=("no matcher available yet: reports only",),
-    )
+    """The core call, against the catalog this process serves."""
+    return core_analyze(text, loaded.matcher, top=top)
