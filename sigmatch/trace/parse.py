@@ -55,6 +55,9 @@ _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
 _LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
 _MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_ALL_CPUS = re.compile(r"Sending NMI from CPU|NMI backtrace for cpu|Stack dump where RCU")
+# Keywords after which a stack must follow (syzkaller's corruption check).
+_STACK_KEYWORD = re.compile(r"Call [Tt]race:|backtrace:|Backtrace:|Allocated by task \d+:|Freed by task \d+:|^Allocated:|^Freed:")
 
 
 @dataclass
@@ -86,8 +89,14 @@ def parse_log(text: str) -> list[Report]:
     for n, h in enumerate(headers[:MAX_REPORTS]):
         # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
         # its own but does not cut the one it follows (panic_on_warn prints it mid-WARNING).
+        # With printk caller ids, a report of another task/CPU interleaved with this one does
+        # not end it either (its lines are filtered out in _report_lines).
         end = len(lines)
+        caller = lines[h.index].caller
         for nxt in headers[n + 1:]:
+            other = lines[nxt.index].caller
+            if caller is not None and other is not None and other != caller:
+                continue
             if not nxt.fmt.name.startswith("panic") or h.fmt.name.startswith("panic"):
                 end = nxt.index
                 break
@@ -165,6 +174,8 @@ def _report_lines(lines: list[Line], h: _Header, end: int) -> list[str]:
         ln = lines[j]
         if caller is not None and ln.caller is not None and ln.caller != caller:
             continue
+        if caller is not None and _ALL_CPUS.search(ln.text):
+            caller = None  # the report asks other CPUs for their stacks: keep every context
         out.append(ln.text)
         if j > h.index and _END_TRACE.match(ln.text):
             break
@@ -195,7 +206,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
                     if fr.function == func and fr.file:
                         guilty = fr
                         break
-    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk)
+    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
     ctx = _context(lines, h, end, text_lines)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
@@ -400,8 +411,31 @@ class _Fmt(dict[str, str]):
         return "?"
 
 
+def _stack_problem(text_lines: list[str], has_frames: bool) -> str | None:
+    """Why the report's stack is unusable (truncated log, interleaved output), or None.
+
+    Every "Call Trace:"/"backtrace:"/"Allocated by"/"Freed by" must be followed by frames
+    (syzkaller's check); a report with no frame at all is corrupted.
+    """
+    if not has_frames:
+        return "no stack trace in report"
+    for j, t in enumerate(text_lines):
+        if not _STACK_KEYWORD.search(t):
+            continue
+        found = False
+        for k in range(j + 1, min(len(text_lines), j + 20)):
+            nxt = text_lines[k]
+            if "stack is not available" in nxt or parse_frame(nxt) is not None or parse_rip(nxt.strip()) is not None:
+                found = True
+                break
+        if not found:
+            return f"no frames after '{t.strip()[:40]}'"
+    return None
+
+
 def _title(
-    f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk
+    f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
+    text_lines: list[str],
 ) -> tuple[str, tuple[str, ...], bool, str | None]:
     corrupted = False
     reason: str | None = None
@@ -417,17 +451,24 @@ def _title(
     if src:
         values["src"] = src
     alts: list[str] = []
+    template = f.title
+    for name in ("rw",):
+        if "{" + name + "}" in template and name not in groups:
+            # The line that says what the access was is missing: title without it, corrupted.
+            template = template.replace(" {" + name + "}", "")
+            corrupted, reason = True, "report truncated: access type line missing"
+    f_title = template
     for a in f.alts:
         if "{func}" not in a:
             alts.append(a.format_map(values))
-    if f.no_stack or "{func}" not in f.title:
-        title = f.title.format_map(values)
+    if f.no_stack or "{func}" not in f_title:
+        title = f_title.format_map(values)
     elif func is not None:
         raw = strip_suffixes(guilty.raw_function) if guilty is not None and guilty.raw_function else func
         variants = syscall_variants(raw) if normalize_function(raw) == func else (func,)
-        title = f.title.format_map(_Fmt(values, func=variants[0]))
+        title = f_title.format_map(_Fmt(values, func=variants[0]))
         for v in variants[1:]:
-            alts.append(f.title.format_map(_Fmt(values, func=v)))
+            alts.append(f_title.format_map(_Fmt(values, func=v)))
         for a in (a for a in f.alts if "{func}" in a):
             for v in variants:
                 alts.append(a.format_map(_Fmt(values, func=v)))
@@ -437,11 +478,15 @@ def _title(
         if f.fallback_title:
             title = f.fallback_title.format_map(values)
         else:
-            title = f.title.format_map(_Fmt(values, func="corrupted"))
+            title = f_title.format_map(_Fmt(values, func="corrupted"))
     if f.corrupted:
         corrupted, reason = True, f.corrupted
     if walk.corrupt_line and not corrupted:
         corrupted, reason = True, "fault-injection stack intermixed"
+    if not corrupted and not f.no_stack:
+        why = _stack_problem(text_lines, bool(walk.frames))
+        if why:
+            corrupted, reason = True, why
     if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
         corrupted, reason = True, "panic message only: the cause is in an earlier report or missing"
     title = sanitize_title(title, keep_numbers=f.keep_numbers)
