@@ -77,6 +77,9 @@ class Format:
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
+# Where a WARN fired, in both layouts: "WARNING: CPU: 0 PID: 1 at <file>:<line> <func>" (3.x-6.15)
+# and "WARNING: <file>:<line> at <func>, CPU#0: comm/1" (6.16+). Subtype formats append the file.
+_WARN_AT = r"WARNING: (?:CPU: \d+ (?:UID: \d+ )?PID: \d+ at )?"
 _WARN_HDR = (
     r"WARNING: (?:CPU: \d+ (?:UID: \d+ )?PID: \d+ at |at )?(?P<src>[^ ]+?:\d+) (?:at )?(?P<hfunc>" + NAME + r")"
 )
@@ -253,34 +256,34 @@ FORMATS: tuple[Format, ...] = (
       alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
     F("page-alloc", K.PAGE_ALLOC_FAILURE, _rx(r"(?P<comm>\S{1,64}): page allocation failure: order:(?P<order>\d+)"),
       "page allocation failure in {func}", TRACE),
-    F("warn-urb", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at drivers/usb/core/urb\.c:\d+ usb_submit_urb"),
+    F("warn-urb", K.WARNING, _rx(_WARN_AT + r"drivers/usb/core/urb\.c:\d+ (?:at )?usb_submit_urb"),
       "WARNING in {func}/usb_submit_urb", FAULT, skips=("usb_urb",), fallback_title="WARNING in corrupted/usb_submit_urb"),
-    F("warn-odebug", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/debugobjects\.c:\d+ debug_print_object"),
+    F("warn-odebug", K.WARNING, _rx(_WARN_AT + r"lib/debugobjects\.c:\d+ (?:at )?debug_print_object"),
       "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",)),
-    F("warn-refcount", K.REFCOUNT, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/refcount\.c:\d+"),
+    F("warn-refcount", K.REFCOUNT, _rx(_WARN_AT + r"lib/refcount\.c:\d+"),
       "WARNING: refcount bug in {func}", FAULT, skips=("refcount",)),
-    F("warn-lockdep", K.LOCKDEP, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at kernel/locking/lockdep\.c:\d+ (?:__lock_acquire|lock_acquire"
+    F("warn-lockdep", K.LOCKDEP, _rx(_WARN_AT + r"kernel/locking/lockdep\.c:\d+ (?:at )?(?:__lock_acquire|lock_acquire"
           r"|__lock_release|lock_release|lock_downgrade|look_up_lock_class|register_lock_class|hlock_class"
           r"|check_wait_context|check_flags|lock_set_class|__lock_set_class|reacquire_held_locks)\b"),
       "WARNING: locking bug in {func}", FAULT, skips=("locking_bug",)),
-    F("warn-kmalloc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/util\.c:\d+ (?:__)?kvmalloc"),
+    F("warn-kmalloc", K.WARNING, _rx(_WARN_AT + r"mm/(?:util|slab_common)\.c:\d+ (?:at )?(?:(?:__)?kvmalloc|kmalloc_slab)"),
       "WARNING: kmalloc bug in {func}", FAULT, skips=("kmalloc",)),
-    F("warn-vmalloc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/vmalloc\.c:\d+ __vmalloc_node_range"),
+    F("warn-vmalloc", K.WARNING, _rx(_WARN_AT + r"mm/vmalloc\.c:\d+ (?:at )?__vmalloc_node_range"),
       "WARNING: zero-size vmalloc in {func}", FAULT),
-    F("warn-kobject", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at lib/kobject\.c:\d+"),
+    F("warn-kobject", K.WARNING, _rx(_WARN_AT + r"lib/kobject\.c:\d+"),
       "WARNING: kobject bug in {func}", FAULT, skips=("kobject",)),
-    F("warn-proc", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at fs/proc/generic\.c:\d+"),
+    F("warn-proc", K.WARNING, _rx(_WARN_AT + r"fs/proc/generic\.c:\d+"),
       "WARNING: proc registration bug in {func}", FAULT, skips=("proc",)),
-    F("warn-usercopy", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at mm/usercopy\.c:\d+"),
+    F("warn-usercopy", K.WARNING, _rx(_WARN_AT + r"mm/usercopy\.c:\d+"),
       "WARNING: bad usercopy in {func}", FAULT, skips=("usercopy",)),
     F("warn-file", K.WARNING, _rx(_WARN_HDR), "WARNING in {func}",
-      (FUNC(_WARN_HDR.replace("(?P<hfunc>", "(?P<func>") + r"(?:\+|\.|\(\))"), RIP, CALL_TRACE, STACK),
+      FAULT,
       alts=()),
     # 2025 layout (6.16+): "WARNING: net/core/dev.c:1234 at func+0x1/0x2, CPU#0: comm/123"
     F("warn-2025", K.WARNING, _rx(r"WARNING: (?P<src>\S+:\d+) at (?P<hfunc>" + NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?, CPU#\d+"),
       "WARNING in {func}", (FUNC(r"WARNING: \S+:\d+ at (?P<func>" + NAME + r")[+,]"), RIP, CALL_TRACE, STACK)),
     F("warn-cpu", K.WARNING, _rx(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at (?P<hfunc>" + NAME + r")\+"),
-      "WARNING in {func}", (FUNC(r"WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at (?P<func>" + NAME + r")\+"), RIP, CALL_TRACE, STACK)),
+      "WARNING in {func}", FAULT),
     F("warn-bare", K.WARNING, _rx(r"^WARNING: CPU: \d+ (?:UID: \d+ )?PID: \d+ at|^WARNING: at "),
       "WARNING in {func}", FAULT),
     F("badness", K.WARNING, _rx(r"^Badness at (?P<hfunc>" + NAME + ")"), "WARNING in {func}",
