@@ -212,7 +212,7 @@ def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibrati
     for min_raw in range(0, 16):
         for p in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
             for seq in (0.5, 0.7, 2.0):
-                for tp in (0.5, 0.7, 0.9):
+                for tp in (0.6, 0.7, 0.8, 0.9):
                     c = replace(cal, min_raw=float(min_raw), min_probability=p, title_min_sequence=seq,
                                 title_min_probability=tp)
                     f = evaluate(train, matcher, w, c)
@@ -228,6 +228,8 @@ def main() -> int:
     ap.add_argument("--data-dir", required=True, help="SIGMATCH_DATA_DIR holding an imported catalog")
     ap.add_argument("--tune", action="store_true", help="choose weights and thresholds on half A")
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a weight or calibration value (after --tune)")
     args = ap.parse_args()
     if not args.queries.exists():
         print(f"no queries at {args.queries}")
@@ -246,6 +248,14 @@ def main() -> int:
         w = fit_weights(queries, matcher)
         cal = calibrate(queries, matcher, w, cal)
         print(f"fitted on half A: {w}\n  {cal}")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name in {f.name for f in fields(Weights)}:
+            w = replace(w, **{name: float(value)})
+        else:
+            cal = replace(cal, **{name: float(value)})
+    if args.set:
+        print(f"with overrides: {w}\n  {cal}")
     for label, keep in (("split A", lambda q: q.split == "A"), ("split B", lambda q: q.split == "B")):
         print(f"{label:22} {evaluate(queries, matcher, w, cal, keep).line()}")
     groups: dict[str, Callable[[Query], bool]] = {}

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sigmatch.catalog.catalog import Catalog
-from sigmatch.catalog.model import KnownBug
+from sigmatch.catalog.model import KnownBug, Origin
 
 # Identifiers in fix subjects and record text: kernel symbols are snake_case or end with "()".
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}(?:\(\))?")
@@ -209,6 +209,8 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         sig_files.extend(sig.files)
         if sig.kind:
             kinds.add(sig.kind)
+    if bug.origin is Origin.CURATED and bug.title:
+        titles.add(norm_title(bug.title))  # curators name a bug by its crash title
     subjects = [bug.title, *(f.subject for f in bug.fixes if f.subject)]
     subj_idents: set[str] = set()
     words: set[str] = set()

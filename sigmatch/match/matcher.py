@@ -28,10 +28,10 @@ from sigmatch.match.index import CandidateIndex
 from sigmatch.match.model import Match
 from sigmatch.match.score import (
     DEFAULT_WEIGHTS,
+    PRESCORE_WEIGHTS,
     QueryFeatures,
     Scored,
     Weights,
-    prescore_weights,
     query_features,
     score_candidate,
 )
@@ -53,7 +53,7 @@ class Calibration:
     min_raw: float = 9.0  # top raw score needed
     min_probability: float = 0.5  # top candidate's share of the probability among the best ten
     title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
-    title_min_probability: float = 0.5  # ... and the title's bug must stand out this much
+    title_min_probability: float = 0.8  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
 
 
@@ -88,7 +88,7 @@ class Matcher:
         self.weights = weights
         self.calibration = calibration
         self.shortlist = shortlist
-        self._prescore_weights = prescore_weights(weights)
+        self._prescore_weights = PRESCORE_WEIGHTS
         # The catalog and its index live as long as the process: move them out of the garbage
         # collector's sight, or every collection walks millions of long-lived objects.
         gc.freeze()
@@ -187,7 +187,7 @@ def decide(q: QueryFeatures, raws: list[float], top: Scored | None, c: Calibrati
     if top.signals.get("version", 0.0) < 0:
         return False, rule + ":version-implausible"
     p = top_probability(raws)
-    if (top.title_hit and top.signals.get("sequence", 0.0) >= c.title_min_sequence
+    if (top.title_hit == "title" and top.signals.get("sequence", 0.0) >= c.title_min_sequence
             and p >= c.title_min_probability):
         return True, top.title_hit
     if raws[0] >= c.min_raw and p >= c.min_probability:

@@ -297,7 +297,7 @@ class Weights:
     """Weights of the signals in the raw score (tuned on one half of the dev corpus)."""
 
     title: float = 0.967
-    sequence: float = 0.016
+    sequence: float = 0.3
     frames: float = 0.0
     idents: float = 0.711
     guilty: float = 2.668
@@ -336,11 +336,10 @@ class Scored:
     version_note: str
 
 
-def prescore_weights(w: Weights) -> tuple[float, ...]:
-    """Per index namespace (``t f i p d s``): the weight of one unit of evidence in the prescore
-    (the linear first-stage score the shortlist is cut from)."""
-    return (w.title / 6.0, w.frames / _SCALE["f"], w.idents / _SCALE["i"], w.file / _SCALE["p"],
-            w.dir / _SCALE["d"], w.subsystem / _SCALE["s"])
+# Per index namespace (``t f i p d s``): the weight of one unit of evidence in the prescore, the
+# linear first-stage score the shortlist is cut from. Fixed (not the fitted weights): the shortlist
+# must keep every kind of evidence in play, whatever the final weights make of it.
+PRESCORE_WEIGHTS = (0.5, 0.15, 0.2, 0.3, 0.1, 0.1)
 
 
 def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights) -> Scored:
