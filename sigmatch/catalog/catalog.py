@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigmatch.catalog.model import KnownBug, Origin
+
+if TYPE_CHECKING:
+    from sigmatch.catalog.store import SnapshotStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Catalog:
         }
 
 
-def load_catalog(settings: Mapping[str, Any] | None = None, *, store: Any = None) -> Catalog:
+def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotStore | None = None) -> Catalog:
     """Every known bug: the curated entries (``signatures/``) merged with the imported snapshot.
 
     ``settings`` is a mapping as :func:`sigmatch.config.load` returns (missing names fall back to
