@@ -74,6 +74,7 @@ class Format:
     # header lines of other formats that, within `absorb_window` lines, belong to this report
     absorbs: re.Pattern[str] | None = None
     fallback_title: str | None = None  # title when no frame is found (default: "... in corrupted")
+    recipe2: tuple[Step, ...] = ()  # tried when `recipe` finds no candidate
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
@@ -188,12 +189,14 @@ FORMATS: tuple[Format, ...] = (
     F("lockdep-circular", K.LOCKDEP,
       _rx(r"(?:WARNING|INFO): possible circular locking dependency detected"
           r"|(?:WARNING|INFO): possible recursive locking detected"
-          r"|(?:WARNING|INFO): possible irq lock inversion dependency detected"
-          r"|(?:WARNING|INFO): \S+-safe -> \S+-unsafe lock order detected"),
+          r"|(?:WARNING|INFO): possible irq lock inversion dependency detected"),
       "possible deadlock in {func}",
       (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"),
        FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
       skips=("deadlock",)),
+    # "HARDIRQ-safe -> HARDIRQ-unsafe": the culprit is where the safe lock was taken in IRQ context.
+    F("lockdep-safe-unsafe", K.LOCKDEP, _rx(r"(?:WARNING|INFO): \S+-safe -> \S+-unsafe lock order detected"),
+      "possible deadlock in {func}", (ANCHOR(r"which became \S+-irq-safe at:"), STACK), skips=("deadlock",)),
     F("lockdep-inconsistent", K.LOCKDEP, _rx(r"(?:WARNING|INFO): inconsistent lock state"),
       "inconsistent lock state in {func}",
       (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK)),
@@ -229,23 +232,31 @@ FORMATS: tuple[Format, ...] = (
     F("wq-leak", K.ATOMIC_SLEEP, _rx(r"BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {func}",
       (FUNC(r"last function: (?P<func>" + NAME + ")"), STACK)),
     F("bad-page-map", K.BAD_PAGE, _rx(r"BUG: Bad page map"), "BUG: Bad page map", no_stack=True),
-    F("bad-page", K.BAD_PAGE, _rx(r"BUG: Bad page (?P<what>state|cache)"), "BUG: Bad page {what} in {func}", TRACE,
-      skips=("bad_page",)),
+    # With page_owner, the allocation stack names the owner; otherwise the freeing stack.
+    F("bad-page", K.BAD_PAGE, _rx(r"BUG: Bad page (?P<what>state|cache)"), "BUG: Bad page {what} in {func}",
+      (ANCHOR(r"page last allocated"), STACK), skips=("bad_page",), recipe2=TRACE),
     F("bad-rss", K.BAD_PAGE, _rx(r"BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", no_stack=True),
     F("nr-ptes", K.BAD_PAGE, _rx(r"BUG: non-zero (?P<what>nr_ptes|nr_pmds) on freeing mm"), "BUG: non-zero {what} on freeing mm",
       no_stack=True),
-    F("dentry", K.BUG_OTHER, _rx(r"BUG: Dentry .{1,200} still in use"), "BUG: Dentry still in use in {func}", FAULT,
+    # "BUG: Dentry ffff..{/}  still in use (1) [unmount of tmpfs tmpfs]": named by the operation.
+    F("dentry", K.BUG_OTHER, _rx(r"BUG: Dentry .{1,200}? still in use \(\d+\) \[(?P<op>\w+) of (?P<fs>\S+)"),
+      "BUG: Dentry still in use in {op}", no_stack=True, alts=("BUG: Dentry still in use [{op} of {fs}]",),
       absorbs=_rx(r"^" + _WARN_LINE)),
-    F("guard-page", K.BUG_OTHER, _rx(r"BUG: stack guard page was hit"), "BUG: stack guard page was hit in {func}", FAULT,
-      alts=("stack-overflow in {func}",), absorbs=_rx(r"^kernel stack overflow")),
+    F("dentry-other", K.BUG_OTHER, _rx(r"BUG: Dentry .{1,200} still in use"), "BUG: Dentry still in use in {func}", FAULT,
+      absorbs=_rx(r"^" + _WARN_LINE)),
+    # Stack overflows recurse: like stalls, the title names the frame above the entry anchor.
+    F("guard-page", K.BUG_OTHER, _rx(r"BUG: (?:\w{1,8} )?stack guard page was hit"), "BUG: stack guard page was hit in {func}",
+      FAULT, extractor="stall", alts=("stack-overflow in {func}",), absorbs=_rx(r"^(?:Oops: )?kernel stack overflow")),
     F("stack-overflow", K.BUG_OTHER, _rx(r"kernel stack overflow|Insufficient stack space to handle exception"),
-      "kernel stack overflow in {func}", FAULT, skips=("stack_overflow",), alts=("stack-overflow in {func}",)),
+      "kernel stack overflow in {func}", FAULT, extractor="stall", skips=("stack_overflow",),
+      alts=("stack-overflow in {func}",)),
     F("leak", K.MEMORY_LEAK, _rx(r"BUG: memory leak|^unreferenced object 0x"), "memory leak in {func}",
       (ANCHOR(r"^ {0,4}backtrace(?: \(crc [0-9a-f]+\))?:"), STACK), skips=("leak",),
       absorbs=_rx(r"^unreferenced object 0x")),
     F("object-free", K.BUG_OTHER, _rx(r"BUG: Object already free"), "BUG: Object already free", no_stack=True),
+    # SLUB debug: "BUG kmalloc-64 (Not tainted): Poison overwritten" (the cache name is not the bug).
     F("slub", K.BUG_OTHER, _rx(r"^BUG (?P<cache>[\w\-:()]{1,64}) \([^)]{0,40}\): (?P<what>.{1,120})"),
-      "BUG {cache}: {what}", TRACE),
+      "BUG: {what}", no_stack=True, alts=("BUG {cache}: {what}",)),
     F("kcsan-hdr", K.KCSAN, _rx(r"^BUG: KCSAN"), "{line}", no_stack=True),
     F("bug-generic", K.BUG_OTHER, _rx(r"^BUG: (?P<what>.{2,200})"), "{line}", no_stack=True, keep_numbers=True),
     # ---- WARNING: (specific first, then the generic layouts) -----------------------------

@@ -193,7 +193,9 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
             if m:
                 groups.update({k: v for k, v in m.groupdict().items() if v is not None})
                 break
-    walk = _walk(text_lines, f)
+    walk = _walk(text_lines, f, f.recipe)
+    if not walk.candidates and f.recipe2:
+        walk = _walk(text_lines, f, f.recipe2)
     notes.extend(walk.notes)
     func: str | None = None
     guilty: Frame | None = None
@@ -281,14 +283,15 @@ def _eligible(fr: Frame) -> bool:
     return fr.reliable and not fr.inline and not fr.skipped
 
 
-def _walk(text_lines: list[str], f: fm.Format) -> _Walk:
+def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
     """Run the format's recipe over the report's lines; collect frames and guilty candidates."""
     w = _Walk()
     pos = 0
     n = len(text_lines)
     seen_rip = False
     context = Context.TASK
-    recipe = f.recipe if not f.no_stack else (fm.CALL_TRACE, fm.STACK)
+    if f.no_stack:
+        recipe = (fm.CALL_TRACE, fm.STACK)
     for step in recipe:
         if step.op == "stack":
             started = False
