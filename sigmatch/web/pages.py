@@ -20,7 +20,7 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def index() -> str:
-    return render_template("index.html", answer=None, error=None, trace="")
+    return render_template("index.html", answer=None, error=None, trace="", top=top_arg())
 
 
 @bp.post("/")
@@ -32,15 +32,16 @@ def submit() -> tuple[str, int]:
         if data:
             trace = data
     shown = trace if isinstance(trace, str) else ""
+    top = top_arg()
     try:
         top = top_arg(request.form)
         answer = run_match(trace, top)
     except ApiError as exc:
-        return render_template("index.html", answer=None, trace=shown,
+        return render_template("index.html", answer=None, trace=shown, top=top,
                                error={"status": exc.status, "code": exc.code, "message": exc.message}), exc.status
     body = answer_json(answer)
     state().metrics.observe_match(body)
-    return render_template("index.html", answer=body, error=None, trace=shown), 200
+    return render_template("index.html", answer=body, error=None, trace=shown, top=top), 200
 
 
 @bp.get("/bugs")
