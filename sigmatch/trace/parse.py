@@ -55,9 +55,11 @@ _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
 _LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
 _MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# KMSAN and KFENCE print their stacks right under the banner, kmemleak under "backtrace (crc ..):".
+_KEYWORDLESS = frozenset({Kind.KMSAN, Kind.KFENCE, Kind.MEMORY_LEAK})
 _ALL_CPUS = re.compile(r"Sending NMI from CPU|NMI backtrace for cpu|Stack dump where RCU")
 # Keywords after which a stack must follow (syzkaller's corruption check).
-_STACK_KEYWORD = re.compile(r"Call [Tt]race:|backtrace:|Backtrace:|Allocated by task \d+:|Freed by task \d+:|^Allocated:|^Freed:")
+_STACK_KEYWORD = re.compile(r"Call [Tt]race:|backtrace:|backtrace \(crc|Backtrace:|Allocated by task \d+:|Freed by task \d+:|^Allocated:|^Freed:")
 
 
 @dataclass
@@ -414,7 +416,7 @@ class _Fmt(dict[str, str]):
         return "?"
 
 
-def _stack_problem(text_lines: list[str], has_frames: bool) -> str | None:
+def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool) -> str | None:
     """Why the report's stack is unusable (truncated log, interleaved output), or None.
 
     Every "Call Trace:"/"backtrace:"/"Allocated by"/"Freed by" must be followed by frames
@@ -422,9 +424,11 @@ def _stack_problem(text_lines: list[str], has_frames: bool) -> str | None:
     """
     if not has_frames:
         return "no stack trace in report"
+    seen_keyword = False
     for j, t in enumerate(text_lines):
         if not _STACK_KEYWORD.search(t):
             continue
+        seen_keyword = True
         found = False
         for k in range(j + 1, min(len(text_lines), j + 20)):
             nxt = text_lines[k]
@@ -433,6 +437,8 @@ def _stack_problem(text_lines: list[str], has_frames: bool) -> str | None:
                 break
         if not found:
             return f"no frames after '{t.strip()[:40]}'"
+    if keyword_needed and not seen_keyword:
+        return "no call trace in report (only the faulting instruction)"
     return None
 
 
@@ -487,7 +493,8 @@ def _title(
     if walk.corrupt_line and not corrupted:
         corrupted, reason = True, "fault-injection stack intermixed"
     if not corrupted and not f.no_stack:
-        why = _stack_problem(text_lines, bool(walk.frames))
+        why = _stack_problem(text_lines, bool(walk.frames or walk.candidates),
+                             keyword_needed=f.kind not in _KEYWORDLESS)
         if why:
             corrupted, reason = True, why
     if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
