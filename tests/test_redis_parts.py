@@ -248,3 +248,22 @@ def test_upstream_client_shares_the_redis_cache_and_pace(redis_url: str) -> None
     assert isinstance(shared.cache, RedisCache) and isinstance(shared.limiter, RedisRateLimiter)
     alone = client_from_settings(config.load(REDIS_URL=""))
     assert isinstance(alone.cache, MemoryCache)
+
+
+def test_worker_loads_the_catalog_before_forking_once_per_snapshot(tmp_path: Path, redis_url: str) -> None:
+    from sigmatch import config
+    from sigmatch.web.chat import delivery
+    from worker.rq_worker import warm
+
+    store = RedisSnapshotStore(redis_url)
+    first = store.save(bugs(3), StoreMeta())
+    settings = config.load(REDIS_URL=redis_url, SIGMATCH_SIGNATURES_DIR=str(tmp_path))
+    try:
+        assert warm(settings) == first.version
+        holder = delivery._worker_holder
+        assert holder is not None and len(holder.peek().catalog) == 3
+        assert warm(settings) == first.version and delivery._worker_holder is holder  # nothing new: kept
+        second = store.save(bugs(5), StoreMeta())
+        assert warm(settings) == second.version and len(delivery._worker_holder.peek().catalog) == 5
+    finally:
+        delivery._worker_holder = None
