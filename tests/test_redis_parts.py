@@ -267,3 +267,16 @@ def test_worker_loads_the_catalog_before_forking_once_per_snapshot(tmp_path: Pat
         assert warm(settings) == second.version and len(delivery._worker_holder.peek().catalog) == 5
     finally:
         delivery._worker_holder = None
+
+
+def test_lookup_job_returns_json_and_never_leaves_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vulns_fixture import TRACE
+
+    from worker.tasks import lookup_job
+
+    for name in ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")  # nothing listens there: every source fails fast
+    monkeypatch.setenv("REDIS_URL", "")
+    assert lookup_job("just some text, no crash") == {"notes": ["no crash report found in the text"]}
+    result = lookup_job(TRACE, budget=3.0)
+    assert json.loads(json.dumps(result)) == result and result.get("notes")
