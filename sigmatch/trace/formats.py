@@ -75,6 +75,8 @@ class Format:
     absorbs: re.Pattern[str] | None = None
     fallback_title: str | None = None  # title when no frame is found (default: "... in corrupted")
     recipe2: tuple[Step, ...] = ()  # tried when `recipe` finds no candidate
+    # (start, end) line regexes of blocks that are not this crash's stack (left out of the walk)
+    drop_blocks: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
@@ -179,7 +181,11 @@ FORMATS: tuple[Format, ...] = (
           r"|INFO: rcu detected stall|rcu_(?:preempt|sched|bh) (?:self-)?detected stalls?"),
       "INFO: rcu detected stall in {func}",
       (ANCHOR(r"apic_timer_interrupt|Exception stack|el1h_64_irq|</IRQ>"), RIP, STACK),
-      extractor="stall", skips=("rcu_stall",), alts=("stall in {func}",)),
+      extractor="stall", skips=("rcu_stall",), alts=("stall in {func}",),
+      # The starved grace-period kthread's own stack is printed first (5.x+): not the stall.
+      drop_blocks=((_rx(r"RCU grace-period kthread stack dump:"),
+                    _rx(r"NMI backtrace for cpu|Sending NMI|Stack dump where RCU|rcu: INFO|Task dump for CPU"
+                        r"|^CPU: \d+ (?:UID: \d+ )?PID: ")),)),
     F("hung-task", K.HUNG_TASK, _rx(r"INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than \d+ seconds"),
       "INFO: task hung in {func}", TRACE, extractor="hang", alts=("hang in {func}",)),
     F("task-cant-die", K.HUNG_TASK, _rx(r"INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) can't die for more than"),

@@ -41,8 +41,9 @@ from sigmatch.trace.normalize import (
 RULES_VERSION = "2026.11.25-1"
 
 MAX_REPORTS = 32  # reports returned from one log
-MAX_REPORT_LINES = 1200  # lines of one report that are examined
-MAX_FRAMES = 128
+MAX_REPORT_LINES = 4000  # lines of one report that are examined
+MAX_FRAMES = 128  # frames kept in a report
+MAX_WALK_FRAMES = 2000  # frames examined for the guilty frame (stack overflows recurse deeply)
 
 _END_TRACE = re.compile(r"^-{3}\[ end (?:trace|Kernel panic)")
 _CPU_LINE = re.compile(
@@ -289,6 +290,8 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
     """Run the format's recipe over the report's lines; collect frames and guilty candidates."""
     w = _Walk()
     pos = 0
+    if f.drop_blocks:
+        text_lines = _drop_blocks(text_lines, f.drop_blocks)
     n = len(text_lines)
     seen_rip = False
     context = Context.TASK
@@ -330,7 +333,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 w.frames.append(fr)
                 if _eligible(fr):
                     w.candidates.append(fr)
-                if len(w.frames) >= MAX_FRAMES:
+                if len(w.frames) >= MAX_WALK_FRAMES:
                     break
             pos = j
             continue
@@ -367,6 +370,25 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
         if not found and step.op != "rip":
             w.notes.append(f"recipe step {step.op} found nothing")
     return w
+
+
+def _drop_blocks(
+    text_lines: list[str], blocks: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+) -> list[str]:
+    out: list[str] = []
+    end_rx: re.Pattern[str] | None = None
+    for t in text_lines:
+        if end_rx is not None:
+            if not end_rx.search(t):
+                continue
+            end_rx = None
+        for start, end in blocks:
+            if start.search(t):
+                end_rx = end
+                break
+        if end_rx is None:
+            out.append(t)
+    return out
 
 
 def _context_of(closing: str, name: str) -> Context:
