@@ -294,6 +294,16 @@ class CandidateIndex:
                 fn_df[tok] = fn_df.get(tok, 0) + 1
         self._fn_df = fn_df
         self._log_n = math.log(self.n + 1)
+        # Per bug, per signature sequence: the weight of each frame (position x rarity).
+        self.sequence_weights: dict[int, tuple[tuple[float, ...], ...]] = {
+            i: tuple(self.frame_weights(seq) for seq in feat.sequences)
+            for i, feat in enumerate(self.features) if feat.sequences
+        }
+
+    def frame_weights(self, seq: Sequence[str], depth: int = 16) -> tuple[float, ...]:
+        """Alignment weight of each frame of a sequence: top frames and rare frames count more."""
+        log_n = self._log_n or 1.0
+        return tuple((0.1 + self.fn_idf(name) / log_n) / (1.0 + 0.2 * pos) for pos, name in enumerate(seq[:depth]))
 
     def df(self, key: str) -> int:
         return len(self.postings.get(key, ()))

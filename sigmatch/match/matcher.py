@@ -32,6 +32,8 @@ from sigmatch.match.score import (
     QueryFeatures,
     Scored,
     Weights,
+    frame_evidence,
+    query_context,
     query_features,
     score_candidate,
 )
@@ -109,7 +111,8 @@ class Matcher:
         if len(ev) > self.shortlist:  # every exact-title hit is scored in full
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
-        scored = [score_candidate(q, i, e, self.index, w) for i, e in short]
+        ctx = query_context(q, self.index)
+        scored = [score_candidate(q, i, e, self.index, w, ctx) for i, e in short]
         scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
         return q, scored[:limit]
 
@@ -128,6 +131,7 @@ class Matcher:
         p_top = top_probability([s.raw for s in ranked])
         for pos, s in enumerate(ranked[:top]):
             bug = self.index.bugs[s.bug_index]
+            matched, unmatched = frame_evidence(q, s, self.index)
             other = ranked[1] if pos == 0 and len(ranked) > 1 else ranked[0] if pos else None
             out.append(Match(
                 bug=bug,
@@ -136,8 +140,8 @@ class Matcher:
                 rule=rule if pos == 0 else _rule_of(s),
                 signals={**{k: round(v, 4) for k, v in s.contributions.items()}, "raw": round(s.raw, 4),
                          **({"p_top": round(p_top, 4)} if pos == 0 else {})},
-                matched_frames=s.matched_frames,
-                unmatched_frames=s.unmatched_frames,
+                matched_frames=matched,
+                unmatched_frames=unmatched,
                 report_index=report_index,
                 explanation=self._explain(s, other, confident and pos == 0, rule if pos == 0 else ""),
                 algorithm_version=ALGORITHM_VERSION,

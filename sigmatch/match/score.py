@@ -232,25 +232,20 @@ def _saturate(x: float, scale: float) -> float:
     return 1.0 - math.exp(-x / scale) if x > 0 else 0.0
 
 
-def sequence_similarity(q: Sequence[str], b: Sequence[str], index: CandidateIndex) -> tuple[float, list[int]]:
+def sequence_similarity(q: Sequence[str], wq: Sequence[float], b: Sequence[str],
+                        wb: Sequence[float]) -> tuple[float, list[int]]:
     """Weighted LCS similarity of two frame sequences (0..1) and the matched query positions.
 
-    rapidfuzz aligns the sequences; each aligned frame counts with its position weight (top
-    frames more) times its rarity (IDF over the catalog), on both sides (a Dice-style ratio).
+    rapidfuzz aligns the sequences; each aligned frame counts with its weight on both sides
+    (position: top frames more; rarity: IDF over the catalog), as a Dice-style ratio.
+    ``wq``/``wb`` come from :meth:`CandidateIndex.frame_weights`.
     """
     if not q or not b:
         return 0.0, []
-    b = b[:SEQ_DEPTH]
-    log_n = index._log_n or 1.0
-
-    def w(name: str, pos: int) -> float:
-        return position_weight(pos) * (0.1 + index.fn_idf(name) / log_n)
-
-    wq = [w(n, i) for i, n in enumerate(q)]
-    wb = [w(n, i) for i, n in enumerate(b)]
+    b = b[: len(wb)]
     matched_q: list[int] = []
     got = 0.0
-    for blk in LCSseq.opcodes(list(q), list(b)).as_matching_blocks():
+    for blk in LCSseq.opcodes(q, b).as_matching_blocks():
         for k in range(blk.size):
             matched_q.append(blk.a + k)
             got += wq[blk.a + k] + wb[blk.b + k]
@@ -330,8 +325,7 @@ class Scored:
     raw: float
     signals: dict[str, float]  # signal -> value (before weights)
     contributions: dict[str, float]  # signal -> weight * value
-    matched_frames: tuple[str, ...]
-    unmatched_frames: tuple[str, ...]
+    seq_positions: tuple[int, ...]  # positions of the report's sequence aligned with the bug's
     title_hit: str | None  # "title" / "alt-title" when an exact key matched
     version_note: str
 
@@ -342,58 +336,92 @@ class Scored:
 PRESCORE_WEIGHTS = (0.5, 0.15, 0.2, 0.3, 0.1, 0.1)
 
 
-def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights) -> Scored:
+@dataclass(frozen=True, slots=True)
+class QueryContext:
+    """Per-query values that depend on the index (rarity weights), computed once per query."""
+
+    seq_weights: tuple[float, ...]
+    dir_weights: dict[str, float]
+    word_weights: dict[str, float]
+    guilty_weights: tuple[tuple[str, float], ...]
+    top_frames: frozenset[str]
+    all_frames: frozenset[str]
+    site_file: str | None
+    site_weight: float
+    title_weights: tuple[tuple[str, float], ...]
+
+
+def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
+    log_n = index._log_n or 1.0
+    return QueryContext(
+        seq_weights=index.frame_weights(q.sequence),
+        dir_weights={d: position_weight(p) * index.idf(f"d:{d}") for p, d in enumerate(q.dirs)},
+        word_weights={w_: 0.5 * index.idf(f"s:{w_}") for w_ in q.words},
+        guilty_weights=tuple((g, (index.fn_idf(g) / log_n) * (1.0 if pos == 0 else 0.8))
+                             for pos, g in enumerate(q.guilty)),
+        top_frames=frozenset(q.frames[:10]),
+        all_frames=frozenset(q.frames),
+        site_file=q.files[0] if q.files else None,
+        site_weight=index.idf(f"p:{q.files[0]}") / log_n if q.files else 0.0,
+        title_weights=tuple((t, (1.0 if n == 0 else 0.7) * index.idf(f"t:{t}") / log_n)
+                            for n, t in enumerate(q.titles)),
+    )
+
+
+def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
+                    ctx: QueryContext | None = None) -> Scored:
+    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query)."""
+    if ctx is None:
+        ctx = query_context(q, index)
     bug = index.features[i]
     sig: dict[str, float] = {}
     title_hit = None
-    if q.titles and bug.titles:
-        if q.titles[0] in bug.titles:
-            title_hit = "title"
-            sig["title"] = index.idf(f"t:{q.titles[0]}") / (index._log_n or 1.0)
-        else:
-            alt = next((t for t in q.titles[1:] if t in bug.titles), None)
-            if alt is not None:
-                title_hit = "alt-title"
-                sig["title"] = 0.7 * index.idf(f"t:{alt}") / (index._log_n or 1.0)
-    best_seq, best_matched = 0.0, []
-    for seq in bug.sequences:
-        sim, positions = sequence_similarity(q.sequence, seq, index)
-        if sim > best_seq:
-            best_seq, best_matched = sim, positions
+    if bug.titles:
+        for n, (t, tw) in enumerate(ctx.title_weights):
+            if t in bug.titles:
+                title_hit = "title" if n == 0 else "alt-title"
+                sig["title"] = tw
+                break
+    best_seq = 0.0
+    best_matched: tuple[int, ...] = ()
+    if bug.sequences and not bug.frames.isdisjoint(ctx.all_frames):  # no shared frame: nothing to align
+        for seq, wb in zip(bug.sequences, index.sequence_weights[i], strict=True):
+            sim, positions = sequence_similarity(q.sequence, ctx.seq_weights, seq, wb)
+            if sim > best_seq:
+                best_seq, best_matched = sim, tuple(positions)
     if best_seq:
         sig["sequence"] = best_seq
     for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file")):
-        v = _saturate(ev[slot], _SCALE[ns])
-        if v:
-            sig[name] = v
+        if ev[slot]:
+            sig[name] = _saturate(ev[slot], _SCALE[ns])
     # Directories and subsystem words, counted here in full (the index only counts rare ones).
-    dsum = sum(position_weight(p) * index.idf(f"d:{d}") for p, d in enumerate(q.dirs) if d in bug.dirs)
-    if dsum:
-        sig["dir"] = _saturate(dsum, _SCALE["d"])
-    wsum = sum(0.5 * index.idf(f"s:{w_}") for w_ in q.words if w_ in bug.words)
-    if wsum:
-        sig["subsystem"] = _saturate(wsum, _SCALE["s"])
-    log_n = index._log_n or 1.0
+    if bug.dirs:
+        dsum = sum(v for d, v in ctx.dir_weights.items() if d in bug.dirs)
+        if dsum:
+            sig["dir"] = _saturate(dsum, _SCALE["d"])
+    if bug.words:
+        wsum = sum(v for w_, v in ctx.word_weights.items() if w_ in bug.words)
+        if wsum:
+            sig["subsystem"] = _saturate(wsum, _SCALE["s"])
     g_best = 0.0
     subj = 0.0
-    for pos, g in enumerate(q.guilty):
-        if g in bug.idents or g in bug.frames:
-            g_best = max(g_best, (index.fn_idf(g) / log_n) * (1.0 if pos == 0 else 0.8))
+    for g, gw in ctx.guilty_weights:
+        if gw > g_best and (g in bug.idents or g in bug.frames):
+            g_best = gw
         if g in bug.subject_idents:
             subj = 1.0
     if g_best:
         sig["guilty"] = g_best
     if subj:
         sig["subject"] = subj
-    if bug.subject_idents:
-        top_frames = set(q.frames[:10])
-        if not subj and bug.subject_idents & top_frames:
+    elif bug.subject_idents:
+        if not bug.subject_idents.isdisjoint(ctx.top_frames):
             sig["subject_frame"] = 1.0
-        elif not subj and not bug.subject_idents & set(q.frames):
+        elif bug.subject_idents.isdisjoint(ctx.all_frames):
             sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
-    if q.files and q.files[0] in bug.files:
-        sig["site_file"] = index.idf(f"p:{q.files[0]}") / log_n
-    if q.kind_classes & bug.kind_classes or q.kind in bug.kinds:
+    if ctx.site_file is not None and ctx.site_file in bug.files:
+        sig["site_file"] = ctx.site_weight
+    if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
         sig["kind"] = 1.0
     plaus, recency, vnote = version_signal(q.kernel, bug)
     if plaus:
@@ -401,10 +429,15 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
     if recency:
         sig["recency"] = recency
     contrib = {k: getattr(w, k) * v for k, v in sig.items()}
-    raw = sum(contrib.values())
+    return Scored(i, sum(contrib.values()), sig, contrib, best_matched, title_hit, vnote)
+
+
+def frame_evidence(q: QueryFeatures, s: Scored, index: CandidateIndex) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(matched, unmatched) frames of the report for one scored candidate, for explanations."""
+    bug = index.features[s.bug_index]
     known = bug.frames | bug.idents
-    seq_matched = {q.sequence[p] for p in best_matched}
+    seq_matched = {q.sequence[p] for p in s.seq_positions}
     matched = tuple(dict.fromkeys(
         (*[f for f in q.sequence if f in seq_matched], *[f for f in q.frames[:SEQ_DEPTH] if f in known])))
     unmatched = tuple(f for f in q.frames[:SEQ_DEPTH] if f not in matched)
-    return Scored(i, raw, sig, contrib, matched, unmatched, title_hit, vnote)
+    return matched, unmatched
