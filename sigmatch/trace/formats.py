@@ -316,6 +316,8 @@ FORMATS: tuple[Format, ...] = (
     F("panic-stack-end", K.PANIC, _rx(r"Kernel panic - not syncing: corrupted stack end detected inside scheduler"),
       "kernel panic: corrupted stack end in {func}", TRACE, extractor="stall", skips=("stack_end",),
       alts=("stack-overflow in {func}",)),
+    F("panic-n-tty", K.PANIC, _rx(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc"),
+      "kernel panic: Couldn't open N_TTY ldisc", no_stack=True),
     F("panic-kill-init", K.PANIC, _rx(r"Kernel panic - not syncing: Attempted to kill init!"),
       "kernel panic: Attempted to kill init!", no_stack=True),
     F("panic-hung-task", K.HUNG_TASK, _rx(r"Kernel panic - not syncing: (?P<msg>hung_task: blocked tasks)"),

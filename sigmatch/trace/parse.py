@@ -100,7 +100,7 @@ def parse_log(text: str) -> list[Report]:
             other = lines[nxt.index].caller
             if caller is not None and other is not None and other != caller:
                 continue
-            if not nxt.fmt.name.startswith("panic") or h.fmt.name.startswith("panic"):
+            if not _overlay(nxt.fmt) or _overlay(h.fmt):
                 end = nxt.index
                 break
         try:
@@ -113,6 +113,12 @@ def parse_log(text: str) -> list[Report]:
                        start_line=h.index, end_line=end)
             )
     return reports
+
+
+def _overlay(f: fm.Format) -> bool:
+    """Reports that are printed in the middle of another one without ending it: the panic
+    banner (panic_on_warn, softlockup_panic) and unregister_netdevice's periodic complaint."""
+    return f.name.startswith("panic") or f.name == "netdev-unregister"
 
 
 # --- 2. headers ------------------------------------------------------------------------------
