@@ -39,8 +39,9 @@ _SYSLOG = re.compile(
 )
 # /dev/kmsg records: "6,1234,5678901,-;text" (prio,seq,usec,flags;).
 _KMSG = re.compile(r"^\d{1,3},\d{1,12},\d{1,20},[^;]{0,16};")
-# Line-number gutters of editors and pagers ("  123 | ", "123: ").
-_GUTTER = re.compile(r"^ {0,8}\d{1,7}(?: \| ?|: |\t)")
+# Line-number gutters of editors and pagers: "  123 | ", "7344   │ " (bat, less -N with a
+# box-drawing bar), or "123: "/"123<TAB>" right before a console record.
+_GUTTER = re.compile(r"^ {0,8}\d{1,7}(?: {0,4}[|│\u2502] ?|(?::|\t) ?(?=[\[<]))")
 # Log level "<4>", possibly followed by a timestamp.
 _LEVEL = re.compile(r"^<\d{1,3}>")
 # dmesg -T: "[Sun Apr 14 08:12:21 2024] ".
@@ -68,10 +69,10 @@ def clean_line(raw: str) -> Line:
     c = s[:1]
     if not c or c.islower() or (c == " " and not s.lstrip(" ")[:1].isdigit()) or c in "-=":
         return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
-    for _ in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
+    for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         before = s
-        m = _GUTTER.match(s)
-        if m and len(s) > m.end() and s[m.end()] in "[<" and not s.startswith("["):
+        m = _GUTTER.match(s) if rnd == 0 else None
+        if m and len(s) > m.end():
             s = s[m.end():]
         m = _SYSLOG.match(s)
         if m:
