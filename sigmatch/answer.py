@@ -56,7 +56,7 @@ class Answer:
 
 # Reports after the primary one that are also matched when the primary one gives no confident
 # answer (a log may start with a follow-on warning; the interesting crash comes later).
-_MAX_EXTRA_REPORTS = 3
+_MAX_EXTRA_REPORTS = 2
 
 
 def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | None = None) -> Answer:
@@ -64,7 +64,7 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
 
     ``text`` is the pasted log (bytes are decoded as :func:`sigmatch.textio.decode_log` does);
     ``kernel`` overrides the kernel version found in the log. The primary report is matched; when
-    it gets no confident match, up to three more reports of the log are tried and a confident
+    it gets no confident match, up to two more reports of the log are tried and a confident
     match of one of them is used (``Match.report_index`` says which). Raises
     :class:`~sigmatch.errors.InputError` for empty or binary input.
     """

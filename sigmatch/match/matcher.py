@@ -84,7 +84,7 @@ class Matcher:
     """Ranks known bugs for crash reports. Build once per catalog; ``match`` is pure and fast."""
 
     def __init__(self, catalog: Catalog, *, weights: Weights = DEFAULT_WEIGHTS,
-                 calibration: Calibration = DEFAULT_CALIBRATION, shortlist: int = 60) -> None:
+                 calibration: Calibration = DEFAULT_CALIBRATION, shortlist: int = 40) -> None:
         self.catalog = catalog
         self.index = CandidateIndex(catalog)
         self.weights = weights
