@@ -1,0 +1,168 @@
+"""analyze() and `sigmatch match` end to end: real parser, real curated signatures/, real CLI.
+
+The catalog here is the repository's curated tree (no imported snapshot: SIGMATCH_DATA_DIR points
+at an empty directory), so these tests need no network and no shared data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sigmatch.answer import analyze
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.curated import load_curated
+from sigmatch.catalog.model import Status
+from sigmatch.cli import main
+from sigmatch.cli.match_cmd import batch_results, render
+from sigmatch.errors import InputError
+from sigmatch.match.matcher import ALGORITHM_VERSION, Matcher
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "fsnotify-softlockup-4.14.32.log"
+SIGNATURES = REPO / "signatures"
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(Catalog.of(load_curated(SIGNATURES), version="curated-test"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SIGMATCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SIGMATCH_SIGNATURES_DIR", str(SIGNATURES))
+    return tmp_path
+
+
+def test_fsnotify_example_answer(matcher: Matcher) -> None:
+    ans = analyze(EXAMPLE.read_text(), matcher)
+    assert ans.reports and ans.reports[0].title.startswith("BUG: soft lockup")
+    top = ans.top
+    assert top is not None and top.bug.id == "fsnotify-mark-connector-race"
+    assert top.confident and ans.confident
+    assert top.bug.fixes[0].short == "d90a10e2444b"
+    assert top.verdict is not None and top.verdict.status is Status.AFFECTED
+    assert top.verdict.branch == "4.14"
+    assert ans.algorithm_version == ALGORITHM_VERSION and ans.catalog_version == "curated-test"
+    assert ans.kernel is not None and ans.kernel.branch == "4.14"
+    d = ans.to_dict()
+    assert json.loads(json.dumps(d))["matches"][0]["why"]["rule"]
+
+
+def _curated_examples() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(SIGNATURES.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        for ex in doc.get("examples") or []:
+            out.append((doc["id"], ex["trace"]))
+    return out
+
+
+@pytest.mark.parametrize(("bug_id", "trace"), _curated_examples(), ids=lambda v: v if len(v) < 60 else "trace")
+def test_every_curated_example_matches_its_bug(matcher: Matcher, bug_id: str, trace: str) -> None:
+    ans = analyze(trace, matcher)
+    assert ans.top is not None and ans.top.bug.id == bug_id, [m.bug.id for m in ans.matches]
+
+
+def test_no_crash_in_log_is_a_plain_answer(matcher: Matcher) -> None:
+    ans = analyze("systemd[1]: Started Session 3 of user root.\nall good here\n", matcher)
+    assert ans.reports == () and ans.matches == ()
+    assert any("no kernel crash report" in n for n in ans.notes)
+    assert "No kernel crash report found" in render(ans)
+
+
+@pytest.mark.parametrize("bad", [b"", b"   \n\t\n", bytes(range(256)) * 50, "\x00\x00\x00"])
+def test_unusable_input_is_a_clear_error(matcher: Matcher, bad: bytes | str) -> None:
+    with pytest.raises(InputError):
+        analyze(bad, matcher)
+
+
+def test_hostile_inputs_get_an_answer(matcher: Matcher) -> None:
+    text = EXAMPLE.read_text()
+    cases = [
+        text.encode("utf-8").replace(b"fsnotify", b"fsn\xffotify"),  # not UTF-8
+        text[: len(text) // 3],  # truncated
+        "Call Trace:\n" + " foo+0x1/0x2\n" * 20000,  # a huge stack with nothing else
+        "BUG: soft lockup - CPU#0 stuck for 22s! [x:1]\n" * 3000,  # repeated headers
+        "RIP: 0010:" + "a" * 100_000 + "+0x1/0x2\n",  # absurd symbol
+        "\n".join("[%d.000000] " % i + "x" * 200 for i in range(5000)),  # long noise
+    ]
+    for c in cases:
+        ans = analyze(c, matcher)
+        assert ans.algorithm_version == ALGORITHM_VERSION
+        for m in ans.matches[:1]:
+            assert 0.0 <= m.score <= 1.0
+
+
+def test_corrupted_report_is_never_confident(matcher: Matcher) -> None:
+    # The first lines of the soft lockup only: no stack to compare.
+    head = "\n".join(EXAMPLE.read_text().splitlines()[:3]) + "\n"
+    ans = analyze(head, matcher)
+    assert not ans.confident
+
+
+def test_cli_human_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "Known bug: fsnotify-mark-connector-race" in out
+    assert "d90a10e2444b" in out and "mainline 4.17" in out
+    assert "4.14.38" in out and "AFFECTED" in out
+
+
+def test_cli_json_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--json", "--top", "2", str(EXAMPLE)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["matches"][0]["bug_id"] == "fsnotify-mark-connector-race"
+    assert len(d["matches"]) <= 2 and d["confident"] is True
+    assert d["matches"][0]["verdict"]["status"] == "affected"
+
+
+def test_cli_no_confident_match_is_said_plainly(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "warn.log"
+    log.write_text("------------[ cut here ]------------\n"
+                   "WARNING: CPU: 1 PID: 42 at drivers/gpu/drm/zzz/zzz_plane.c:77 zzz_plane_check+0x10/0x20 [zzz]\n"
+                   "CPU: 1 PID: 42 Comm: Xorg Not tainted 6.6.30 #1\n"
+                   "Call Trace:\n <TASK>\n zzz_plane_check+0x10/0x20 [zzz]\n zzz_atomic_commit+0x30/0x90 [zzz]\n"
+                   " drm_atomic_commit+0x50/0x60\n </TASK>\n---[ end trace 0000000000000000 ]---\n")
+    assert main(["match", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "No confident match" in out or "No known bug matches" in out
+
+
+def test_cli_batch_bad_lines_do_not_stop_it(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        json.dumps({"id": "good", "log": EXAMPLE.read_text()}),
+        "{not json",
+        json.dumps({"id": "nolog", "text": "x"}),
+        json.dumps({"id": "empty", "log": ""}),
+        json.dumps([1, 2, 3]),
+        "",
+        json.dumps({"id": 7, "log": "nothing to see\n"}),
+    ]
+    f = tmp_path / "q.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    assert main(["match", "--jsonl", str(f)]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(out) == 6
+    by_id = {o.get("id"): o for o in out if o.get("id") is not None}
+    assert by_id["good"]["matches"][0]["bug_id"] == "fsnotify-mark-connector-race"
+    assert by_id["good"]["matches"][0]["fixes"][0]["sha"].startswith("d90a10e2444b")
+    assert by_id["good"]["reports"][0]["kind"] == "soft_lockup"
+    assert "error" in by_id["nolog"] and "error" in by_id["empty"]
+    assert by_id[7]["matches"] == [] and by_id[7]["reports"] == []
+    assert sum(1 for o in out if "error" in o) == 4
+
+
+def test_batch_results_is_a_plain_generator(matcher: Matcher) -> None:
+    got = list(batch_results([json.dumps({"id": "a", "log": EXAMPLE.read_text()}), "   "], matcher, top=1))
+    assert len(got) == 1 and len(got[0]["matches"]) == 1
+
+
+def test_cli_missing_file(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "/nonexistent/file.log"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["match", "--jsonl", "/nonexistent/q.jsonl"]) == 2
