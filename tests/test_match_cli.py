@@ -89,7 +89,7 @@ def test_hostile_inputs_get_an_answer(matcher: Matcher) -> None:
         "Call Trace:\n" + " foo+0x1/0x2\n" * 20000,  # a huge stack with nothing else
         "BUG: soft lockup - CPU#0 stuck for 22s! [x:1]\n" * 3000,  # repeated headers
         "RIP: 0010:" + "a" * 100_000 + "+0x1/0x2\n",  # absurd symbol
-        "\n".join("[%d.000000] " % i + "x" * 200 for i in range(5000)),  # long noise
+        "\n".join(f"[{i}.000000] " + "x" * 200 for i in range(5000)),  # long noise
     ]
     for c in cases:
         ans = analyze(c, matcher)
