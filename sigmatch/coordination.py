@@ -47,10 +47,11 @@ def upstream_cache(settings: Mapping[str, Any] | None = None) -> Cache:
     url = redis_url(settings)
     if not url:
         return default_cache()
-    from sigmatch.redisio import client_for
+    from sigmatch.redisio import PROBE_TIMEOUT, client_for
     from sigmatch.redisio.cache import RedisCache
 
-    return RedisCache(client_for(url))
+    # Short timeouts: a hung Redis must cost a lookup a cache miss, not its whole time budget.
+    return RedisCache(client_for(url, timeout=PROBE_TIMEOUT))
 
 
 def upstream_limiter(settings: Mapping[str, Any] | None = None) -> RateLimiter:
@@ -58,7 +59,7 @@ def upstream_limiter(settings: Mapping[str, Any] | None = None) -> RateLimiter:
     url = redis_url(settings)
     if not url:
         return default_limiter(rate)
-    from sigmatch.redisio import client_for
+    from sigmatch.redisio import PROBE_TIMEOUT, client_for
     from sigmatch.redisio.cache import RedisRateLimiter
 
-    return RedisRateLimiter(client_for(url), rate)
+    return RedisRateLimiter(client_for(url, timeout=PROBE_TIMEOUT), rate)

@@ -172,6 +172,25 @@ def test_redis_down_keeps_answering_from_memory_and_recovers(
     assert web.get("/readyz").get_json()["status"] == "ready"
 
 
+def test_hung_redis_costs_requests_at_most_a_short_timeout(
+        tmp_path: Path, own_redis: RedisServer, app_factory: Callable[[dict[str, Any]], Any]) -> None:
+    repo = make_repo(tmp_path / "vulns", 10)
+    s = settings_for(tmp_path, own_redis.url, repo)
+    refresh(settings=s)
+    web = app_factory(s)
+    assert total(web) == 10
+    own_redis.pause()  # accepts connections, answers nothing
+    try:
+        for _ in range(5):
+            assert web.post("/api/v1/match", data=TRACE, content_type="text/plain").status_code == 200
+            time.sleep(0.2)
+        doc = web.get("/readyz").get_json()
+        assert doc["status"] == "degraded" and any("redis" in d.lower() for d in doc["degraded"]), doc
+    finally:
+        own_redis.resume()
+    wait_for(lambda: web.get("/readyz").get_json()["status"] == "ready", 10, "/readyz to recover")
+
+
 # --------------------------------------------------------------------------- bad input to the refresh
 
 

@@ -25,7 +25,7 @@ KEY_PREFIX = "sigmatch:"
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 10.0  # snapshot blobs are megabytes: reads need a little longer than a PING
 
-PROBE_TIMEOUT = 1.0  # PING and the "which snapshot is current?" probe: answer fast or count as down
+PROBE_TIMEOUT = 1.0  # calls in a request path (PING, snapshot probe, upstream cache): answer fast or count as down
 
 _CLIENTS: dict[tuple[str, float], redis.Redis] = {}
 _CLIENTS_LOCK = threading.Lock()

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -39,6 +40,8 @@ _ERRORS = (redis.RedisError, OSError)
 META = _key("catalog", "meta")
 CURRENT = _key("catalog", "current")
 SNAPSHOT_PREFIX = _key("catalog", "snapshot") + ":"
+PROBE_BACKOFF = 5.0  # seconds the snapshot probe stays silent after finding Redis unreachable
+_PROBE_DOWN_UNTIL: dict[str, float] = {}  # url -> monotonic time before which the probe fails at once
 
 
 def _unreachable(url: str, exc: BaseException) -> StoreError:
@@ -61,11 +64,20 @@ class RedisSnapshotStore:
     # -- reading
 
     def current_version(self) -> str | None:
-        """The current snapshot's version (one GET); ``None`` when none was ever written."""
+        """The current snapshot's version (one GET); ``None`` when none was ever written.
+
+        Web processes call this from the request path: after a failure it fails at once for
+        :data:`PROBE_BACKOFF` seconds instead of making request after request wait on a dead Redis.
+        """
+        now = time.monotonic()
+        if _PROBE_DOWN_UNTIL.get(self.url, 0.0) > now:
+            raise StoreError("redis store unreachable (recently failed; not asked again yet)", path=_redact(self.url))
         try:
             raw = self.probe_client.get(CURRENT)
         except _ERRORS as exc:
+            _PROBE_DOWN_UNTIL[self.url] = now + PROBE_BACKOFF
             raise _unreachable(self.url, exc) from exc
+        _PROBE_DOWN_UNTIL.pop(self.url, None)
         return raw.decode() if isinstance(raw, bytes) and raw else None
 
     def read_meta(self) -> StoreMeta:
