@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sigmatch.trace.model import Kind
+from sigmatch.trace.model import Context, Kind
 
 NAME = r"[A-Za-z_$][A-Za-z0-9_.$]{0,200}"
 
@@ -77,6 +77,8 @@ class Format:
     recipe2: tuple[Step, ...] = ()  # tried when `recipe` finds no candidate
     # (start, end) line regexes of blocks that are not this crash's stack (left out of the walk)
     drop_blocks: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
+    # frames printed on these stacks never name the bug (the NMI handler that reported a lockup)
+    skip_contexts: frozenset[Context] = frozenset()
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
@@ -175,13 +177,14 @@ FORMATS: tuple[Format, ...] = (
     F("hard-lockup", K.HARD_LOCKUP,
       _rx(r"Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)|watchdog: CPU(?P<cpu2>\d+): Watchdog detected hard LOCKUP"),
       "BUG: hard lockup in {func}", (RIP, CALL_TRACE, STACK), extractor="stall", alts=("stall in {func}",),
+      skip_contexts=frozenset({Context.NMI}),
       absorbs=_rx(r"^" + _WARN_LINE + r"|^Kernel panic - not syncing: (?:Hard LOCKUP|Watchdog detected)")),
     F("rcu-stall", K.RCU_STALL,
       _rx(r"INFO: rcu_(?:preempt|sched|bh|tasks\w*) (?:self-)?detected(?: expedited)? stalls?"
           r"|INFO: rcu detected stall|rcu_(?:preempt|sched|bh) (?:self-)?detected stalls?"),
       "INFO: rcu detected stall in {func}",
       (ANCHOR(r"apic_timer_interrupt|Exception stack|el1h_64_irq|</IRQ>"), RIP, STACK),
-      extractor="stall", skips=("rcu_stall",), alts=("stall in {func}",),
+      extractor="stall", skips=("rcu_stall",), alts=("stall in {func}",), skip_contexts=frozenset({Context.NMI}),
       # The starved grace-period kthread's own stack is printed first (5.x+): not the stall.
       drop_blocks=((_rx(r"RCU grace-period kthread stack dump:"),
                     _rx(r"NMI backtrace for cpu|Sending NMI|Stack dump where RCU|rcu: INFO|Task dump for CPU"
@@ -341,6 +344,16 @@ FORMATS: tuple[Format, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FORMATS}
+
+# A trace without its banner (the excerpt starts at "Call Trace:" or at the x86 "Oops:" line).
+# A hard lockup whose banner was cut off: the NMI watchdog's perf callback is on the stack.
+HEADERLESS_HARD_LOCKUP = Format(
+    "headerless-hard-lockup", Kind.HARD_LOCKUP, re.compile(r"(?!x)x"), "BUG: hard lockup in {func}", (RIP, STACK),
+    extractor="stall", skip_contexts=frozenset({Context.NMI}), alts=("stall in {func}",),
+    corrupted="no crash banner in the excerpt: hard lockup recognized by the NMI watchdog frames")
+HEADERLESS = Format("headerless", Kind.OTHER, re.compile(r"(?!x)x"), "kernel stack trace in {func}",
+                    (RIP, STACK), extractor="auto",
+                    corrupted="no crash banner in the excerpt: titled by its frames only")
 
 # Generic WARNING layouts, and the messages that, printed right after one, name the real class.
 GENERIC_WARNINGS = frozenset({"warn-file", "warn-cpu", "warn-bare", "warn-2025", "warn-text"})

@@ -36,6 +36,16 @@ FRAME = re.compile(
 INLINE = re.compile(
     rf"^ {{0,16}}(?:{_ADDR} {{1,4}})?(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
 )
+# scripts/decode_stacktrace.sh output: `` func (arch/x86/kernel/traps.c:123)`` (optionally keeping
+# the offset, an absolute source path, and "[inline]" for inlined callers).
+DECODED = re.compile(
+    rf"^ {{0,16}}(?P<q>\? )?(?P<func>{_NAME})(?:{_OFF})? \((?P<file>/?[A-Za-z0-9_.\-/]{{1,300}}\.(?:[chS]|rs)):(?P<line>\d{{1,7}})"
+    r"(?::\d{1,5})?\)(?P<inl> \[inline\])?"
+)
+_SRC_ROOT = re.compile(
+    r"^.*?/(?=(?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|rust|samples"
+    r"|security|sound|virt)/)"
+)
 # ARM "a from b+0x.." (5.x+) and "[<c01>] (a+0x0/0x1) from [<c02>] (b+0x1/0x2)" (older).
 ARM_FROM = re.compile(
     rf"^ {{0,16}}(?:{_ADDR} {{1,2}}\()?(?P<func>{_NAME})(?:{_OFF})?\)?(?: \[(?P<fmod>[A-Za-z0-9_\-]{{1,64}})\])? from "
@@ -95,6 +105,12 @@ def parse_frame(text: str) -> RawFrame | None:
         m = ARM_FROM.match(text)
         if m:
             return RawFrame(m.group("func"), m.group("fmod"), True, None, None, False, False)
+    if " (" in text:
+        m = DECODED.match(text)
+        if m:
+            path = _SRC_ROOT.sub("", m.group("file")) if m.group("file").startswith("/") else m.group("file")
+            return RawFrame(m.group("func"), None, not m.group("q"), path, int(m.group("line")),
+                            bool(m.group("inl")), False)
     return None
 
 

@@ -21,7 +21,7 @@ Every step that gives up records why in ``Report.notes``; nothing here raises on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from sigmatch.trace import formats as fm
@@ -86,7 +86,7 @@ def parse_log(text: str) -> list[Report]:
     lines = clean_log(text)
     headers = _find_headers(lines)
     if not headers:
-        return []
+        return _headerless(lines)
     log_version = _log_kernel_version(lines)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
@@ -113,6 +113,40 @@ def parse_log(text: str) -> list[Report]:
                        start_line=h.index, end_line=end)
             )
     return reports
+
+
+_HEADERLESS_START = re.compile(r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|(?:Oops: )+[0-9a-f]{4,16} \[#\d+\])")
+
+
+def _headerless(lines: list[Line]) -> list[Report]:
+    """An excerpt that starts after the crash banner (mail quotes, CVE descriptions, cut logs):
+    a report titled by its frames, marked corrupted so it is never merged with confidence."""
+    start = None
+    first_frame = None
+    nframes = 0
+    hard = False
+    for i, ln in enumerate(lines[:50000]):
+        t = ln.text
+        if start is None and _HEADERLESS_START.match(t):
+            start = i
+        if parse_frame(t) is not None or (CONTEXT_MARK.match(t) and parse_frame(t[CONTEXT_MARK.match(t).end():])):  # type: ignore[union-attr]
+            nframes += 1
+            if first_frame is None:
+                first_frame = i
+            if "watchdog_overflow_callback" in t:
+                hard = True
+    if nframes < 3:
+        return []  # a stray frame or two is not a crash
+    at = start if start is not None else first_frame
+    if at is None:
+        return []
+    f = fm.HEADERLESS_HARD_LOCKUP if hard else fm.HEADERLESS
+    m = re.match(r"", lines[at].text)
+    assert m is not None
+    report = _build_report(lines, _Header(at, f, m), len(lines), _log_kernel_version(lines))
+    if not any(fr.reliable and not fr.skipped for fr in report.frames):
+        return []
+    return [report]
 
 
 def _overlay(f: fm.Format) -> bool:
@@ -292,6 +326,19 @@ def _eligible(fr: Frame) -> bool:
     return fr.reliable and not fr.inline and not fr.skipped
 
 
+def _relabel(w: _Walk, since: int, context: Context, f: fm.Format) -> None:
+    old = w.frames[since:]
+    old_ids = {id(fr) for fr in old}
+    keep = [c for c in w.candidates if id(c) not in old_ids]
+    new = [replace(fr, context=context) for fr in old]
+    w.frames[since:] = new
+    w.candidates = keep + [fr for fr in new if _candidate(fr, f)]
+
+
+def _candidate(fr: Frame, f: fm.Format) -> bool:
+    return _eligible(fr) and fr.context not in f.skip_contexts
+
+
 def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
     """Run the format's recipe over the report's lines; collect frames and guilty candidates."""
     w = _Walk()
@@ -299,6 +346,8 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
     if f.drop_blocks:
         text_lines = _drop_blocks(text_lines, f.drop_blocks)
     n = len(text_lines)
+    marked = False  # saw an <IRQ>/<NMI>/<TASK> marker
+    since = 0  # index in w.frames of the first frame after the last marker
     seen_rip = False
     context = Context.TASK
     if f.no_stack:
@@ -315,8 +364,16 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     continue
                 cm = CONTEXT_MARK.match(t)
                 if cm:
+                    if cm.group(2) in ("EOE", "EOI") and context is Context.TASK and not marked:
+                        # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
+                        # the frames since the last marker ran on the NMI/IRQ stack.
+                        _relabel(w, since, Context.IRQ if cm.group(2) == "EOI" else Context.NMI, f)
+                    marked = True
+                    since = len(w.frames)
                     context = _context_of(cm.group(1), cm.group(2))
-                    continue
+                    t = t[cm.end():]
+                    if not t.strip():
+                        continue
                 if STACK_START.match(t):
                     if started:
                         break
@@ -326,7 +383,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     if rip is not None:
                         fr = _make_frame(rip, context, f.skips)
                         w.frames.append(fr)
-                        if _eligible(fr):
+                        if _candidate(fr, f):
                             w.candidates.append(fr)
                         seen_rip = True
                         continue
@@ -337,7 +394,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 w.saw_stack = True
                 fr = _make_frame(raw, context, f.skips)
                 w.frames.append(fr)
-                if _eligible(fr):
+                if _candidate(fr, f):
                     w.candidates.append(fr)
                 if len(w.frames) >= MAX_WALK_FRAMES:
                     break
@@ -354,7 +411,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     continue
                 fr = _make_frame(rip, context, f.skips)
                 w.frames.append(fr)
-                if _eligible(fr):
+                if _candidate(fr, f):
                     w.candidates.append(fr)
                 seen_rip = True
                 found = True
@@ -411,6 +468,9 @@ def _context_of(closing: str, name: str) -> Context:
 def _extract(cands: list[Frame], extractor: str) -> Frame | None:
     if not cands:
         return None
+    if extractor == "auto":  # a banner-less trace: a sleeping task's stack is read like a hang
+        sleeping = rules.pattern_union("hang_skip.txt").search(cands[0].function) and "sched" in cands[0].function
+        extractor = "hang" if sleeping else "first"
     if extractor == "stall":
         anchors = rules.pattern_union("stall_anchors.txt")
         prev = cands[0]
