@@ -303,11 +303,15 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
-def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...]) -> Frame:
+def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
+                skip_contexts: frozenset[Context] = frozenset()) -> Frame:
     name = normalize_function(raw.func)
     skipped = False
     note = ""
-    if not raw.reliable:
+    if context in skip_contexts:
+        skipped = True
+        note = f"skipped: runs on the {context.value.upper()} stack of the detector, not in the stuck code"
+    elif not raw.reliable:
         note = "unreliable: printed with '?' by the unwinder"
     elif raw.inline:
         note = "inlined frame (symbolized trace)"
@@ -330,7 +334,11 @@ def _relabel(w: _Walk, since: int, context: Context, f: fm.Format) -> None:
     old = w.frames[since:]
     old_ids = {id(fr) for fr in old}
     keep = [c for c in w.candidates if id(c) not in old_ids]
-    new = [replace(fr, context=context) for fr in old]
+    if context in f.skip_contexts:
+        why = f"skipped: runs on the {context.value.upper()} stack of the detector, not in the stuck code"
+        new = [replace(fr, context=context, skipped=True, note=fr.note or why) for fr in old]
+    else:
+        new = [replace(fr, context=context) for fr in old]
     w.frames[since:] = new
     w.candidates = keep + [fr for fr in new if _candidate(fr, f)]
 
@@ -381,7 +389,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 if not seen_rip:
                     rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
                     if rip is not None:
-                        fr = _make_frame(rip, context, f.skips)
+                        fr = _make_frame(rip, context, f.skips, f.skip_contexts)
                         w.frames.append(fr)
                         if _candidate(fr, f):
                             w.candidates.append(fr)
@@ -392,7 +400,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     continue
                 started = True
                 w.saw_stack = True
-                fr = _make_frame(raw, context, f.skips)
+                fr = _make_frame(raw, context, f.skips, f.skip_contexts)
                 w.frames.append(fr)
                 if _candidate(fr, f):
                     w.candidates.append(fr)
@@ -409,7 +417,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 rip = parse_rip(t.strip())
                 if rip is None:
                     continue
-                fr = _make_frame(rip, context, f.skips)
+                fr = _make_frame(rip, context, f.skips, f.skip_contexts)
                 w.frames.append(fr)
                 if _candidate(fr, f):
                     w.candidates.append(fr)
@@ -422,7 +430,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 found = True
                 if step.op == "func" and "func" in m.groupdict() and m.group("func"):
                     raw = RawFrame(m.group("func"), None, True, None, None, False, False)
-                    fr = _make_frame(raw, context, f.skips)
+                    fr = _make_frame(raw, context, f.skips, f.skip_contexts)
                     if _eligible(fr):
                         w.candidates.append(fr)
                     else:

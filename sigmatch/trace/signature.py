@@ -48,17 +48,19 @@ MIN_SPECIFIC_FRAMES = 2
 
 
 def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
-    """The fuzzy key: normalized, reliable, non-generic frames, from the guilty frame down.
+    """The fuzzy key: normalized, reliable, non-generic frames, top first.
 
-    Frames above the guilty frame (the looping part of a stall, the allocator under a KASAN
-    access) are left out, so the same bug reached through different generic helpers keeps one
-    key. Entry/exit glue (rules/signature_glue.txt) is dropped too. Consecutive duplicates
+    For hung tasks the key starts at the waiter the title names (the frames above are the
+    scheduler and the sleeping lock, the same in every hang); for other crashes at the first
+    specific frame (the faulting function, the stalled loop). Entry/exit glue (rules/signature_glue.txt) is dropped too. Consecutive duplicates
     (recursion, a RIP frame repeated as the first trace entry) collapse.
     """
     glue = rules.pattern_union("signature_glue.txt")
     usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline and not glue.search(f.function)]
     start = 0
-    if report.guilty_frame:
+    if report.guilty_frame and report.kind is Kind.HUNG_TASK:
+        # A blocked task's stack starts with the scheduler and the lock it sleeps on: the key
+        # starts at the waiter the title names.
         for i, f in enumerate(usable):
             if f.function == report.guilty_frame:
                 start = i
