@@ -73,11 +73,11 @@ def _pct(a: str, b: str) -> float:
 
 
 def test_title_agreement_floor() -> None:
-    assert _pct("title", "n") >= 87.0
+    assert _pct("title", "n") >= 90.0
 
 
 def test_guilty_function_agreement_floor() -> None:
-    assert _pct("frame", "frame_n") >= 90.0
+    assert _pct("frame", "frame_n") >= 93.0
 
 
 def test_no_crash_logs_floor() -> None:
@@ -85,7 +85,7 @@ def test_no_crash_logs_floor() -> None:
 
 
 def test_corrupted_flag_floor() -> None:
-    assert _pct("corr", "corr_n") >= 80.0
+    assert _pct("corr", "corr_n") >= 88.0
 
 
 def test_every_production_trace_gives_a_report() -> None:

@@ -38,11 +38,12 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-1"
+RULES_VERSION = "2026.11.25-2"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
 MAX_FRAMES = 128  # frames kept in a report
+MAX_TEXT = 256 * 1024  # characters of report text kept
 MAX_WALK_FRAMES = 2000  # frames examined for the guilty frame (stack overflows recurse deeply)
 
 _END_TRACE = re.compile(r"^-{3}\[ end (?:trace|Kernel panic)")
@@ -273,7 +274,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
         guilty_file=guilty.file if guilty is not None else None,
         start_line=h.index,
         end_line=h.index + len(text_lines),
-        text="\n".join(text_lines),
+        text="\n".join(text_lines)[:MAX_TEXT],
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
