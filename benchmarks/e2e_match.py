@@ -167,7 +167,7 @@ def evaluate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibratio
     return f
 
 
-def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps: int = 400) -> Weights:
+def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps: int = 600) -> Weights:
     """Conditional logistic regression (softmax over each query's candidates) on half A.
 
     Maximizes the log-probability of the right candidate among the shortlisted ones, with an L2
@@ -183,8 +183,9 @@ def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps:
         right = [k for k, s in enumerate(q.ranked) if is_right(bugs[s.bug_index], q)]
         if right:
             data.append((xs, right))
-    w = [getattr(matcher.weights, n) for n in names]
-    lr = 0.5
+    # A fixed start (every weight 1, "against" weights -1): the fit does not depend on the defaults.
+    w = [-1.0 if n in NEGATIVE else 1.0 for n in names]
+    lr = 1.0
     for _step in range(steps):
         grad = [0.0] * len(w)
         for xs, right in data:
@@ -198,6 +199,13 @@ def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps:
                 exp_right = sum(ex[k] * xs[k][j] for k in right) / zr
                 grad[j] += exp_right - exp_all
         n = max(len(data), 1)
+        if _step % 200 == 0 or _step == steps - 1:
+            loss = 0.0
+            for xs, right in data:
+                sc = [sum(wi * xi for wi, xi in zip(w, x, strict=True)) for x in xs]
+                top = max(sc)
+                loss -= math.log(sum(math.exp(sc[k] - top) for k in right) / sum(math.exp(v - top) for v in sc))
+            print(f"  fit step {_step}: mean -log p(right) = {loss / n:.4f}")
         w = [wi + lr * (g / n - l2 * wi) for wi, g in zip(w, grad, strict=True)]
         # Evidence counts for a bug, never against it (and "names other functions" only against).
         w = [min(v, 0.0) if name in NEGATIVE else max(v, 0.0) for name, v in zip(names, w, strict=True)]
@@ -210,7 +218,7 @@ def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibrati
     train = [q for q in queries if q.split == "A"]
     best_cal, best_cr = replace(cal, min_raw=1e9, title_min_sequence=2.0), -1
     for min_raw in range(0, 16):
-        for p in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        for p in (0.6, 0.7, 0.8, 0.9, 0.95):  # a confident answer must at least be favoured 60/40
             for seq in (0.5, 0.7, 2.0):
                 for tp in (0.6, 0.7, 0.8, 0.9):
                     c = replace(cal, min_raw=float(min_raw), min_probability=p, title_min_sequence=seq,
@@ -227,6 +235,7 @@ def main() -> int:
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     ap.add_argument("--data-dir", required=True, help="SIGMATCH_DATA_DIR holding an imported catalog")
     ap.add_argument("--tune", action="store_true", help="choose weights and thresholds on half A")
+    ap.add_argument("--calibrate", action="store_true", help="choose only the thresholds on half A")
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a weight or calibration value (after --tune)")
@@ -248,6 +257,9 @@ def main() -> int:
         w = fit_weights(queries, matcher)
         cal = calibrate(queries, matcher, w, cal)
         print(f"fitted on half A: {w}\n  {cal}")
+    elif args.calibrate:
+        cal = calibrate(queries, matcher, w, cal)
+        print(f"calibrated on half A: {cal}")
     for item in args.set:
         name, _, value = item.partition("=")
         if name in {f.name for f in fields(Weights)}:

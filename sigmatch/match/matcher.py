@@ -53,8 +53,8 @@ class Calibration:
     """
 
     min_raw: float = 9.0  # top raw score needed
-    min_probability: float = 0.5  # top candidate's share of the probability among the best ten
-    title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
+    min_probability: float = 0.6  # top candidate's share of the probability among the best ten
+    title_min_sequence: float = 0.5  # exact-title rule: frames must agree this much ...
     title_min_probability: float = 0.8  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
 
@@ -191,8 +191,8 @@ def decide(q: QueryFeatures, raws: list[float], top: Scored | None, c: Calibrati
     if top.signals.get("version", 0.0) < 0:
         return False, rule + ":version-implausible"
     p = top_probability(raws)
-    if (top.title_hit == "title" and top.signals.get("sequence", 0.0) >= c.title_min_sequence
-            and p >= c.title_min_probability):
+    if (top.title_hit == "title" and len(q.sequence) >= 3
+            and top.signals.get("sequence", 0.0) >= c.title_min_sequence and p >= c.title_min_probability):
         return True, top.title_hit
     if raws[0] >= c.min_raw and p >= c.min_probability:
         return True, rule
