@@ -36,7 +36,7 @@ from sigmatch.match.score import QueryFeatures, Scored, Weights, query_features 
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
 
-NEGATIVE = frozenset({"subject_miss"})
+NEGATIVE = frozenset({"subject_miss", "kind_miss"})
 DEFAULT_QUERIES = REPO.parent / "shared" / "corpus" / "e2e-dev.jsonl"
 
 

@@ -52,10 +52,10 @@ class Calibration:
     log-odds); ``raw`` guards against a clear winner among weak candidates ("looks new").
     """
 
-    min_raw: float = 9.0  # top raw score needed
+    min_raw: float = 8.0  # top raw score needed
     min_probability: float = 0.6  # top candidate's share of the probability among the best ten
-    title_min_sequence: float = 0.5  # exact-title rule: frames must agree this much ...
-    title_min_probability: float = 0.8  # ... and the title's bug must stand out this much
+    title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
+    title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
 
 
@@ -75,6 +75,7 @@ _SIGNAL_TEXT = {
     "dir": "the fix changed a directory in the trace",
     "subsystem": "the fix subsystem matches the trace",
     "kind": "the crash kind agrees with the fix",
+    "kind_miss": "the fix subject names another kind of crash",
     "version": "version plausibility",
     "recency": "fixed soon after the log's kernel",
 }

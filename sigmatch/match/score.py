@@ -19,6 +19,7 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
 ``subsystem`` the fix subject's subsystem prefix ("ext4:", "USB: sisusbvga:") matches the
               report's files or function prefixes
 ``kind``      the crash kind agrees with what the fix subject says ("use-after-free", "leak")
+``kind_miss`` ... or the fix subject names another kind of crash (weighs against)
 ``version``   the log's kernel can have the bug: +1 plausible, -1 already fixed or not yet
               introduced, 0 unknown
 ``recency``   the fix came soon after the log's kernel (bugs are usually fixed within releases)
@@ -291,21 +292,22 @@ def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, floa
 class Weights:
     """Weights of the signals in the raw score (tuned on one half of the dev corpus)."""
 
-    title: float = 0.967
-    sequence: float = 0.3
+    title: float = 0.88
+    sequence: float = 0.102
     frames: float = 0.0
-    idents: float = 0.711
-    guilty: float = 2.668
-    subject: float = 0.806
+    idents: float = 0.494
+    guilty: float = 2.704
+    subject: float = 0.874
     subject_frame: float = 0.0
-    subject_miss: float = -0.583
-    file: float = 0.337
-    site_file: float = 1.516
-    dir: float = 0.517
-    subsystem: float = 1.355
-    kind: float = 0.611
-    version: float = 0.734
-    recency: float = 2.808
+    subject_miss: float = -0.555
+    file: float = 0.1
+    site_file: float = 1.452
+    dir: float = 0.414
+    subsystem: float = 1.183
+    kind: float = 0.423
+    kind_miss: float = -1.177
+    version: float = 0.914
+    recency: float = 2.764
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -423,6 +425,8 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         sig["site_file"] = ctx.site_weight
     if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
         sig["kind"] = 1.0
+    elif q.kind_classes and bug.kind_classes:
+        sig["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
     plaus, recency, vnote = version_signal(q.kernel, bug)
     if plaus:
         sig["version"] = plaus
