@@ -67,6 +67,9 @@ STACK_START = re.compile(
     r"|Uninit was (?:created|stored)|Memory state around|The buggy address belongs|Local variable"
     r"|-> #\d|stack backtrace:|other info that might help|Showing all locks held|\S{1,40} backtrace:|Last call trace:)"
 )
+# A bare function name, as CVE descriptions and hand-trimmed reports print stack entries
+# (offsets removed). Only accepted inside a stack listing, right after another frame.
+BARE = re.compile(r"^ {1,16}(?P<q>\? )?(?P<func>[a-z_][A-Za-z0-9_.]{2,200})(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})\])?$")
 CONTEXT_MARK = re.compile(r"^ {0,8}<(/?)(IRQ|NMI|TASK|EOI|EOE|SOFTIRQ|#DF|#MC|DB|DB1|#VC)>")
 
 
@@ -112,6 +115,14 @@ def parse_frame(text: str) -> RawFrame | None:
             return RawFrame(m.group("func"), None, not m.group("q"), path, int(m.group("line")),
                             bool(m.group("inl")), False)
     return None
+
+
+def parse_bare(text: str) -> RawFrame | None:
+    """A frame printed as a bare name (`` memcpy``, `` foo [mod]``); see :data:`BARE`."""
+    m = BARE.match(text)
+    if not m:
+        return None
+    return RawFrame(m.group("func"), m.group("mod"), not m.group("q"), None, None, False, False)
 
 
 def parse_rip(text: str) -> RawFrame | None:

@@ -48,7 +48,8 @@ _LEVEL = re.compile(r"^<\d{1,3}>")
 _HUMAN_TS = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:,\d{1,9})? \d{4}\] ?")
 # printk timestamp "[  123.456789]" (also "[123.456789 0.000123]" from grabserial-like tools),
 # then an optional printk caller id "[T1234]" / "[ C7]" (CONFIG_PRINTK_CALLER, 5.1+).
-_TS = re.compile(r"^\[ {0,12}\d{1,10}\.\d{1,9}(?: {1,4}[\d.]{1,20})?\] ?")
+# "[.]" / "[...]": timestamps redacted by the person who pasted the log.
+_TS = re.compile(r"^\[ {0,12}(?:\d{1,10}\.\d{1,9}|\.{1,3})(?: {1,4}[\d.]{1,20})?\] ?")
 _CALLER = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ?")
 _CALLER_ONLY = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ")
 # Serial consoles that prefix each line with a wall-clock time: "[2024-04-14 08:12:21.123] ".
@@ -67,7 +68,11 @@ def clean_line(raw: str) -> Line:
     stamped = False
     caller: str | None = None
     c = s[:1]
-    if not c or c.islower() or (c == " " and not s.lstrip(" ")[:1].isdigit()) or c in "-=":
+    if c == " ":
+        t = s.lstrip(" ")
+        if t[:1] in ("[", "<") or t[:1].isdigit():
+            s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
+    if not c or c.islower() or c == " " or c in "-=":
         return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
     for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         before = s
@@ -156,8 +161,20 @@ def _starts_record(raw: str) -> bool:
     return bool(_TS.match(s) or _SYSLOG.match(s) or _LEVEL.match(s) or _HUMAN_TS.match(s) or _KMSG.match(s))
 
 
+# "WARNING: CPU: 1 PID: 2997 at" + newline + "drivers/...c:7242 func+0x77/0xd0": hard-wrapped
+# by a mail client or a CVE description at the width limit.
+_CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,10} at ?$")
+
+
 def clean_log(text: str) -> list[Line]:
-    return [clean_line(raw) for raw in unflow(split_lines(text))]
+    lines = [clean_line(raw) for raw in unflow(split_lines(text))]
+    for i in range(len(lines) - 1):
+        ln = lines[i]
+        if ln.text.endswith(("at", "at ")) and _CUT_WARNING.search(ln.text):
+            nxt = lines[i + 1]
+            lines[i] = Line(ln.text.rstrip() + " " + nxt.text.lstrip(), ln.caller, ln.stamped)
+            lines[i + 1] = Line("", nxt.caller, nxt.stamped)
+    return lines
 
 
 # --- function names --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
-from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_frame, parse_rip
+from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
     Line,
@@ -364,6 +364,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
     for step in recipe:
         if step.op == "stack":
             started = False
+            after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
             j = pos
             while j < n:
                 t = text_lines[j]
@@ -386,6 +387,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 if STACK_START.match(t):
                     if started:
                         break
+                    after_frame = True
                     continue
                 if not seen_rip:
                     rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
@@ -397,8 +399,12 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                         seen_rip = True
                         continue
                 raw = parse_frame(t)
+                if raw is None and after_frame:
+                    raw = parse_bare(t)
                 if raw is None:
+                    after_frame = False
                     continue
+                after_frame = True
                 started = True
                 w.saw_stack = True
                 fr = _make_frame(raw, context, f.skips, f.skip_contexts)
@@ -529,7 +535,8 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
         found = False
         for k in range(j + 1, min(len(text_lines), j + 20)):
             nxt = text_lines[k]
-            if "stack is not available" in nxt or parse_frame(nxt) is not None or parse_rip(nxt.strip()) is not None:
+            if ("stack is not available" in nxt or parse_frame(nxt) is not None or parse_rip(nxt.strip()) is not None
+                    or parse_bare(nxt) is not None):
                 found = True
                 break
         if not found:
