@@ -54,8 +54,8 @@ class Answer:
         }
 
 
-# Reports after the primary one that are also matched when the primary one gives no confident
-# answer (a log may start with a follow-on warning; the interesting crash comes later).
+# Reports after the primary one that are also matched when the primary one is corrupted or has too
+# little information to match (a log may start with a truncated oops; a full one comes later).
 _MAX_EXTRA_REPORTS = 2
 
 
@@ -64,8 +64,8 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
 
     ``text`` is the pasted log (bytes are decoded as :func:`sigmatch.textio.decode_log` does);
     ``kernel`` overrides the kernel version found in the log. The primary report is matched; when
-    it gets no confident match, up to two more reports of the log are tried and a confident
-    match of one of them is used (``Match.report_index`` says which). Raises
+    it is corrupted or low-information, up to two more reports of the log are tried and a
+    confident match of one of them is used (``Match.report_index`` says which). Raises
     :class:`~sigmatch.errors.InputError` for empty or binary input.
     """
     log = decode_log(text)
@@ -96,11 +96,11 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
     elif sig.low_information:
         notes.append("the primary report has too little specific information for a confident match")
     matches = matcher.match(primary, top=top, kernel=kv, report_index=0)
-    if not (matches and matches[0].confident):
+    if primary.corrupted or sig.low_information:
         for idx, other in enumerate(reports[1:1 + _MAX_EXTRA_REPORTS], start=1):
             alt = matcher.match(other, top=top, kernel=kv, report_index=idx)
             if alt and alt[0].confident:
-                notes.append(f"report {idx} ({other.title}) matched confidently; the primary report did not")
+                notes.append(f"report {idx} ({other.title}) matched confidently; the primary report cannot")
                 matches = alt
                 break
     if not matches:
