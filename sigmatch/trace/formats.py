@@ -274,6 +274,18 @@ FORMATS: tuple[Format, ...] = (
           r"|NETDEV WATCHDOG: (?P<dev2>\S{1,64}): transmit queue"),
       "NETDEV WATCHDOG: transmit queue timed out in {drv}", FAULT, no_stack=True,
       alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
+    # 6.7+: "ixgbe 0000:01:00.0 eth0: NETDEV WATCHDOG: CPU: 2: transmit queue 0 timed out 5320 ms"
+    F("netdev-watchdog-6x", K.NETDEV_WATCHDOG,
+      _rx(r"^(?P<drv>[\w\-]{2,32}) \S{1,32} (?P<dev>\S{1,32}): NETDEV WATCHDOG: (?:CPU: \d+: )?transmit queue"),
+      "NETDEV WATCHDOG: transmit queue timed out in {drv}", FAULT, no_stack=True,
+      alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
+    # Driver-side TX hang detection (e1000e/igb/ixgbe "Detected Tx Unit Hang", mlx5 "TX timeout on
+    # queue", i40e "tx_timeout"): the same failure as the watchdog, titled the same way.
+    F("tx-timeout", K.NETDEV_WATCHDOG,
+      _rx(r"^(?P<drv>[\w\-]{2,32}) [0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.\d (?P<dev>\S{1,32}): "
+          r"(?:Detected (?:Tx|Hardware) Unit Hang|tx_timeout:|.{0,60}TX timeout (?:on|detected))"),
+      "NETDEV WATCHDOG: transmit queue timed out in {drv}", FAULT, no_stack=True,
+      alts=("WARNING in dev_watchdog",), absorbs=_rx(r"^" + _WARN_LINE)),
     F("page-alloc", K.PAGE_ALLOC_FAILURE, _rx(r"(?P<comm>\S{1,64}): page allocation failure: order:(?P<order>\d+)"),
       "page allocation failure in {func}", TRACE),
     F("warn-urb", K.WARNING, _rx(_WARN_AT + r"drivers/usb/core/urb\.c:\d+ (?:at )?usb_submit_urb"),
@@ -359,13 +371,13 @@ HEADERLESS = Format("headerless", Kind.OTHER, re.compile(r"(?!x)x"), "kernel sta
 
 # Generic WARNING layouts, and the messages that, printed right after one, name the real class.
 GENERIC_WARNINGS = frozenset({"warn-file", "warn-cpu", "warn-bare", "warn-2025", "warn-text"})
-WARNING_MESSAGES = frozenset({"netdev-watchdog", "hard-lockup"})
+WARNING_MESSAGES = frozenset({"netdev-watchdog", "netdev-watchdog-6x", "hard-lockup"})
 
 # A cheap prefilter: a line can only be a header if it contains one of these.
 HEADER_HINT = re.compile(
     r"BUG|WARNING|INFO: |Unable to handle|general protection|stack segment|stack-segment|Kernel panic"
     r"|PANIC: |divide.error|invalid opcode|int3: |UBSAN: |unregister_netdevice: waiting|VFS: "
-    r"|Internal error: |Unhandled fault:|Alignment trap:|NETDEV WATCHDOG|page allocation failure"
+    r"|Internal error: |Unhandled fault:|Alignment trap:|NETDEV WATCHDOG|page allocation failure|Unit Hang|tx_timeout|TX timeout"
     r"|Watchdog detected hard LOCKUP|rcu_(?:preempt|sched|bh) "
     r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
 )

@@ -145,7 +145,7 @@ def _headerless(lines: list[Line]) -> list[Report]:
     m = re.match(r"", lines[at].text)
     assert m is not None
     report = _build_report(lines, _Header(at, f, m), len(lines), _log_kernel_version(lines))
-    if not any(fr.reliable and not fr.skipped for fr in report.frames):
+    if sum(fr.reliable for fr in report.frames) < 3:
         return []
     return [report]
 
@@ -603,9 +603,28 @@ def _title(
             corrupted, reason = True, why
     if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
         corrupted, reason = True, "panic message only: the cause is in an earlier report or missing"
-    title = sanitize_title(title, keep_numbers=f.keep_numbers)
-    out_alts = tuple(dict.fromkeys(sanitize_title(a) for a in alts if sanitize_title(a) != title))
+    title = _protect_sanitize(title, values, f.keep_numbers)
+    alts = [_protect_sanitize(a, values, False) for a in alts]
+    out_alts = tuple(dict.fromkeys(a for a in alts if a != title))
     return title, out_alts, corrupted, reason
+
+
+# Names that are identifiers, not numbers: a driver called "e1000e" must not become "ADDR".
+_PROTECTED = ("drv",)
+
+
+def _protect_sanitize(title: str, values: dict[str, str], keep_numbers: bool) -> str:
+    saved: dict[str, str] = {}
+    for n, key in enumerate(_PROTECTED):
+        v = values.get(key)
+        if v and v != "?" and v in title:
+            token = f"QQPROTECTED{n}QQ"
+            saved[token] = v
+            title = title.replace(v, token)
+    title = sanitize_title(title, keep_numbers=keep_numbers)
+    for token, v in saved.items():
+        title = title.replace(token, v)
+    return title
 
 
 # --- 7. context ----------------------------------------------------------------------------
