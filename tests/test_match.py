@@ -185,3 +185,18 @@ def test_empty_catalog_and_empty_report() -> None:
     assert m.match(_report("BUG: soft lockup in x", ("x", "y"))) == []
     m2 = Matcher(_catalog())
     assert m2.match(_report("", ())) == []
+
+
+def test_signature_input_and_kernel_override(matcher: Matcher) -> None:
+    from sigmatch.trace.signature import Signature
+
+    sig = Signature(kind=Kind.SOFT_LOCKUP, title="BUG: soft lockup in fsnotify_destroy_marks", alt_titles=(),
+                    frames=FSNOTIFY_FRAMES, guilty_function="fsnotify_destroy_marks", files=("fs/notify/mark.c",))
+    ms = matcher.match(sig, kernel="4.14.32")
+    assert ms[0].bug.id == "CVE-2018-0001" and ms[0].confident
+    # the same crash on a kernel that already has the fix on its branch: never confident
+    late = matcher.match(sig, kernel="4.14.99")
+    assert not late[0].confident
+    low = Signature(kind=Kind.SOFT_LOCKUP, title="BUG: soft lockup in evict", alt_titles=(), frames=("evict",),
+                    guilty_function="evict", low_information=True)
+    assert all(not m.confident for m in matcher.match(low))
