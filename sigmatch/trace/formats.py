@@ -79,6 +79,9 @@ class Format:
     drop_blocks: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
     # frames printed on these stacks never name the bug (the NMI handler that reported a lockup)
     skip_contexts: frozenset[Context] = frozenset()
+    # the report's frames (its signature) come from the stack after this line, not from the
+    # recipe's walk (lockdep: the title names a lock site, the signature is the current stack)
+    frames_from: re.Pattern[str] | None = None
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
@@ -202,13 +205,15 @@ FORMATS: tuple[Format, ...] = (
       "possible deadlock in {func}",
       (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"),
        FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
-      skips=("deadlock",)),
+      skips=("deadlock",), frames_from=_rx(r"^stack backtrace:")),
     # "HARDIRQ-safe -> HARDIRQ-unsafe": the culprit is where the safe lock was taken in IRQ context.
     F("lockdep-safe-unsafe", K.LOCKDEP, _rx(r"(?:WARNING|INFO): \S+-safe -> \S+-unsafe lock order detected"),
-      "possible deadlock in {func}", (ANCHOR(r"which became \S+-irq-safe at:"), STACK), skips=("deadlock",)),
+      "possible deadlock in {func}", (ANCHOR(r"which became \S+-irq-safe at:"), STACK), skips=("deadlock",),
+      frames_from=_rx(r"^stack backtrace:")),
     F("lockdep-inconsistent", K.LOCKDEP, _rx(r"(?:WARNING|INFO): inconsistent lock state"),
       "inconsistent lock state in {func}",
-      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK)),
+      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
+      frames_from=_rx(r"^stack backtrace:")),
     F("lockdep-bad-unlock", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): bad unlock balance detected"),
       "{lvl}: bad unlock balance in {func}", TRACE),
     F("lockdep-held-freed", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): held lock freed"), "{lvl}: held lock freed in {func}", TRACE,

@@ -53,6 +53,12 @@ _CPU_LINE = re.compile(
 )
 _OLD_PID_LINE = re.compile(r"^Pid: (?P<pid>\d+), comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*)")
 _HW = re.compile(r"^Hardware name: (?P<hw>.{1,200})")
+# The hung-task and lockdep banners put the version on a line of its own:
+# "      Tainted: G           OE      6.1.0-18-amd64 #1 Debian 6.1.76-1", "6.8.0-rc1 #3 Not tainted".
+_TAINT_LINE = re.compile(
+    r"^(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*) #"
+    r"|(?P<ver2>\d+\.\d+[\w.\-+~]*) #\d+\S* (?:Not tainted|Tainted: (?P<taint2>[A-Z ]{1,40}?))\s*$)"
+)
 _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
 _LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
@@ -241,6 +247,11 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
     if not walk.candidates and f.recipe2:
         walk = _walk(text_lines, f, f.recipe2)
     notes.extend(walk.notes)
+    frames = walk.frames
+    if f.frames_from is not None:
+        other = _walk(text_lines, f, (fm.Step("anchor", f.frames_from), fm.CALL_TRACE, fm.STACK))
+        if other.frames:
+            frames = other.frames
     func: str | None = None
     guilty: Frame | None = None
     if not f.no_stack:
@@ -261,7 +272,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
         title=title,
         alt_titles=alts,
         guilty_frame=func,
-        frames=tuple(walk.frames[:MAX_FRAMES]),
+        frames=tuple(frames[:MAX_FRAMES]),
         corrupted=corrupted,
         corrupted_reason=reason,
         kernel_version=ctx.get("ver") or log_version,
@@ -651,6 +662,13 @@ def _context(lines: list[Line], h: _Header, end: int, text_lines: list[str]) -> 
                     del ctx["taint"]
                 if j >= h.index - lo:
                     ctx["cpu_in_report"] = "1"
+        if "ver" not in ctx and "ainted" in s:
+            m = _TAINT_LINE.match(s)
+            if m:
+                ctx["ver"] = m.group("ver") or m.group("ver2")
+                taint = m.group("taint") or m.group("taint2")
+                if taint:
+                    ctx["taint"] = " ".join(taint.split())
         if s.startswith("Hardware name:") and ("hw" not in ctx or j >= h.index - lo):
             m = _HW.match(s)
             if m:
