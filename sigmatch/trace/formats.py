@@ -113,8 +113,9 @@ FORMATS: tuple[Format, ...] = (
     F("kmsan-usb", K.KMSAN, _rx(r"BUG: KMSAN: kernel-usb-infoleak"),
       "KMSAN: kernel-usb-infoleak in {func}", TRACE, skips=("kmsan", "kmsan_usb")),
     F("kmsan", K.KMSAN, _rx(r"BUG: KMSAN: (?P<type>[a-z\-]+) in (?P<hfunc>" + NAME + ")"),
-      "KMSAN: {type} in {func}", (FUNC(r"BUG: KMSAN: [a-z\-]+ in (?P<func>" + NAME + r")(?:[+.]| ?$)"), CALL_TRACE, STACK),
-      skips=("kmsan",)),
+      # The stack names the function (5.x banners could name a caller); the banner is the fallback.
+      "KMSAN: {type} in {func}", (CALL_TRACE, STACK), skips=("kmsan",),
+      recipe2=(FUNC(r"BUG: KMSAN: [a-z\-]+ in (?P<func>" + NAME + r")(?:[+.]| ?$)"),)),
     F("kcsan-race", K.KCSAN, _rx(r"BUG: KCSAN: (?P<type>data-race|assert: race) in (?P<f1>" + NAME + r")(?: / (?P<f2>" + NAME + "))?"),
       "KCSAN: {type} in {f1n}{f2part}", no_stack=True),
     F("kcsan", K.KCSAN, _rx(r"BUG: KCSAN: (?P<what>.{1,100})"), "KCSAN: {what}", no_stack=True),
