@@ -38,9 +38,14 @@ INLINE = re.compile(
 )
 # scripts/decode_stacktrace.sh output: `` func (arch/x86/kernel/traps.c:123)`` (optionally keeping
 # the offset, an absolute source path, and "[inline]" for inlined callers).
+# The parenthesis may hold a chain of inlined locations and "(discriminator N)" notes.
 DECODED = re.compile(
     rf"^ {{0,16}}(?P<q>\? )?(?P<func>{_NAME})(?:{_OFF})? \((?P<file>/?[A-Za-z0-9_.\-/]{{1,300}}\.(?:[chS]|rs)):(?P<line>\d{{1,7}})"
-    r"(?::\d{1,5})?\)(?P<inl> \[inline\])?"
+    r"(?::\d{1,5})?[ )](?P<inl>.{0,600}\[inline\]$)?"
+)
+RIP_DECODED = re.compile(
+    r"^ {0,4}(?:RIP: (?:[0-9a-f]{4}:)?|pc ?: |PC is at |NIP ?\[[0-9a-f]{1,16}\] |epc ?: )"
+    rf"(?P<func>{_NAME})(?:{_OFF})? \((?P<file>/?[A-Za-z0-9_.\-/]{{1,300}}\.(?:[chS]|rs)):(?P<line>\d{{1,7}})"
 )
 _SRC_ROOT = re.compile(
     r"^.*?/(?=(?:arch|block|certs|crypto|drivers|fs|include|init|io_uring|ipc|kernel|lib|mm|net|rust|samples"
@@ -111,8 +116,7 @@ def parse_frame(text: str) -> RawFrame | None:
     if " (" in text:
         m = DECODED.match(text)
         if m:
-            path = _SRC_ROOT.sub("", m.group("file")) if m.group("file").startswith("/") else m.group("file")
-            return RawFrame(m.group("func"), None, not m.group("q"), path, int(m.group("line")),
+            return RawFrame(m.group("func"), None, not m.group("q"), _relative(m.group("file")), int(m.group("line")),
                             bool(m.group("inl")), False)
     return None
 
@@ -129,6 +133,14 @@ def parse_rip(text: str) -> RawFrame | None:
     """The function of a faulting-instruction line (``RIP: 0010:func+0x..``), or None."""
     m = RIP.match(text)
     if not m:
+        if " (" in text:
+            d = RIP_DECODED.match(text)
+            if d:
+                return RawFrame(d.group("func"), None, True, _relative(d.group("file")), int(d.group("line")), False, True)
         return None
     line = m.group("line")
     return RawFrame(m.group("func"), m.group("mod"), True, m.group("file"), int(line) if line else None, False, True)
+
+
+def _relative(path: str) -> str:
+    return _SRC_ROOT.sub("", path) if path.startswith("/") else path
