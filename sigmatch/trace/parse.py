@@ -13,7 +13,11 @@ The pipeline, in order:
 5. ``guilty frame``: the format's recipe (RIP first for faults, header frame for KASAN and
    WARNING, anchors for stalls, buckets for hangs) over the non-generic frames;
 6. ``title``: the format's template, then syzkaller's ADDR/NUM/LINE replacements;
-7. ``context``: kernel version, taint, hardware, comm/pid/cpu, modules.
+7. ``context``: kernel version, taint, hardware, comm/pid/cpu, modules --
+   :mod:`sigmatch.trace.context`.
+
+A log with no banner but a stack ("Call Trace:" excerpts, CVE descriptions) gives one report
+titled by its frames and marked corrupted.
 
 Every step that gives up records why in ``Report.notes``; nothing here raises on bad input.
 """
@@ -26,6 +30,7 @@ from functools import lru_cache
 
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
+from sigmatch.trace.context import log_kernel_version, machine_context
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
@@ -38,7 +43,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-2"
+RULES_VERSION = "2026.11.25-3"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -47,22 +52,7 @@ MAX_TEXT = 256 * 1024  # characters of report text kept
 MAX_WALK_FRAMES = 2000  # frames examined for the guilty frame (stack overflows recurse deeply)
 
 _END_TRACE = re.compile(r"^-{3}\[ end (?:trace|Kernel panic)")
-_CPU_LINE = re.compile(
-    r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
-    r"(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +)?(?P<ver>\d+\.\d+[\w.\-+~]*)"
-)
-_OLD_PID_LINE = re.compile(r"^Pid: (?P<pid>\d+), comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*)")
-_HW = re.compile(r"^Hardware name: (?P<hw>.{1,200})")
-# The hung-task and lockdep banners put the version on a line of its own:
-# "      Tainted: G           OE      6.1.0-18-amd64 #1 Debian 6.1.76-1", "6.8.0-rc1 #3 Not tainted".
-_TAINT_LINE = re.compile(
-    r"^(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*) #"
-    r"|(?P<ver2>\d+\.\d+[\w.\-+~]*) #\d+\S* (?:Not tainted|Tainted: (?P<taint2>[A-Z ]{1,40}?))\s*$)"
-)
-_MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
-_LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
-_MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 # KMSAN and KFENCE print their stacks right under the banner, kmemleak under "backtrace (crc ..):".
 _KEYWORDLESS = frozenset({Kind.KMSAN, Kind.KFENCE, Kind.MEMORY_LEAK})
 _ALL_CPUS = re.compile(r"Sending NMI from CPU|NMI backtrace for cpu|Stack dump where RCU")
@@ -94,7 +84,7 @@ def parse_log(text: str) -> list[Report]:
     headers = _find_headers(lines)
     if not headers:
         return _headerless(lines)
-    log_version = _log_kernel_version(lines)
+    log_version = log_kernel_version(lines)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
         # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
@@ -150,7 +140,7 @@ def _headerless(lines: list[Line]) -> list[Report]:
     f = fm.HEADERLESS_HARD_LOCKUP if hard else fm.HEADERLESS
     m = re.match(r"", lines[at].text)
     assert m is not None
-    report = _build_report(lines, _Header(at, f, m), len(lines), _log_kernel_version(lines))
+    report = _build_report(lines, _Header(at, f, m), len(lines), log_kernel_version(lines))
     if sum(fr.reliable for fr in report.frames) < 3:
         return []
     return [report]
@@ -264,7 +254,8 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
                         guilty = fr
                         break
     title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
-    ctx = _context(lines, h, end, text_lines)
+    lo = max(0, h.index - 60)
+    ctx = machine_context([ln.text for ln in lines[lo:h.index]] + text_lines, h.index - lo)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
     return Report(
@@ -636,80 +627,6 @@ def _protect_sanitize(title: str, values: dict[str, str], keep_numbers: bool) ->
     for token, v in saved.items():
         title = title.replace(token, v)
     return title
-
-
-# --- 7. context ----------------------------------------------------------------------------
-
-def _context(lines: list[Line], h: _Header, end: int, text_lines: list[str]) -> dict[str, str]:
-    ctx: dict[str, str] = {}
-    lo = max(0, h.index - 60)
-    window = [ln.text for ln in lines[lo:h.index]] + text_lines
-    for j, t in enumerate(window):
-        s = t.strip()
-        if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= h.index - lo):
-            m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
-            if m and ("ver" not in ctx or (j >= h.index - lo and "cpu_in_report" not in ctx)):
-                d = m.groupdict()
-                ctx["ver"] = d["ver"]
-                ctx["comm"] = d["comm"].strip()
-                ctx["pid"] = d["pid"]
-                if d.get("cpu"):
-                    ctx["cpu"] = d["cpu"]
-                taint = d.get("taint")
-                if taint:
-                    ctx["taint"] = " ".join(taint.split())
-                elif "taint" in ctx:
-                    del ctx["taint"]
-                if j >= h.index - lo:
-                    ctx["cpu_in_report"] = "1"
-        if "ver" not in ctx and "ainted" in s:
-            m = _TAINT_LINE.match(s)
-            if m:
-                ctx["ver"] = m.group("ver") or m.group("ver2")
-                taint = m.group("taint") or m.group("taint2")
-                if taint:
-                    ctx["taint"] = " ".join(taint.split())
-        if s.startswith("Hardware name:") and ("hw" not in ctx or j >= h.index - lo):
-            m = _HW.match(s)
-            if m:
-                ctx["hw"] = m.group("hw").strip()
-        if "mods" not in ctx and s.startswith("Modules linked in:"):
-            m = _MODULES.match(s)
-            if m:
-                mods = [_mod_name(tok) for tok in m.group("mods").split()]
-                k = j + 1
-                # Continuation lines of a long module list (terminal/mailer wrapped or printk split).
-                while k < len(window) and k < j + 8 and _looks_like_modules(window[k]):
-                    mods.extend(_mod_name(tok) for tok in window[k].split())
-                    k += 1
-                ctx["mods"] = " ".join(x for x in mods if x)
-    ctx.pop("cpu_in_report", None)
-    return ctx
-
-
-def _mod_name(tok: str) -> str:
-    tok = tok.strip()
-    if tok.startswith("[") or tok.endswith("]") or tok.startswith("("):
-        return ""
-    tok = tok.split("(", 1)[0]
-    return tok if _MODULE_TOKEN.match(tok) else ""
-
-
-def _looks_like_modules(t: str) -> bool:
-    s = t.strip()
-    if not s or ":" in s or "+" in s or "[<" in s:
-        return False
-    toks = s.split()
-    return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
-
-
-def _log_kernel_version(lines: list[Line]) -> str | None:
-    for ln in lines[:20000]:
-        if "Linux version" in ln.text:
-            m = _LINUX_VERSION.search(ln.text)
-            if m:
-                return m.group("ver")
-    return None
 
 
 __all__ = ["RULES_VERSION", "Kind", "parse_log"]
