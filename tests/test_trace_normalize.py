@@ -26,6 +26,10 @@ from sigmatch.trace.rules import load_all
     ("[.] Call Trace:", "Call Trace:", None),
     ("  [3310.968174]  btrfs_sync_file+0x3f1/0x490", " btrfs_sync_file+0x3f1/0x490", None),
     (" dump_stack+0x5c/0x85", " dump_stack+0x5c/0x85", None),
+    ("kern  :warn  : [  733.102311] ------------[ cut here ]", "------------[ cut here ]", None),
+    ("[  +0.000010] RIP: 0010:f+0x1/0x2", "RIP: 0010:f+0x1/0x2", None),
+    ("[ 1.234567 <    0.000010>] Call Trace:", "Call Trace:", None),
+    ("[  123.456789] host01 kernel: BUG: x", "BUG: x", None),
 ])
 def test_clean_line(raw: str, text: str, caller: str | None) -> None:
     line = clean_line(raw)

@@ -49,7 +49,15 @@ _HUMAN_TS = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\
 # printk timestamp "[  123.456789]" (also "[123.456789 0.000123]" from grabserial-like tools),
 # then an optional printk caller id "[T1234]" / "[ C7]" (CONFIG_PRINTK_CALLER, 5.1+).
 # "[.]" / "[...]": timestamps redacted by the person who pasted the log.
-_TS = re.compile(r"^\[ {0,12}(?:\d{1,10}\.\d{1,9}|\.{1,3})(?: {1,4}[\d.]{1,20})?\] ?")
+# "dmesg -d" adds the delta ("[ 1.234567 <    0.000010>]"), "dmesg --reltime" prints "[  +0.000010]".
+_TS = re.compile(r"^\[ {0,12}\+?(?:\d{1,10}\.\d{1,9}|\.{1,3})(?: {1,4}[\d.]{1,20}| {0,4}<[ \d.]{1,20}>)?\] ?")
+# "dmesg -x": facility and level before the timestamp ("kern  :warn  : [  1.2] ...").
+_FACILITY = re.compile(
+    r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news|cron|authpriv|ftp|local[0-7]) {0,2}:"
+    r"(?:emerg|alert|crit|err|warn|notice|info|debug) {0,2}: ?"
+)
+# "journalctl -o short-monotonic": "[  123.456789] host kernel: ..." (timestamp first).
+_HOST_KERNEL = re.compile(r"^[\w.\-]{1,64} kernel: ?")
 _CALLER = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ?")
 _CALLER_ONLY = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ")
 # Serial consoles that prefix each line with a wall-clock time: "[2024-04-14 08:12:21.123] ".
@@ -72,7 +80,7 @@ def clean_line(raw: str) -> Line:
         t = s.lstrip(" ")
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
-    if not c or c.islower() or c == " " or c in "-=":
+    if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
         return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
     for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         before = s
@@ -87,7 +95,7 @@ def clean_line(raw: str) -> Line:
         if m:
             s = s[m.end():]
             stamped = True
-        m = _LEVEL.match(s)
+        m = _LEVEL.match(s) or _FACILITY.match(s)
         if m:
             s = s[m.end():]
         m = _HUMAN_TS.match(s) or _BRACKET_DATE.match(s)
@@ -101,6 +109,9 @@ def clean_line(raw: str) -> Line:
         if m:
             s = s[m.end():]
             stamped = True
+            k = _HOST_KERNEL.match(s)
+            if k:
+                s = s[k.end():]
             m = _CALLER.match(s)
             if m:
                 caller = m.group(1)
