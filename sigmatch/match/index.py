@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import KnownBug, Origin
@@ -266,19 +266,26 @@ class QueryToken:
     ns: str
     token: str
     weight: float = 1.0
+    key: str = field(default="", compare=False)  # "ns:token", the postings key
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", f"{self.ns}:{self.token}")
 
 
 class CandidateIndex:
     """Inverted indexes over a catalog, with IDF weights. Build once; look up per query."""
 
-    def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.10,
-                 create_postings_share: float = 0.01) -> None:
+    def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.05,
+                 create_postings_share: float = 0.01, max_candidates: int = 1000) -> None:
         self.catalog = catalog
         self.bugs: tuple[KnownBug, ...] = tuple(b for b in catalog.bugs if not b.withdrawn)
         self.features: tuple[BugFeatures, ...] = tuple(bug_features(b) for b in self.bugs)
         self.n = len(self.bugs)
         self.max_postings = max(50, int(self.n * max_postings_share))
         self.create_postings = max(20, int(self.n * create_postings_share))
+        # Rarest tokens first bring in at most this many candidates; later tokens only add evidence.
+        self.max_candidates = max_candidates
         self._sets: dict[str, frozenset[int]] = {}
         postings: dict[str, list[int]] = {}
         for i, feat in enumerate(self.features):
@@ -331,9 +338,10 @@ class CandidateIndex:
         sw = tuple(slot_weights) if slot_weights is not None else (1.0,) * len(NAMESPACES)
         width = len(NAMESPACES) + 1
         weighted: dict[str, float] = {}
+        postings = self.postings
         for qt in tokens:
-            key = f"{qt.ns}:{qt.token}"
-            if key in self.postings and weighted.get(key, 0.0) < qt.weight:
+            key = qt.key
+            if key in postings and weighted.get(key, 0.0) < qt.weight:
                 weighted[key] = qt.weight
         # Rarest first, so that the candidate set is built from the most specific evidence.
         order = sorted(weighted, key=lambda k: len(self.postings[k]))
@@ -353,7 +361,7 @@ class CandidateIndex:
             pgain = gain * sw[slot]
             if df > create and key[0] in _CREATE_ONLY:
                 continue  # common directories/words: the scorer counts them for the shortlist
-            if df <= create:
+            if df <= create and len(acc) < self.max_candidates:
                 for i in post:
                     ev = acc.get(i)
                     if ev is None:

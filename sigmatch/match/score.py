@@ -314,6 +314,17 @@ class Weights:
 
 
 DEFAULT_WEIGHTS = Weights()
+_WEIGHT_DICTS: dict[Weights, dict[str, float]] = {}
+
+
+def _weights_dict(w: Weights) -> dict[str, float]:
+    d = _WEIGHT_DICTS.get(w)
+    if d is None:
+        d = _WEIGHT_DICTS[w] = w.as_dict()
+        if len(_WEIGHT_DICTS) > 64:  # tuning makes many; keep the cache small
+            _WEIGHT_DICTS.clear()
+            _WEIGHT_DICTS[w] = d
+    return d
 
 # Saturation scales of the evidence sums (sum of idf * position weight), ~ "two rare tokens".
 _SCALE = {"f": 8.0, "i": 8.0, "p": 5.0, "d": 5.0, "s": 4.0}
@@ -432,7 +443,8 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         sig["version"] = plaus
     if recency:
         sig["recency"] = recency
-    contrib = {k: getattr(w, k) * v for k, v in sig.items()}
+    wd = _weights_dict(w)
+    contrib = {k: wd[k] * v for k, v in sig.items()}
     return Scored(i, sum(contrib.values()), sig, contrib, best_matched, title_hit, vnote)
 
 
