@@ -52,8 +52,9 @@ def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
 
     For hung tasks the key starts at the waiter the title names (the frames above are the
     scheduler and the sleeping lock, the same in every hang); for other crashes at the first
-    specific frame (the faulting function, the stalled loop). Entry/exit glue (rules/signature_glue.txt) is dropped too. Consecutive duplicates
-    (recursion, a RIP frame repeated as the first trace entry) collapse.
+    specific frame (the faulting function, the stalled loop). Entry/exit glue
+    (rules/signature_glue.txt) is dropped too. Consecutive duplicates (recursion, a RIP frame
+    repeated as the first trace entry) collapse.
     """
     glue = rules.pattern_union("signature_glue.txt")
     usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline and not glue.search(f.function)]
