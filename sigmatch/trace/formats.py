@@ -270,7 +270,12 @@ FORMATS: tuple[Format, ...] = (
       absorbs=_rx(r"^unreferenced object 0x")),
     F("object-free", K.BUG_OTHER, _rx(r"BUG: Object already free"), "BUG: Object already free", no_stack=True),
     # SLUB debug: "BUG kmalloc-64 (Not tainted): Poison overwritten" (the cache name is not the bug).
-    F("slub", K.BUG_OTHER, _rx(r"^BUG (?P<cache>[\w\-:()]{1,64}) \([^)]{0,40}\): (?P<what>.{1,120})"),
+    # Only SLUB's own consistency messages (slab_err/object_err in mm/slub.c) open a report.
+    F("slub", K.BUG_OTHER, _rx(
+        r"^BUG (?P<cache>[\w\-:()]{1,64}) \([^)]{0,40}\): (?P<what>(?:Poison overwritten|Object already free"
+        r"|(?:Left |Right )?Redzone overwritten|Object padding overwritten|Padding overwritten|Invalid object pointer"
+        r"|Freepointer corrupt|Freechain corrupt|Wrong object count|Objects remaining|Not a valid slab page"
+        r"|objects \d+ > max|Redzone check failed).{0,80})"),
       "BUG: {what}", no_stack=True, alts=("BUG {cache}: {what}",)),
     F("kcsan-hdr", K.KCSAN, _rx(r"^BUG: KCSAN"), "{line}", no_stack=True),
     F("bug-generic", K.BUG_OTHER, _rx(r"^BUG: (?P<what>.{2,200})"), "{line}", no_stack=True, keep_numbers=True),
