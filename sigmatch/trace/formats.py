@@ -53,6 +53,8 @@ def ANCHOR(p: str) -> Step:
 
 
 FAULT = (RIP, CALL_TRACE, STACK)
+# lockdep's lock sites: "ffff888104a1c0b8 (&lock){+.+.}-{3:3}, at: func+0x2e/0x110" (4.x: "at: [<ffff..>] func+..")
+AT_FUNC = FUNC(r"at: (?:\[<[0-9a-f]{1,16}>\] {1,2})?(?P<func>" + NAME + r")\+")
 TRACE = (CALL_TRACE, STACK)
 
 
@@ -204,27 +206,27 @@ FORMATS: tuple[Format, ...] = (
           r"|(?:WARNING|INFO): possible recursive locking detected"
           r"|(?:WARNING|INFO): possible irq lock inversion dependency detected"),
       "possible deadlock in {func}",
-      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"),
-       FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
+      (AT_FUNC,
+       AT_FUNC, STACK),
       skips=("deadlock",), frames_from=_rx(r"^stack backtrace:")),
     # "HARDIRQ-safe -> HARDIRQ-unsafe": the culprit is where the safe lock was taken in IRQ context.
     F("lockdep-safe-unsafe", K.LOCKDEP, _rx(r"(?:WARNING|INFO): \S+-safe -> \S+-unsafe lock order detected"),
       "possible deadlock in {func}", (ANCHOR(r"which became \S+-irq-safe at:"), STACK), skips=("deadlock",),
-      frames_from=_rx(r"^stack backtrace:")),
+      recipe2=(AT_FUNC,), frames_from=_rx(r"^stack backtrace:")),
     F("lockdep-inconsistent", K.LOCKDEP, _rx(r"(?:WARNING|INFO): inconsistent lock state"),
       "inconsistent lock state in {func}",
-      (FUNC(r"at: (?:\[<[0-9a-f]+>\] {1,2})?(?P<func>" + NAME + r")\+"), STACK),
+      (AT_FUNC, STACK),
       frames_from=_rx(r"^stack backtrace:")),
     F("lockdep-bad-unlock", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): bad unlock balance detected"),
       "{lvl}: bad unlock balance in {func}", TRACE),
     F("lockdep-held-freed", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): held lock freed"), "{lvl}: held lock freed in {func}", TRACE,
       skips=("locks_freed",)),
     F("lockdep-return-user", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): lock held when returning to user space"),
-      "{lvl}: lock held when returning to user space in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
+      "{lvl}: lock held when returning to user space in {func}", (AT_FUNC, STACK)),
     F("lockdep-still-held", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|BUG): (?:\S{1,80} )?still has locks held"),
-      "{lvl}: still has locks held in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
+      "{lvl}: still has locks held in {func}", (AT_FUNC, STACK)),
     F("lockdep-nested", K.LOCKDEP, _rx(r"WARNING: Nested lock was not taken|WARNING: nested lock was not taken"),
-      "WARNING: nested lock was not taken in {func}", (FUNC(r"at: (?P<func>" + NAME + r")\+"), STACK)),
+      "WARNING: nested lock was not taken in {func}", (AT_FUNC, STACK)),
     F("nonstatic-key", K.LOCKDEP, _rx(r"INFO: trying to register non-static key"),
       "INFO: trying to register non-static key in {func}", TRACE, skips=("nonstatic_key",)),
     F("rcu-usage", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|INFO): suspicious RCU usage"),
