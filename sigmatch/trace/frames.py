@@ -75,7 +75,8 @@ STACK_START = re.compile(
 # A bare function name, as CVE descriptions and hand-trimmed reports print stack entries
 # (offsets removed). Only accepted inside a stack listing, right after another frame.
 BARE = re.compile(r"^ {1,16}(?P<q>\? )?(?P<func>[a-z_][A-Za-z0-9_.]{2,200})(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})\])?$")
-CONTEXT_MARK = re.compile(r"^ {0,8}<(/?)(IRQ|NMI|TASK|EOI|EOE|SOFTIRQ|#DF|#MC|DB|DB1|#VC)>")
+# "<IRQ>", "</NMI>", "<TASK>" (4.x+), "<EOI>"/"<EOE>" and 3.x "<<EOE>>" (end of the IRQ/exception stack).
+CONTEXT_MARK = re.compile(r"^ {0,8}<{1,2}(/?)(IRQ|NMI|TASK|EOI|EOE|SOFTIRQ|#DF|#MC|DB|DB1|#VC)>{1,2}")
 
 
 @dataclass(frozen=True, slots=True)
