@@ -285,6 +285,10 @@ def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, floa
         plaus, note = 1.0, "the log's kernel predates the mainline fix"
     delta = bug.fixed - k.ordinal
     recency = 1.0 if delta <= 1.5 else 0.7 if delta <= 3.5 else 0.4 if delta <= 6.5 else 0.15 if delta <= 12 else 0.0
+    if not k.sublevel_known:
+        # Debian/Ubuntu/RHEL kernels live for years on one branch with backports: how soon after
+        # the branch a fix came says less there than for a mainline or stable build.
+        recency = 0.5 * recency + 0.2
     return plaus, recency, note
 
 
