@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -175,6 +177,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=40, help="slash commands to send")
     ap.add_argument("--mentions", type=int, default=20, help="app_mention events to send")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `serve` is stopped on the way out
 
     data_dir = args.data_dir
     if not data_dir:
@@ -200,10 +203,11 @@ def main() -> int:
             ready = {}
         print(f"catalog: {json.dumps(ready.get('catalog'))[:300]}")
         plan = ["command"] * args.n + ["mention"] * args.mentions
+        run = uuid.uuid4().hex[:8]
         for i, kind in enumerate(plan):
             fsnotify = i % 10 == 0  # every tenth request is the fsnotify soft lockup, the others vary
             text = texts[0] if fsnotify else texts[1 + i % max(1, len(texts) - 1)] if len(texts) > 1 else texts[0]
-            key = f"req{i}"
+            key = f"{run}req{i}"  # unique per run: the data directory remembers event ids for an hour
             if kind == "command":
                 body = urlencode({"command": "/kernel-crash", "text": text, "channel_id": "C1", "user_id": "U1",
                                   "response_url": f"http://127.0.0.1:{rx.port}/response/{key}",
@@ -211,7 +215,7 @@ def main() -> int:
                 url, ctype = base + "/slack/commands", "application/x-www-form-urlencoded"
             else:
                 doc = {"type": "event_callback", "event_id": f"Ev{key}", "event": {
-                    "type": "app_mention", "text": "<@U0BOT> " + text, "ts": f"{1700000000 + i}.000100",
+                    "type": "app_mention", "text": "<@U0BOT> " + text, "ts": f"{int(time.time())}.{i:06d}",
                     "channel": key, "user": "U1"}}
                 body = json.dumps(doc).encode()
                 url, ctype = base + "/slack/events", "application/json"
@@ -222,8 +226,9 @@ def main() -> int:
                 print(f"{kind} {key}: HTTP {status}")
                 missing += 1
                 continue
-            arrived = rx.wait(key, timeout=60)
+            arrived = rx.wait(key, timeout=30)
             if arrived is None:
+                print(f"{kind} {key}: no reply within 30 s", flush=True)
                 missing += 1
                 continue
             acks[kind].append(acked - t0)
