@@ -260,6 +260,8 @@ def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
     """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``."""
     if d.upstream_budget <= 0 or not answer.reports:
         return answer
+    if str(d.settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() in ("off", "0", "false", "no"):
+        return answer
     try:
         from sigmatch.upstream.lookup import lookup
 
