@@ -98,6 +98,7 @@ def _mem_kib(pid: int) -> tuple[int, int]:
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = dict(os.environ)
+    env.setdefault("SIGMATCH_UPSTREAM_LOOKUP", "off")  # measure the service, not the internet
     if args.data_dir:
         env["SIGMATCH_DATA_DIR"] = args.data_dir
     cmd = [sys.executable, "-c", "import sys; from sigmatch.cli import main; sys.exit(main())", "serve",

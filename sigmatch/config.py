@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGMATCH_SYZBOT_URL", "https://syzkaller.appspot.com", "url", "Base URL of the syzbot dashboard."),
     Setting("SIGMATCH_STABLE_URL", "https://cdn.kernel.org/pub/linux/kernel", "url",
             "Base URL of kernel.org's release tree (stable ChangeLog-X.Y.Z files)."),
+    Setting("SIGMATCH_UPSTREAM_LOOKUP", "on", "on|off",
+            "Whether API and page answers ask lore, bugzilla, syzbot and kernel.org about the crash."),
     Setting("SIGMATCH_HTTP_TIMEOUT", "10", "seconds", "Timeout of one upstream HTTP request.", float),
     Setting("SIGMATCH_UPSTREAM_BUDGET", "2.0", "seconds",
             "Longest time an answer waits on upstream before returning cached results and a job to poll.", float),

@@ -11,6 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIGMATCH_SHARED_DIR", REPO.parent / "shared")).resolve()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Tests talk only to 127.0.0.1: answers do not ask the real upstream hosts unless a test points the
+# upstream URL settings at a local server and turns the lookup on itself.
+os.environ.setdefault("SIGMATCH_UPSTREAM_LOOKUP", "off")
+
 
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the calling test with a clear message when it is absent."""

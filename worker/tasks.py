@@ -51,15 +51,18 @@ def refresh_job(sources: Iterable[str] | None = None, full: bool = False, **_ign
     return report.to_dict(ids_limit=50)
 
 
-def lookup_job(text: str, budget: float = 30.0) -> dict[str, Any]:
-    """Ask upstream about the primary crash in ``text``; the answer also lands in the shared cache."""
+def lookup_job(text: str, budget: float = 30.0, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Ask upstream about the primary crash in ``text``; the answer also lands in the shared cache.
+
+    ``settings`` overrides upstream settings (base URLs, timeouts) for this job only.
+    """
     from sigmatch import parse_log
     from sigmatch.upstream.lookup import lookup
 
     reports = parse_log(text)
     if not reports:
         return {"notes": ["no crash report found in the text"]}
-    result = lookup(reports[0], budget=float(budget), text=text)
+    result = lookup(reports[0], budget=float(budget), text=text, settings=dict(settings or {}))
     out: dict[str, Any] = result.to_dict()
     return out
 

@@ -22,7 +22,7 @@ from sigmatch.coordination import redis_health
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
 from sigmatch.web.present import answer_json, bug_detail, bug_summary
-from sigmatch.web.services import analyze
+from sigmatch.web.services import analyze, with_upstream
 from sigmatch.web.state import state
 
 bp = Blueprint("api", __name__)
@@ -79,7 +79,7 @@ def run_match(raw: bytes | str, top: int) -> Answer:
         raise ApiError(422, "no_kernel_log",
                        "no kernel crash report found in the input (expected dmesg or console output "
                        "with an oops, BUG, WARNING, lockup, hung task, KASAN report, panic, ...)")
-    return answer
+    return with_upstream(answer, text, st.settings, st.jobs)
 
 
 def _log_from_request() -> bytes | str:

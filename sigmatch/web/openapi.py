@@ -118,7 +118,11 @@ SCHEMAS: dict[str, Any] = {
             "rules_version": {"type": "string"}, "algorithm_version": {"type": "string"},
             "catalog_version": {"type": "string"},
             "notes": {"type": "array", "items": {"type": "string"}},
-            "upstream": {"type": "object", "description": "Similar upstream reports (lore, bugzilla, syzbot)."},
+            "upstream": {"type": "object", "description": (
+                "What upstream says about this crash within SIGMATCH_UPSTREAM_BUDGET: lore reports and the "
+                "patches answering them, bugzilla bugs, syzbot bugs, fixing commits, stable releases, per-source "
+                "status and notes. Sources still working are listed in `pending`, finished by the background "
+                "job `job_id` (poll `job_url`). `enabled` is false when the lookup is off.")},
         },
     },
     "BugSummary": {

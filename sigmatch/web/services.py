@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sigmatch.answer import Answer
@@ -20,6 +20,7 @@ from sigmatch.answer import analyze as core_analyze
 from sigmatch.catalog.catalog import Catalog, load_catalog
 from sigmatch.catalog.store import current_version
 from sigmatch.errors import CatalogError, SigmatchError
+from sigmatch.jobs import Jobs
 from sigmatch.match.matcher import Matcher
 
 log = logging.getLogger("sigmatch.web")
@@ -145,3 +146,51 @@ class CatalogHolder:
 def analyze(text: str, loaded: Loaded, *, top: int) -> Answer:
     """The core call, against the catalog this process serves."""
     return core_analyze(text, loaded.matcher, top=top)
+
+
+# Settings a background upstream job needs; only these travel with the job (no secrets).
+_UPSTREAM_SETTINGS = ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL",
+                      "SIGMATCH_HTTP_TIMEOUT", "SIGMATCH_RATE_LIMIT", "SIGMATCH_CACHE_TTL",
+                      "SIGMATCH_UPSTREAM_MAX_BYTES")
+UPSTREAM_JOB = "worker.tasks.lookup_job"
+BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
+
+
+def upstream_enabled(settings: Mapping[str, Any]) -> bool:
+    return str(settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() not in ("off", "0", "false", "no")
+
+
+def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: Jobs | None) -> Answer:
+    """The answer with what upstream says within ``SIGMATCH_UPSTREAM_BUDGET``.
+
+    The catalog answer never waits longer than the budget: sources still working then are listed
+    in ``pending`` and a background job (``job_id``, pollable at ``/api/v1/jobs/<id>``) finishes
+    the lookup, whose results also land in the shared cache for the next ask.
+    """
+    if not answer.reports:
+        return answer
+    if not upstream_enabled(settings):
+        return replace(answer, upstream={"enabled": False,
+                                         "notes": ["upstream lookup is off (SIGMATCH_UPSTREAM_LOOKUP=off)"]})
+    from sigmatch.upstream.lookup import start_lookup  # adapter code, loaded only when asked for
+
+    top = answer.top
+    fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+    try:
+        job = start_lookup(answer.reports[0], settings=settings, text=text, fix_commits=fixes)
+        job.wait(job.budget)
+        result = job.result()
+    except Exception as exc:  # upstream trouble never costs the operator the catalog answer
+        log.exception("upstream lookup failed")
+        return replace(answer, upstream={"enabled": True, "complete": False,
+                                         "notes": [f"upstream lookup failed: {type(exc).__name__}"]})
+    up: dict[str, Any] = {"enabled": True, **result.to_dict()}
+    if result.pending and jobs is not None:
+        try:
+            job_id = jobs.enqueue(UPSTREAM_JOB, text=text, budget=BACKGROUND_BUDGET,
+                                  settings={k: settings[k] for k in _UPSTREAM_SETTINGS if k in settings})
+            up["job_id"] = job_id
+            up["job_url"] = f"/api/v1/jobs/{job_id}"
+        except Exception as exc:
+            up["notes"] = [*up.get("notes", ()), f"could not queue the rest of the lookup: {type(exc).__name__}"]
+    return replace(answer, upstream=up)
