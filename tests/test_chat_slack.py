@@ -464,11 +464,12 @@ class _Lore:
 
 
 def test_upstream_reports_found_within_the_budget_are_in_the_reply(slack: SlackServer) -> None:
+    # tests/conftest.py turns upstream lookups off by default; this test asks a local lore
     lore = _Lore()
     try:
         app = make_app(slack, SIGMATCH_CHAT_UPSTREAM_BUDGET=10.0, SIGMATCH_LORE_URL=lore.base,
                        SIGMATCH_BUGZILLA_URL=lore.base, SIGMATCH_SYZBOT_URL=lore.base,
-                       SIGMATCH_STABLE_URL=lore.base, SIGMATCH_RATE_LIMIT=1000.0)
+                       SIGMATCH_STABLE_URL=lore.base, SIGMATCH_RATE_LIMIT=1000.0, SIGMATCH_UPSTREAM_LOOKUP="on")
         body = command_form(slack)
         assert post_command(app.test_client(), body, slack_headers(body, SECRET)).status_code == 200
         settle(app)
@@ -591,3 +592,19 @@ def test_a_log_with_many_crashes_still_fits_block_kit(app: Flask, client: FlaskC
     msg = post.json()
     assert len(msg["blocks"]) <= 50
     assert "d90a10e2444b" in json.dumps(msg)
+
+
+def test_upstream_lookup_off_keeps_replies_catalog_only(slack: SlackServer) -> None:
+    lore = _Lore()
+    try:
+        app = make_app(slack, SIGMATCH_CHAT_UPSTREAM_BUDGET=10.0, SIGMATCH_LORE_URL=lore.base,
+                       SIGMATCH_UPSTREAM_LOOKUP="off")
+        body = command_form(slack)
+        assert post_command(app.test_client(), body, slack_headers(body, SECRET)).status_code == 200
+        settle(app)
+        (post,) = slack.posts("/response/")
+        assert "d90a10e2444b" in reply_text(post)
+        assert "Upstream reports" not in reply_text(post)
+    finally:
+        lore.httpd.shutdown()
+        lore.httpd.server_close()
