@@ -40,7 +40,7 @@ def test_user_agent_names_sigmatch_and_version(srv: ReplayServer) -> None:
     f = client(srv.url).get(srv.url + "/ok")
     assert f.status == 200 and f.text == "hello" and not f.truncated
     ua = srv.headers[-1]["User-Agent"]
-    assert ua.startswith(f"sigmatch/{__version__} (+http")
+    assert ua == f"sigmatch/{__version__} (Linux kernel crash triage)"
 
 
 def test_slow_server_past_the_timeout_is_an_error_not_a_hang(srv: ReplayServer) -> None:

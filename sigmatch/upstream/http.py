@@ -39,8 +39,8 @@ from sigmatch import __version__
 from sigmatch import config as _config
 from sigmatch.errors import BotWallError, UpstreamError
 
-PROJECT_URL = "https://github.com/sigmatch/sigmatch"
-USER_AGENT = f"sigmatch/{__version__} (+{PROJECT_URL})"
+# The project has no public home page yet; the product name and version identify it to upstream admins.
+USER_AGENT = f"sigmatch/{__version__} (Linux kernel crash triage)"
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 RETRY_STATUSES = (429, 500, 502, 503, 504)
