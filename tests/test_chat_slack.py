@@ -584,6 +584,16 @@ def test_hostile_signed_bodies_never_500(app: Flask, client: FlaskClient, slack:
     settle(app)
 
 
+@pytest.mark.parametrize("files", ["F1", {"id": "F1"}, [None, 3, "x", {"id": ["a"], "size": "big"}],
+                                   [{"url_private_download": "javascript:alert(1)"}]])
+def test_odd_file_lists_never_500(app: Flask, client: FlaskClient, slack: SlackServer, files: Any) -> None:
+    body = event_body(text="<@U0BOT> " + LOG, files=files, event_id=f"EvOdd{hash(str(files))}",
+                      ts=f"1700000001.{abs(hash(str(files))) % 10**6:06d}")
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    assert len(slack.posts("/api/chat.postMessage")) == 1
+
+
 def test_a_log_with_many_crashes_still_fits_block_kit(app: Flask, client: FlaskClient, slack: SlackServer) -> None:
     body = command_form(slack, text=LOG * 40)
     assert post_command(client, body, slack_headers(body, SECRET)).status_code == 200

@@ -59,12 +59,12 @@ class SlackFile:
     def from_event(cls, d: Mapping[str, Any]) -> SlackFile:
         size = d.get("size")
         return cls(
-            id=str(d.get("id") or ""),
-            name=str(d.get("name") or d.get("title") or ""),
+            id=str(d.get("id") or "")[:100],
+            name=str(d.get("name") or d.get("title") or "")[:200],
             size=int(size) if isinstance(size, int) else None,
-            url=str(d.get("url_private_download") or d.get("url_private") or "") or None,
-            mimetype=str(d.get("mimetype") or ""),
-            filetype=str(d.get("filetype") or ""),
+            url=str(d.get("url_private_download") or d.get("url_private") or "")[:2048] or None,
+            mimetype=str(d.get("mimetype") or "")[:100],
+            filetype=str(d.get("filetype") or "")[:50],
         )
 
 

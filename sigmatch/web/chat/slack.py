@@ -143,7 +143,7 @@ def events() -> Response:
     event_id = str(doc.get("event_id") or "")
     if not fresh:
         return jsonify({"ok": True, "duplicate": True})
-    keys = [f"slack:msg:{channel}:{ts}"]
+    keys = [f"slack:msg:{channel[:50]}:{ts[:50]}"]
     if event_id:
         keys.insert(0, f"slack:event:{event_id[:100]}")
     # Both must be new: the same event id retried, or the same message delivered under a new id.
@@ -151,7 +151,9 @@ def events() -> Response:
         log.info("slack event %s for %s:%s already handled", event_id, channel, ts)
         return jsonify({"ok": True, "duplicate": True})
     raw_text = event.get("text")
-    files = [SlackFile.from_event(f) for f in (event.get("files") or [])[:MAX_FILES] if isinstance(f, dict)]
+    raw_files = event.get("files")
+    raw_files = raw_files if isinstance(raw_files, list) else []
+    files = [SlackFile.from_event(f) for f in raw_files[:MAX_FILES] if isinstance(f, dict)]
     thread_ts = event.get("thread_ts")
     job = ReplyJob(
         platform="slack",
