@@ -277,7 +277,7 @@ class CandidateIndex:
     """Inverted indexes over a catalog, with IDF weights. Build once; look up per query."""
 
     def __init__(self, catalog: Catalog, *, max_postings_share: float = 0.05,
-                 create_postings_share: float = 0.004, max_candidates: int = 1000) -> None:
+                 create_postings_share: float = 0.004, max_candidates: int = 500) -> None:
         self.catalog = catalog
         self.bugs: tuple[KnownBug, ...] = tuple(b for b in catalog.bugs if not b.withdrawn)
         self.features: tuple[BugFeatures, ...] = tuple(bug_features(b) for b in self.bugs)
