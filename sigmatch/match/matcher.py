@@ -2,17 +2,21 @@
 
 ``Matcher(catalog)`` builds the candidate index once; ``match(report_or_signature)`` returns the
 top known bugs, best first, each a :class:`~sigmatch.match.model.Match` that explains itself
-(signals and weights, matched and unmatched frames, the rule that decided, the runner-up).
+(``signals``: each signal's contribution, i.e. weight x value, plus ``raw`` and ``p_top``; matched
+and unmatched frames; the rule that decided; the runner-up in ``explanation``).
 
-Ranking is two-stage: the index finds every bug that shares a title, frame, identifier, file,
-directory or subsystem word with the report and gives it a cheap evidence score; the best
+Ranking is two-stage: the index finds the bugs that share rare titles, frames, identifiers, files,
+directories or subsystem words with the report and gives them a cheap evidence score; the best
 ``shortlist`` of those (plus every exact-title hit) are scored with all signals of
-:mod:`sigmatch.match.score` (frame alignment, kind, version plausibility).
+:mod:`sigmatch.match.score` (frame alignment, kind, version plausibility). The weights are a
+conditional logit fitted on one half of the dev corpus, so raw scores are log-odds.
 
-Confidence (see :class:`Calibration`): never for corrupted or low-information reports; otherwise
-the top raw score must clear a threshold *and* beat the runner-up by a margin, or the report's
-exact title must name the bug with frames that agree. The thresholds were chosen on one half of
-the dev corpus (``benchmarks/e2e_match.py --tune``) and checked on the other half.
+Confidence (see :class:`Calibration` and :func:`decide`): never for corrupted or low-information
+reports, nor when the log's kernel cannot have the bug; otherwise the top candidate must take a
+clear share of the probability among the best ten *and* score high enough in absolute terms
+(a clear winner among weak candidates is "looks new"), or the report's exact title must name the
+bug with frames that agree. The thresholds were chosen on one half of the dev corpus
+(``benchmarks/e2e_match.py --calibrate``) and checked on the other half.
 """
 
 from __future__ import annotations
