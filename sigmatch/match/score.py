@@ -294,7 +294,12 @@ def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, floa
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Weights of the signals in the raw score (tuned on one half of the dev corpus)."""
+    """Weights of the signals in the raw score.
+
+    Fitted as a conditional logit (softmax over each report's shortlisted candidates, L2 0.02,
+    evidence weights kept >= 0 and ``*_miss`` weights <= 0) on half A of
+    ``../shared/corpus/e2e-dev.jsonl`` by ``benchmarks/e2e_match.py --tune``; half B is held out.
+    """
 
     title: float = 0.88
     sequence: float = 0.102
