@@ -323,9 +323,11 @@ class CandidateIndex:
         """Rarity of a function name across trace frames and record identifiers."""
         return max(0.0, self._log_n - math.log(self._fn_df.get(name, 0) + 1))
 
-    def lookup(self, tokens: Sequence[QueryToken], slot_weights: Sequence[float] | None = None) -> dict[int, list[float]]:
+    def lookup(self, tokens: Sequence[QueryToken | tuple[str, float]],
+               slot_weights: Sequence[float] | None = None) -> dict[int, list[float]]:
         """Per candidate bug, per namespace (slots in :data:`NAMESPACES` order): the sum of
-        ``weight * idf`` of the query tokens it shares; the last slot is the prescore, the same
+        ``weight * idf`` of the query tokens it shares (:class:`QueryToken` values or
+        ``("ns:token", weight)`` pairs); the last slot is the prescore, the same
         sums weighted by ``slot_weights`` (default 1 each).
 
         Only postings of the query's own tokens are read. Rare tokens (shared by at most
@@ -340,9 +342,9 @@ class CandidateIndex:
         weighted: dict[str, float] = {}
         postings = self.postings
         for qt in tokens:
-            key = qt.key
-            if key in postings and weighted.get(key, 0.0) < qt.weight:
-                weighted[key] = qt.weight
+            key, weight = (qt.key, qt.weight) if isinstance(qt, QueryToken) else qt
+            if key in postings and weighted.get(key, 0.0) < weight:
+                weighted[key] = weight
         # Rarest first, so that the candidate set is built from the most specific evidence.
         order = sorted(weighted, key=lambda k: len(self.postings[k]))
         # Only common tokens: let the rarest of them bring in candidates after all.

@@ -42,7 +42,6 @@ from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.match.index import (
     BugFeatures,
     CandidateIndex,
-    QueryToken,
     kind_classes,
     norm_function,
     norm_path,
@@ -134,7 +133,7 @@ class QueryFeatures:
     kernel: KernelPoint | None
     low_information: bool
     corrupted: bool
-    tokens: tuple[QueryToken, ...] = field(default=())
+    tokens: tuple[tuple[str, float], ...] = field(default=())  # ("ns:token", weight)
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -204,20 +203,21 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     words = tuple(dict.fromkeys(words_l))
     kc = _title_kind_classes(title or "", kind)
 
-    tokens: list[QueryToken] = [QueryToken("t", t, 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
+    # Index tokens as ("ns:token", weight) pairs (see :class:`QueryToken`); plain tuples are cheap.
+    tokens: list[tuple[str, float]] = [(f"t:{t}", 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
     for g in guilty:
-        tokens.append(QueryToken("i", g, 1.5))
-        tokens.append(QueryToken("f", g, 1.0))
+        tokens.append((f"i:{g}", 1.5))
+        tokens.append((f"f:{g}", 1.0))
     for pos, fn in enumerate(token_frames):
         w = position_weight(pos)
-        tokens.append(QueryToken("f", fn, w))
-        tokens.append(QueryToken("i", fn, w))
+        tokens.append((f"f:{fn}", w))
+        tokens.append((f"i:{fn}", w))
     for pos, f in enumerate(files):
-        tokens.append(QueryToken("p", f, position_weight(pos)))
+        tokens.append((f"p:{f}", position_weight(pos)))
     for pos, d in enumerate(dirs):
-        tokens.append(QueryToken("d", d, position_weight(pos)))
+        tokens.append((f"d:{d}", position_weight(pos)))
     for w_ in words:
-        tokens.append(QueryToken("s", w_, 0.5))
+        tokens.append((f"s:{w_}", 0.5))
     return QueryFeatures(
         titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
         words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
