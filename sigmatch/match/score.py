@@ -417,12 +417,16 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         if ev[slot]:
             sig[name] = _saturate(ev[slot], _SCALE[ns])
     # Directories and subsystem words, counted here in full (the index only counts rare ones).
-    if bug.dirs:
-        dsum = sum(v for d, v in ctx.dir_weights.items() if d in bug.dirs)
+    common = bug.dirs.intersection(ctx.dir_weights)
+    if common:
+        dw = ctx.dir_weights
+        dsum = sum(dw[d] for d in common)
         if dsum:
             sig["dir"] = _saturate(dsum, _SCALE["d"])
-    if bug.words:
-        wsum = sum(v for w_, v in ctx.word_weights.items() if w_ in bug.words)
+    common = bug.words.intersection(ctx.word_weights)
+    if common:
+        ww = ctx.word_weights
+        wsum = sum(ww[w_] for w_ in common)
         if wsum:
             sig["subsystem"] = _saturate(wsum, _SCALE["s"])
     g_best = 0.0
