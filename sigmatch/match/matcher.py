@@ -40,6 +40,7 @@ from sigmatch.match.score import (
     query_context,
     query_features,
     score_candidate,
+    with_alignment,
 )
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
@@ -121,7 +122,18 @@ class Matcher:
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
         ctx = query_context(q, self.index)
-        scored = [score_candidate(q, i, e, self.index, w, ctx) for i, e in short]
+        scored = [score_candidate(q, i, e, self.index, w, ctx, with_sequence=False) for i, e in short]
+        # The frame alignment adds at most w.sequence: align only the candidates it can still lift
+        # into the first ``limit`` (or the probability depth).
+        scored.sort(key=lambda s: -s.raw)
+        keep = max(limit, PROBABILITY_DEPTH)
+        if len(scored) > keep:
+            floor = scored[keep - 1].raw - max(w.sequence, 0.0)
+            n = keep
+            while n < len(scored) and scored[n].raw >= floor:
+                n += 1
+            scored = scored[:n]
+        scored = [with_alignment(s, q, self.index, w, ctx) for s in scored]
         scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
         return q, scored[:limit]
 

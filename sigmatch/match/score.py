@@ -390,9 +390,36 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
     )
 
 
+def align(q: QueryFeatures, i: int, index: CandidateIndex, ctx: QueryContext) -> tuple[float, tuple[int, ...]]:
+    """Best sequence similarity of the report against bug ``i``'s signatures, and aligned positions."""
+    bug = index.features[i]
+    best_seq = 0.0
+    best_matched: tuple[int, ...] = ()
+    if bug.sequences and not bug.frames.isdisjoint(ctx.all_frames):  # no shared frame: nothing to align
+        for seq, wb in zip(bug.sequences, index.sequence_weights[i], strict=True):
+            sim, positions = sequence_similarity(q.sequence, ctx.seq_weights, seq, wb)
+            if sim > best_seq:
+                best_seq, best_matched = sim, tuple(positions)
+    return best_seq, best_matched
+
+
+def with_alignment(s: Scored, q: QueryFeatures, index: CandidateIndex, w: Weights, ctx: QueryContext) -> Scored:
+    """``s`` with its ``sequence`` signal added (after ``score_candidate(..., with_sequence=False)``)."""
+    sim, positions = align(q, s.bug_index, index, ctx)
+    if not sim:
+        return s
+    add = _weights_dict(w)["sequence"] * sim
+    return Scored(s.bug_index, s.raw + add, {**s.signals, "sequence": sim}, {**s.contributions, "sequence": add},
+                  positions, s.title_hit, s.version_note)
+
+
 def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
-                    ctx: QueryContext | None = None) -> Scored:
-    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query)."""
+                    ctx: QueryContext | None = None, *, with_sequence: bool = True) -> Scored:
+    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query).
+
+    ``with_sequence=False`` leaves the frame alignment (the costliest signal) out of a first
+    pass; :func:`with_alignment` adds it to the candidates it can still lift into the results.
+    """
     if ctx is None:
         ctx = query_context(q, index)
     bug = index.features[i]
@@ -404,13 +431,7 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
                 title_hit = "title" if n == 0 else "alt-title"
                 sig["title"] = tw
                 break
-    best_seq = 0.0
-    best_matched: tuple[int, ...] = ()
-    if bug.sequences and not bug.frames.isdisjoint(ctx.all_frames):  # no shared frame: nothing to align
-        for seq, wb in zip(bug.sequences, index.sequence_weights[i], strict=True):
-            sim, positions = sequence_similarity(q.sequence, ctx.seq_weights, seq, wb)
-            if sim > best_seq:
-                best_seq, best_matched = sim, tuple(positions)
+    best_seq, best_matched = align(q, i, index, ctx) if with_sequence else (0.0, ())
     if best_seq:
         sig["sequence"] = best_seq
     for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file")):
