@@ -7,13 +7,15 @@ from sigmatch.errors import InputError
 # Share of control bytes (other than tab/newline/CR/ESC/form feed) above which input is "binary".
 _BINARY_SHARE = 0.10
 _TEXT_CONTROLS = frozenset(b"\t\n\r\x1b\x0c")
+# Every byte that is not a "bad" control byte: deleting these leaves only the bad ones to count.
+_NOT_BAD = bytes(b for b in range(256) if b >= 32 or b in _TEXT_CONTROLS)
 
 
 def looks_binary(data: bytes, sample: int = 65536) -> bool:
     head = data[:sample]
     if not head:
         return False
-    bad = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
+    bad = len(head.translate(None, _NOT_BAD))
     return bad / len(head) > _BINARY_SHARE
 
 
