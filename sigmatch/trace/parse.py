@@ -43,7 +43,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-4"
+RULES_VERSION = "2026.11.25-5"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -499,7 +499,9 @@ def _extract(cands: list[Frame], extractor: str) -> Frame | None:
                                  context=fr.context, note="bucket: every smp_call_function* wait")
                 return prev
             prev = fr
-        return cands[0]
+        # No anchor below the stalled code: the stack is cut (syzkaller's stall extractor gives
+        # up here too, and titles the report "in corrupted"); the frames still feed the fuzzy key.
+        return None
     if extractor == "hang":
         for fr in cands:
             for rx, bucket in rules.hang_buckets():
@@ -553,6 +555,7 @@ def _title(
     text_lines: list[str],
 ) -> tuple[str, tuple[str, ...], bool, str | None]:
     corrupted = False
+    stack_cut = False  # the report's stack is missing or cut (see _stack_problem)
     reason: str | None = None
     values = _Fmt(groups)
     values["line"] = header.strip()
@@ -589,7 +592,12 @@ def _title(
                 alts.append(a.format_map(_Fmt(values, func=v)))
     else:
         corrupted = True
-        reason = "no usable stack frame" if not walk.frames else "every frame is generic or unreliable"
+        if not walk.frames:
+            reason = "no usable stack frame"
+        elif f.extractor == "stall" and walk.candidates:
+            reason = "no anchor frame (syscall, workqueue, timer or kthread entry) below the stalled code"
+        else:
+            reason = "every frame is generic or unreliable"
         if f.fallback_title:
             title = f.fallback_title.format_map(values)
         else:
@@ -603,6 +611,14 @@ def _title(
                              keyword_needed=f.kind not in _KEYWORDLESS)
         if why:
             corrupted, reason = True, why
+            stack_cut = True
+    if corrupted and func is not None and "{func}" in f_title and (
+            walk.corrupt_line or (f.kind is Kind.WARNING and stack_cut)):
+        # The function the title would name comes from a stack that is missing (a WARNING cut
+        # right after its banner) or mixed with a fault-injection stack: syzkaller titles such
+        # reports "... in corrupted" and so do we; the named title stays as an alternative.
+        alts.insert(0, title)
+        title = f_title.format_map(_Fmt(values, func="corrupted"))
     if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
         corrupted, reason = True, "panic message only: the cause is in an earlier report or missing"
     title = _protect_sanitize(title, values, f.keep_numbers)
