@@ -173,8 +173,10 @@ FORMATS: tuple[Format, ...] = (
       alts=("bad-access in {func}",)),
     F("arm-internal-oops", K.PAGING_REQUEST, _rx(r"^Internal error: Oops"), "Internal error in {func}", FAULT,
       alts=("bad-access in {func}",)),
+    # 32-bit ARM prints "Unhandled fault: ..." then, a few lines on, "Internal error: : 81b [#1]"
+    # (arch/arm/mm/fault.c do_DataAbort -> arm_notify_die/die): one report, titled by the first.
     F("arm-unhandled", K.CPU_EXCEPTION, _rx(r"^Unhandled fault:"), "Unhandled fault in {func}", FAULT,
-      alts=("bad-access in {func}",)),
+      alts=("bad-access in {func}",), absorbs=_rx(r"^Internal error: ")),
     F("arm-alignment", K.CPU_EXCEPTION, _rx(r"^Alignment trap:"), "Alignment trap in {func}", FAULT),
     # ---- lockups and stalls -------------------------------------------------------------
     F("soft-lockup", K.SOFT_LOCKUP,

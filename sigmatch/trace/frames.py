@@ -90,6 +90,9 @@ class RawFrame:
     line: int | None
     inline: bool
     from_rip: bool
+    # ARM "a from b": the caller b, which is printed only here when this is the stack's last line
+    caller: str | None = None
+    caller_module: str | None = None
 
 
 def parse_frame(text: str) -> RawFrame | None:
@@ -113,7 +116,8 @@ def parse_frame(text: str) -> RawFrame | None:
     if " from " in text:
         m = ARM_FROM.match(text)
         if m:
-            return RawFrame(m.group("func"), m.group("fmod"), True, None, None, False, False)
+            return RawFrame(m.group("func"), m.group("fmod"), True, None, None, False, False,
+                            m.group("caller"), m.group("mod"))
     if " (" in text:
         m = DECODED.match(text)
         if m:

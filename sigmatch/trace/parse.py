@@ -43,7 +43,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-5"
+RULES_VERSION = "2026.11.25-6"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -366,6 +366,9 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
     for step in recipe:
         if step.op == "stack":
             started = False
+            # ARM prints "a from b" per line: the last line's caller b has no line of its own
+            # (syzkaller reads both names of each line). Added when the listing ends.
+            pending: RawFrame | None = None
             after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
             j = pos
             while j < n:
@@ -405,7 +408,11 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     raw = parse_bare(t)
                 if raw is None:
                     after_frame = False
+                    if pending is not None:
+                        _add_caller(w, pending, context, f)
+                        pending = None
                     continue
+                pending = raw if raw.caller else None
                 after_frame = True
                 started = True
                 w.saw_stack = True
@@ -415,6 +422,8 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     w.candidates.append(fr)
                 if len(w.frames) >= MAX_WALK_FRAMES:
                     break
+            if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
+                _add_caller(w, pending, context, f)
             pos = j
             continue
         found = False
@@ -450,6 +459,15 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
         if not found and step.op != "rip":
             w.notes.append(f"recipe step {step.op} found nothing")
     return w
+
+
+def _add_caller(w: _Walk, raw: RawFrame, context: Context, f: fm.Format) -> None:
+    assert raw.caller is not None
+    fr = _make_frame(RawFrame(raw.caller, raw.caller_module, True, None, None, False, False), context,
+                     f.skips, f.skip_contexts)
+    w.frames.append(fr)
+    if _candidate(fr, f):
+        w.candidates.append(fr)
 
 
 def _drop_blocks(
