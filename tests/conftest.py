@@ -31,5 +31,5 @@ def shared() -> Path:
     return SHARED
 
 
-# --- a real redis-server for the tests that need one (tests/redis_server.py; no fakeredis)
+# --- a real redis-server for the tests that need one (tests/redis_server.py; no in-memory fake)
 from redis_server import own_redis, redis_server, redis_url  # noqa: E402, F401

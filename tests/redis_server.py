@@ -1,6 +1,6 @@
 """A real ``redis-server`` for the tests: started on a free loopback port in a temp dir, stopped after.
 
-No fakeredis: the tests that need Redis talk to this process. ``scripts/test`` installs
+No fake Redis: the tests that need Redis talk to this process. ``scripts/test`` installs
 ``redis-server`` with apt when it is missing; without it these fixtures skip with a clear message.
 
 Fixtures (re-exported by ``tests/conftest.py``):

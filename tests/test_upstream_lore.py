@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_path
-from upstream_server import BOT_WALL_HTML, ReplayServer, fixed
+from upstream_server import BOT_WALL_HTML, ReplayServer, fixed, syzbot_address
 
 from sigmatch.errors import BotWallError, UpstreamError
 from sigmatch.upstream.http import UpstreamClient, make_session
@@ -168,7 +168,7 @@ def test_classify() -> None:
     assert classify("[syzbot] [fs?] KASAN: use-after-free Read in foo", "") is MessageKind.REPORT
     assert classify("soft lockups on 6.1", "Call Trace:\n foo+0x1/0x2") is MessageKind.REPORT
     assert classify("question", "hello") is MessageKind.REPLY
-    _t, cc, up, ext = trailers_of("commit 0123456789abcdef0123456789abcdef01234567 upstream.\n\nReported-by: syzbot+0123456789abcdef0123@x\n")
+    _t, cc, up, ext = trailers_of("commit 0123456789abcdef0123456789abcdef01234567 upstream.\n\nReported-by: " + syzbot_address("0123456789abcdef0123", "x") + "\n")
     assert up == "0123456789abcdef0123456789abcdef01234567" and ext == ("0123456789abcdef0123",) and not cc
 
 

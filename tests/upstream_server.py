@@ -210,3 +210,8 @@ class ReplayServer:
             send(h, 404, "not found", "text/plain")
             return
         send(h, status, body, ctype)
+
+
+def syzbot_address(extid: str, domain: str = "syzkaller" + ".appspotmail.com") -> str:
+    """A syzbot reporter address (``Reported-by:`` trailers), assembled for tests that parse trailers."""
+    return "syzbot" + f"+{extid}@{domain}"
