@@ -76,6 +76,9 @@ class Format:
     # header lines of other formats that, within `absorb_window` lines, belong to this report
     absorbs: re.Pattern[str] | None = None
     fallback_title: str | None = None  # title when no frame is found (default: "... in corrupted")
+    # when set, fallback_title applies only if no line right after the header matches this
+    # (syzkaller's report regex: a report that names its source line gets "... in corrupted")
+    fallback_unless: re.Pattern[str] | None = None
     recipe2: tuple[Step, ...] = ()  # tried when `recipe` finds no candidate
     # (start, end) line regexes of blocks that are not this crash's stack (left out of the walk)
     drop_blocks: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
@@ -233,7 +236,7 @@ FORMATS: tuple[Format, ...] = (
       "INFO: trying to register non-static key in {func}", TRACE, skips=("nonstatic_key",)),
     F("rcu-usage", K.LOCKDEP, _rx(r"(?P<lvl>WARNING|INFO): suspicious RCU usage"),
       "{lvl}: suspicious RCU usage in {func}", (ANCHOR(r"stack backtrace:"), *TRACE), skips=("rcu_usage",),
-      fallback_title="{lvl}: suspicious RCU usage"),
+      fallback_title="{lvl}: suspicious RCU usage", fallback_unless=_rx(r"^[\w\-/.]{1,200}\.[ch]:\d+ ")),
     # lockdep's "[ BUG: Invalid wait context ]" (5.8+): syzkaller files it as a locking bug.
     F("lockdep-wait-context", K.LOCKDEP, _rx(r"BUG: Invalid wait context"), "WARNING: locking bug in {func}",
       (ANCHOR(r"stack backtrace:"), *TRACE), skips=("locking_bug",)),

@@ -8,6 +8,7 @@ never emits a line longer than 1024 bytes, so a longer "line" is garbage or a mi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,6 +16,16 @@ from sigmatch.trace import rules
 
 MAX_LINE = 4096  # characters of one line the parser looks at
 MAX_LINES = 400_000  # lines of one log the parser looks at (a 10 MB log has ~150k lines)
+# A longer log keeps windows around its crash headers (see crash_windows): this many lines
+# before a header (machine context) and after it (the report), and only its last MAX_SCAN
+# characters are scanned (a crash ends the log; the text before that is boot and noise).
+WINDOW_BEFORE = 200
+WINDOW_AFTER = 4000
+MAX_SCAN = 32 * 1024 * 1024
+MAX_SCAN_LINES = 2_000_000
+MAX_HEADER_CHECKS = 50_000  # candidate header lines confirmed outside windows before giving up
+# Put between two windows that are not adjacent: a report never runs across the cut.
+GAP_LINE = "---[ end trace: lines omitted by sigmatch ]---"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +137,104 @@ def clean_line(raw: str) -> Line:
     return Line(s, caller, stamped)
 
 
-def split_lines(text: str) -> list[str]:
-    """Split on any newline convention (CRLF, CR-only consoles), bounded to :data:`MAX_LINES`."""
+def split_lines(
+    text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Split on any newline convention (CRLF, CR-only consoles), bounded to :data:`MAX_LINES`.
+
+    A longer log keeps the windows around its crash headers (:func:`crash_windows`) when
+    ``hint``/``is_header`` say what a header is; without them, or with no header at all, its
+    last :data:`MAX_LINES` lines (crashes end a log).
+    """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n", MAX_LINES)
-    if len(lines) > MAX_LINES:
-        lines = lines[:MAX_LINES]
-    return lines
+    if text.count("\n") < MAX_LINES:
+        return text.split("\n")
+    if len(text) > MAX_SCAN:
+        cut = text.find("\n", len(text) - MAX_SCAN)
+        text = text[cut + 1:] if cut >= 0 else text[-MAX_SCAN:]
+    lines = text.rsplit("\n", MAX_SCAN_LINES)
+    if len(lines) > MAX_SCAN_LINES:
+        del lines[0]
+        text = text[len(text) - sum(len(ln) + 1 for ln in lines) + 1:]
+    if hint is not None and is_header is not None:
+        kept = crash_windows(text, lines, hint, is_header)
+        if kept:
+            return kept
+    return lines[-MAX_LINES:]
+
+
+def crash_windows(
+    text: str, lines: list[str], hint: re.Pattern[str], is_header: Callable[[str], bool]
+) -> list[str]:
+    """The lines around each crash header of a huge log, at most :data:`MAX_LINES` of them.
+
+    ``hint`` finds candidate lines in one pass over the text (C speed), ``is_header`` confirms
+    them. Each header keeps :data:`WINDOW_BEFORE` lines before and :data:`WINDOW_AFTER` after;
+    windows that touch merge, and :data:`GAP_LINE` separates the others. When the windows do
+    not fit, the first quarter of the budget goes to the first windows (the primary report) and
+    the rest to the last ones (where the log ends). Linear in the text: a hit inside a window
+    already taken costs one comparison.
+    """
+    windows: list[list[int]] = []
+    n = len(lines)
+    i = 0  # line of the current hit, and the character offset where that line starts
+    start = 0
+    last = -1
+    checks = MAX_HEADER_CHECKS
+    for m in hint.finditer(text):
+        pos = m.start()
+        while i < n - 1 and start + len(lines[i]) < pos:
+            start += len(lines[i]) + 1
+            i += 1
+        if i == last:
+            continue  # one look per line
+        last = i
+        if windows and i < windows[-1][1]:
+            # inside the current window: only a confirmed header in its second half extends it
+            if i + WINDOW_AFTER // 2 > windows[-1][1] and is_header(lines[i]):
+                windows[-1][1] = min(n, i + WINDOW_AFTER)
+            continue
+        checks -= 1
+        if checks < 0:
+            # Hint words everywhere (hostile or debug-spammed log): stop looking, keep the end.
+            windows.append([max(n - MAX_LINES // 2, windows[-1][1] if windows else 0), n])
+            break
+        if not is_header(lines[i]):
+            continue
+        lo, hi = max(0, i - WINDOW_BEFORE), min(n, i + WINDOW_AFTER)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    if not windows:
+        return []
+    total = sum(hi - lo for lo, hi in windows)
+    if total > MAX_LINES:
+        head_budget = MAX_LINES // 4
+        head: list[list[int]] = []
+        for lo, hi in windows:
+            if head_budget <= 0:
+                break
+            head.append([lo, min(hi, lo + head_budget)])
+            head_budget -= head[-1][1] - lo
+        tail_budget = MAX_LINES - sum(hi - lo for lo, hi in head)
+        tail: list[list[int]] = []
+        for lo, hi in reversed(windows):
+            if tail_budget <= 0 or (head and hi <= head[-1][1]):
+                break
+            lo = max(lo, hi - tail_budget, head[-1][1] if head else 0)
+            tail.append([lo, hi])
+            tail_budget -= hi - lo
+        windows = head + tail[::-1]
+    out: list[str] = []
+    prev_hi = 0
+    for lo, hi in windows:
+        if lo > prev_hi or (not out and lo > 0):
+            out.append(GAP_LINE)
+        out.extend(lines[lo:hi])
+        prev_hi = hi
+    return out
 
 
 def unflow(raw_lines: list[str]) -> list[str]:
@@ -177,8 +278,11 @@ def _starts_record(raw: str) -> bool:
 _CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,10} at ?$")
 
 
-def clean_log(text: str) -> list[Line]:
-    lines = [clean_line(raw) for raw in unflow(split_lines(text))]
+def clean_log(
+    text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
+) -> list[Line]:
+    """The log's lines, cleaned; a huge log is cut to its crash windows (see :func:`split_lines`)."""
+    lines = [clean_line(raw) for raw in unflow(split_lines(text, hint, is_header))]
     for i in range(len(lines) - 1):
         ln = lines[i]
         if ln.text.endswith(("at", "at ")) and _CUT_WARNING.search(ln.text):

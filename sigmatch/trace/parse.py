@@ -35,6 +35,7 @@ from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bar
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
     Line,
+    clean_line,
     clean_log,
     normalize_function,
     sanitize_title,
@@ -43,7 +44,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-6"
+RULES_VERSION = "2026.11.25-7"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -80,7 +81,7 @@ def parse_log(text: str) -> list[Report]:
     """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
     if not isinstance(text, str) or not text:
         return []
-    lines = clean_log(text)
+    lines = clean_log(text, _WINDOW_HINT, _is_header_line)
     headers = _find_headers(lines)
     if not headers:
         return _headerless(lines)
@@ -146,6 +147,20 @@ def _headerless(lines: list[Line]) -> list[Report]:
     return [report]
 
 
+# What a huge log keeps (normalize.crash_windows): lines around crash headers and around the
+# "Call Trace:" of banner-less excerpts.
+_WINDOW_HINT = re.compile(fm.HEADER_HINT.pattern + r"|Call [Tt]race:|Backtrace:")
+
+
+def _is_header_line(raw: str) -> bool:
+    t = clean_line(raw).text
+    if _HEADERLESS_START.match(t):
+        return True
+    if not fm.HEADER_HINT.search(t) or fm.SUPPRESS.search(t):
+        return False
+    return _header_format(t) >= 0
+
+
 def _overlay(f: fm.Format) -> bool:
     """Reports that are printed in the middle of another one without ending it: the panic
     banner (panic_on_warn, softlockup_panic) and unregister_netdevice's periodic complaint."""
@@ -175,7 +190,9 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
             # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
             last_banner = i
             continue
-        for f in fm.FORMATS:
+        k = _header_format(t)
+        if k >= 0:
+            f = fm.FORMATS[k]
             m = f.header.search(t)
             if m:
                 prev = headers[-1] if headers else None
@@ -186,10 +203,19 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
                     headers[-1] = _Header(prev.index, f, m)
                 else:
                     headers.append(_Header(i, f, m))
-                break
         if len(headers) > MAX_REPORTS:
             break  # the last one only bounds the report before it
     return headers
+
+
+@lru_cache(maxsize=4096)  # lines are at most normalize.MAX_LINE characters: a bounded memo
+def _header_format(t: str) -> int:
+    """Index in FORMATS of the first format whose header is on this line, or -1 (memoized:
+    debug-spammed logs repeat the same hint-bearing line many times)."""
+    for k, f in enumerate(fm.FORMATS):
+        if f.header.search(t):
+            return k
+    return -1
 
 
 def _same_banner(last: _Header, last_text: str, t: str) -> bool:
@@ -517,9 +543,10 @@ def _extract(cands: list[Frame], extractor: str) -> Frame | None:
                                  context=fr.context, note="bucket: every smp_call_function* wait")
                 return prev
             prev = fr
-        # No anchor below the stalled code: the stack is cut (syzkaller's stall extractor gives
-        # up here too, and titles the report "in corrupted"); the frames still feed the fuzzy key.
-        return None
+        # No anchor below the stalled code. syzkaller gives up here ("in corrupted"), but people
+        # trim the stacks they paste (and 5.8+ page faults enter through exc_page_fault, which
+        # is no anchor): the top specific frame names the stall.
+        return cands[0]
     if extractor == "hang":
         for fr in cands:
             for rx, bucket in rules.hang_buckets():
@@ -610,13 +637,9 @@ def _title(
                 alts.append(a.format_map(_Fmt(values, func=v)))
     else:
         corrupted = True
-        if not walk.frames:
-            reason = "no usable stack frame"
-        elif f.extractor == "stall" and walk.candidates:
-            reason = "no anchor frame (syscall, workqueue, timer or kthread entry) below the stalled code"
-        else:
-            reason = "every frame is generic or unreliable"
-        if f.fallback_title:
+        reason = "no usable stack frame" if not walk.frames else "every frame is generic or unreliable"
+        if f.fallback_title and not (
+                f.fallback_unless is not None and any(f.fallback_unless.search(t) for t in text_lines[1:5])):
             title = f.fallback_title.format_map(values)
         else:
             title = f_title.format_map(_Fmt(values, func="corrupted"))
