@@ -44,7 +44,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-7"
+RULES_VERSION = "2026.11.25-8"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -144,6 +144,10 @@ def _headerless(lines: list[Line]) -> list[Report]:
     report = _build_report(lines, _Header(at, f, m), len(lines), log_kernel_version(lines))
     if sum(fr.reliable for fr in report.frames) < 3:
         return []
+    if f is fm.HEADERLESS:
+        # The title is made up from the frames (no banner names the crash class): it must not
+        # be an exact key (see signature.signature_of).
+        report = replace(report, extra={**report.extra, "title_from": "frames"})
     return [report]
 
 

@@ -83,10 +83,16 @@ def signature_of(report: Report, depth: int = 12) -> Signature:
     specific = len(frames)
     if report.guilty_frame and report.guilty_frame not in frames:
         specific += 1
+    title, alt_titles = report.title, report.alt_titles
+    if report.extra.get("title_from") == "frames":
+        # A banner-less excerpt (mail quote, CVE description) titled by its top frame: that
+        # title names no crash class, so it is no exact key. "... in corrupted" is the form
+        # importers and the matcher already treat as "no title"; the frames stay the key.
+        title, alt_titles = title.rsplit(" in ", 1)[0] + " in corrupted", ()
     return Signature(
         kind=report.kind,
-        title=report.title,
-        alt_titles=report.alt_titles,
+        title=title,
+        alt_titles=alt_titles,
         frames=frames,
         guilty_function=report.guilty_frame,
         files=files,
