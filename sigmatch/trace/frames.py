@@ -25,11 +25,15 @@ _ADDR = r"\[<?(?:0x)?[0-9a-fA-F]{1,16}>?\]"
 _NAME = r"[A-Za-z_$][A-Za-z0-9_.$]{0,200}"
 _OFF = r"\+0x[0-9a-fA-F]{1,16}(?:/0x[0-9a-fA-F]{1,16})?"
 _MOD = r"(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})(?: [0-9a-f]{8,64})?\])?"
+# ppc64 big-endian kernels (ELFv1 ABI, the usual ppc64 ABI before 4.x LE distributions) print the
+# dot symbols of function descriptors: "NIP [d00..] .ipr_pci_error_detected+0x18c/0x220 [ipr]",
+# "[c00..] [c00..] .eeh_report_error+0x98/0x110". The dot is not part of the function name.
+_DOT = r"\.?"
 _FILE = r"(?: (?P<file>[A-Za-z0-9_.\-/]{1,200}\.(?:[chS]|rs|rl|y|l)):(?P<line>\d{1,7})(?::\d{1,5})?)?"
 
 # One Call Trace entry with an offset (the normal case).
 FRAME = re.compile(
-    rf"^ {{0,16}}\(?(?:{_ADDR} {{1,4}}){{0,2}}(?P<q>\? {{1,2}})?(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
+    rf"^ {{0,16}}\(?(?:{_ADDR} {{1,4}}){{0,2}}(?P<q>\? {{1,2}})?{_DOT}(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
     r"(?P<unrel> \(unreliable\))?"
 )
 # A symbolized inlined frame: no offset, file:line, "[inline]".
@@ -63,7 +67,7 @@ RIP = re.compile(
     r"|EIP: (?:[0-9a-f]{4}:)?\[<[0-9a-f]{1,16}>\] {1,2}"
     r"|EIP is at |PC is at |pc ?: |NIP ?\[[0-9a-f]{1,16}\] |NIP: |epc ?: |ERA: |era ?: "
     r"|Krnl PSW : [0-9a-f ]{1,40}\(|IP is at )"
-    rf"(?:{_ADDR} {{1,2}})?(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
+    rf"(?:{_ADDR} {{1,2}})?{_DOT}(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
 )
 # Lines that open a new stack listing.
 STACK_START = re.compile(

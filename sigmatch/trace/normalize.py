@@ -73,6 +73,12 @@ _CALLER = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ?")
 _CALLER_ONLY = re.compile(r"^\[ {0,10}([TC]\d{1,10})\] ")
 # Serial consoles that prefix each line with a wall-clock time: "[2024-04-14 08:12:21.123] ".
 _BRACKET_DATE = re.compile(r"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?\] ?")
+# Serial capture tools that prefix each line with elapsed time and the delta to the previous line:
+# "18h 42m 40.116s(751490ms): " (seen in CoreOS/AWS console captures of 4.14 soft lockups).
+_ELAPSED = re.compile(r"^(?:\d{1,5}h )?(?:\d{1,2}m )?\d{1,2}\.\d{1,6}s\( {0,10}\d{1,12}ms\): ?")
+# A getty prompt the console output ran into: "host login: [ 67361.641359] watchdog: ..."
+# (syzkaller's console regex allows the same garbage). Only taken when a timestamp follows.
+_LOGIN = re.compile(r"^[\w.\-]{1,64} login: (?=\[ {0,12}\d{1,10}\.\d{1,9}\])")
 _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
 
 
@@ -97,6 +103,13 @@ def clean_line(raw: str) -> Line:
         before = s
         m = _GUTTER.match(s) if rnd == 0 else None
         if m and len(s) > m.end():
+            s = s[m.end():]
+        m = _ELAPSED.match(s) if s[:1].isdigit() else None
+        if m:
+            s = s[m.end():]
+            stamped = True
+        m = _LOGIN.match(s) if " login: " in s[:80] else None
+        if m:
             s = s[m.end():]
         m = _SYSLOG.match(s)
         if m:
