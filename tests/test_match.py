@@ -200,3 +200,25 @@ def test_signature_input_and_kernel_override(matcher: Matcher) -> None:
     low = Signature(kind=Kind.SOFT_LOCKUP, title="BUG: soft lockup in evict", alt_titles=(), frames=("evict",),
                     guilty_function="evict", low_information=True)
     assert all(not m.confident for m in matcher.match(low))
+
+
+def test_same_title_tie_broken_by_example_kernel() -> None:
+    """syzbot's "X" and a later "X (2)": one title, two bugs; the example closer to the log's kernel wins."""
+    frames = ("ext4_write_inline_data", "ext4_write_inline_data_end", "ext4_da_write_end", "generic_perform_write")
+
+    def curated(bug_id: str, title: str, kernel: str) -> KnownBug:
+        sig = BugSignature(title="kernel BUG in ext4_write_inline_data", frames=frames, kind="kernel_bug",
+                           source="examples[0]: test", kernel=kernel)
+        return KnownBug(id=bug_id, title=title, origin=Origin.CURATED, signatures=(sig,))
+
+    others = [KnownBug(id=f"other-{n}", title=f"WARNING in other_{n}", origin=Origin.CURATED,
+                       signatures=(BugSignature(title=f"WARNING in other_{n}", frames=(f"other_{n}", "iput")),))
+              for n in range(20)]
+    m = Matcher(Catalog.of([curated("old", "kernel BUG in ext4_write_inline_data", "5.10.0-rc2-syzkaller"),
+                            curated("new", "kernel BUG in ext4_write_inline_data (2)", "6.12.0-syzkaller"), *others],
+                           version="t"), freeze_gc=False)
+    rep = _report("kernel BUG in ext4_write_inline_data", frames, kind=Kind.KERNEL_BUG)
+    assert m.match(rep, kernel="6.13.0-rc3-syzkaller-00017-gabcdef")[0].bug_id == "new"
+    top = m.match(rep, kernel="5.11.0-syzkaller")[0]
+    assert top.bug_id == "old" and top.signals["example_kernel"] > 0
+    assert not top.confident  # two bugs share the title and the frames: no confident answer

@@ -39,6 +39,7 @@ from sigmatch.catalog.model import (
     Reference,
     StableFix,
 )
+from sigmatch.catalog.versions import version_from_log
 from sigmatch.errors import SignatureFileError
 from sigmatch.trace.parse import parse_log
 from sigmatch.trace.signature import signature_of
@@ -330,7 +331,9 @@ class _Entry:
             sig = signature_of(report)
             derived_sig = BugSignature(title=sig.title, alt_titles=sig.alt_titles, frames=sig.frames,
                                        kind=sig.kind.value, files=sig.files, low_information=sig.low_information,
-                                       source=f"examples[{i}]: {example['source']}")
+                                       source=f"examples[{i}]: {example['source']}",
+                                       # the matcher's tie-breaker between bugs with one title
+                                       kernel=report.kernel_version or _log_kernel(example["trace"]))
             if explicit and not any(_agrees(derived_sig, e) for e in explicit):
                 self._add_example(where, f"its signature (title {sig.title!r}, frames {' > '.join(sig.frames[:5]) or '-'}) "
                                  f"matches none of the entry's `signatures`")
@@ -375,6 +378,11 @@ class _Entry:
             withdrawn=bool(doc.get("withdrawn", False)),
             source_path=str(self.path),
         )
+
+
+def _log_kernel(trace: str) -> str | None:
+    kv = version_from_log(trace)
+    return kv.raw if kv is not None else None
 
 
 def _agrees(derived: BugSignature, explicit: BugSignature) -> bool:

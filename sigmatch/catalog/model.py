@@ -94,11 +94,14 @@ class BugSignature:
     files: tuple[str, ...] = ()
     low_information: bool = False
     source: str | None = None  # "example 1", "CVE description", ...
+    # From an example trace (optional): the kernel version that printed it. The matcher breaks
+    # ties between bugs with one title with it (a bug filed again shows up on later kernels).
+    kernel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "alt_titles": list(self.alt_titles), "frames": list(self.frames),
                 "kind": self.kind, "files": list(self.files), "low_information": self.low_information,
-                "source": self.source}
+                "source": self.source, "kernel": self.kernel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,7 @@ class KnownBug:
                 BugSignature(title=s.get("title"), alt_titles=tuple(s.get("alt_titles", ())),
                              frames=tuple(s.get("frames", ())), kind=s.get("kind"),
                              files=tuple(s.get("files", ())), low_information=s.get("low_information", False),
-                             source=s.get("source"))
+                             source=s.get("source"), kernel=s.get("kernel"))
                 for s in d.get("signatures", ())
             ),
             fixes=tuple(FixCommit(**f) for f in d.get("fixes", ())),

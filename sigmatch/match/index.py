@@ -169,6 +169,20 @@ def parse_release(s: str | None) -> tuple[float, int | None] | None:
     return (release_ordinal(major, minor), patch)
 
 
+def release_point(s: str | None) -> float | None:
+    """A kernel version on the release line, release candidates before their release:
+    ``"6.13.0-rc3-syzkaller"`` -> ordinal(6.13) - 0.5; ``"4.14.32-1.el7"`` -> ordinal(4.14)."""
+    if not s:
+        return None
+    m = _VERSION.match(s.strip())
+    if not m:
+        return None
+    major, minor = int(m.group(1)), int(m.group(2))
+    if major < 3:
+        return None
+    return release_ordinal(major, minor) - (0.5 if m.group(4) else 0.0)
+
+
 # --- per-bug features ----------------------------------------------------------------------------
 
 
@@ -191,12 +205,16 @@ class BugFeatures:
     stable: dict[str, int]  # "6.1" -> first fixed sublevel
     unfixed: frozenset[str]
     low_information: bool  # nothing specific at all (no frames, idents, files)
+    # Release points of the kernels that printed its example traces (curated entries): the
+    # tie-breaker between bugs with one title ("X" and the later "X (2)").
+    example_kernels: tuple[float, ...] = ()
 
 
 def bug_features(bug: KnownBug) -> BugFeatures:
     titles: set[str] = set()
     seqs: list[tuple[str, ...]] = []
     sig_files: list[str] = []
+    ex_kernels: list[float] = []
     kinds = set(bug.kinds)
     for sig in bug.signatures:
         for t in (sig.title, *sig.alt_titles):
@@ -207,6 +225,10 @@ def bug_features(bug: KnownBug) -> BugFeatures:
             if seq and seq not in seqs:
                 seqs.append(seq)
         sig_files.extend(sig.files)
+        if sig.kernel:
+            point = release_point(sig.kernel)
+            if point is not None:
+                ex_kernels.append(point)
         if sig.kind:
             kinds.add(sig.kind)
     if bug.origin is Origin.CURATED and bug.title:
@@ -251,6 +273,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         stable=stable,
         unfixed=frozenset(bug.unfixed_branches),
         low_information=not (frames or idents or files or titles),
+        example_kernels=tuple(ex_kernels),
     )
 
 

@@ -83,6 +83,7 @@ _SIGNAL_TEXT = {
     "kind_miss": "the fix subject names another kind of crash",
     "version": "version plausibility",
     "recency": "fixed soon after the log's kernel",
+    "example_kernel": "its example came from a kernel close to the log's",
 }
 
 

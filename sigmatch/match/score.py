@@ -55,6 +55,8 @@ from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
 TOKEN_DEPTH = 24  # frames used as identifier tokens
+# Release distance (in mainline releases) at which the example_kernel signal falls to 1/e.
+EXAMPLE_KERNEL_SCALE = 2.0
 # The crash site a WARNING/BUG line or a symbolized RIP line names: "at fs/ext4/inode.c:123".
 _CRASH_SITE = re.compile(
     r"^(?:WARNING: .{0,80}? at |kernel BUG at |RIP: \S+ |pc : \S+ )((?:[\w\-]+/)+[\w\-]+\.(?:c|h|rs)):\d+",
@@ -317,6 +319,9 @@ class Weights:
     kind_miss: float = -1.177
     version: float = 0.914
     recency: float = 2.764
+    # Tie-breaker from curated example traces (CVE records have none, so e2e-dev cannot fit it):
+    # chosen on half A of crashes-dev's groups by ``benchmarks/dedup_match.py --tune``.
+    example_kernel: float = 0.25
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -371,6 +376,7 @@ class QueryContext:
     site_file: str | None
     site_weight: float
     title_weights: tuple[tuple[str, float], ...]
+    kernel_point: float | None = None  # the log's kernel on the release line (rc before release)
 
 
 def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
@@ -387,6 +393,7 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         site_weight=index.idf(f"p:{q.files[0]}") / log_n if q.files else 0.0,
         title_weights=tuple((t, (1.0 if n == 0 else 0.7) * index.idf(f"t:{t}") / log_n)
                             for n, t in enumerate(q.titles)),
+        kernel_point=None if q.kernel is None else q.kernel.ordinal - (0.5 if q.kernel.rc else 0.0),
     )
 
 
@@ -477,6 +484,10 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         sig["version"] = plaus
     if recency:
         sig["recency"] = recency
+    if bug.example_kernels and ctx.kernel_point is not None:
+        # A bug filed again after a fix ("X (2)") shows up on later kernels than the first one.
+        kp = ctx.kernel_point
+        sig["example_kernel"] = math.exp(-min(abs(kp - e) for e in bug.example_kernels) / EXAMPLE_KERNEL_SCALE)
     wd = _weights_dict(w)
     contrib = {k: wd[k] * v for k, v in sig.items()}
     return Scored(i, sum(contrib.values()), sig, contrib, best_matched, title_hit, vnote)
