@@ -95,7 +95,7 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
                      "no confident match is given")
     elif sig.low_information:
         notes.append("the primary report has too little specific information for a confident match")
-    matches = matcher.match(primary, top=top, kernel=kv, report_index=0)
+    matches = matcher.match(primary, top=top, kernel=kv, report_index=0, signature=sig)
     if primary.corrupted or sig.low_information:
         for idx, other in enumerate(reports[1:1 + _MAX_EXTRA_REPORTS], start=1):
             alt = matcher.match(other, top=top, kernel=kv, report_index=idx)

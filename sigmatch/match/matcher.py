@@ -111,9 +111,11 @@ class Matcher:
         return self.catalog.version
 
     def rank(self, item: Report | Signature | QueryFeatures, *, kernel: KernelVersion | str | None = None,
-             limit: int = 10) -> tuple[QueryFeatures, list[Scored]]:
-        """All scored candidates, best first (at most ``limit``). For tuning and benchmarks."""
-        q = item if isinstance(item, QueryFeatures) else query_features(item, kernel=kernel)
+             limit: int = 10, signature: Signature | None = None) -> tuple[QueryFeatures, list[Scored]]:
+        """All scored candidates, best first (at most ``limit``). For tuning and benchmarks.
+
+        ``signature``: the report's signature when the caller already computed it."""
+        q = item if isinstance(item, QueryFeatures) else query_features(item, kernel=kernel, signature=signature)
         ev = self.index.lookup(q.tokens, self._prescore_weights)
         if not ev:
             return q, []
@@ -143,9 +145,11 @@ class Matcher:
         return decide(q, [s.raw for s in ranked], ranked[0] if ranked else None, self.calibration)
 
     def match(self, item: Report | Signature, *, top: int = 5, kernel: KernelVersion | str | None = None,
-              report_index: int = 0) -> list[Match]:
-        """The ``top`` known bugs this report may be, best first; only the first can be confident."""
-        q, ranked = self.rank(item, kernel=kernel, limit=max(top, PROBABILITY_DEPTH))
+              report_index: int = 0, signature: Signature | None = None) -> list[Match]:
+        """The ``top`` known bugs this report may be, best first; only the first can be confident.
+
+        ``signature``: ``signature_of(item)`` when the caller already has it (it is not recomputed)."""
+        q, ranked = self.rank(item, kernel=kernel, limit=max(top, PROBABILITY_DEPTH), signature=signature)
         if not ranked:
             return []
         confident, rule = self.decide(q, ranked)

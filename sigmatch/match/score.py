@@ -154,10 +154,15 @@ def _title_kind_classes(title: str, kind: str) -> frozenset[str]:
     return kind_classes(words) | extra
 
 
-def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None) -> QueryFeatures:
-    """Everything the scorer compares, from a parsed report (best) or a bare signature."""
+def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None,
+                   signature: Signature | None = None) -> QueryFeatures:
+    """Everything the scorer compares, from a parsed report (best) or a bare signature.
+
+    ``signature``: the report's :func:`~sigmatch.trace.signature.signature_of`, when the caller
+    already has it (saves computing it twice).
+    """
     if isinstance(item, Report):
-        sig = signature_of(item)
+        sig = signature if signature is not None else signature_of(item)
         seq_src = list(sig.frames)
         in_sig = set(sig.frames)
         # Files of the signature's frames (the guilty frame and below), top first; then the
@@ -342,6 +347,7 @@ def _weights_dict(w: Weights) -> dict[str, float]:
 
 # Saturation scales of the evidence sums (sum of idf * position weight), ~ "two rare tokens".
 _SCALE = {"f": 8.0, "i": 8.0, "p": 5.0, "d": 5.0, "s": 4.0}
+_SCALE_F, _SCALE_I, _SCALE_P, _SCALE_D, _SCALE_S = (_SCALE[k] for k in "fipds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,37 +447,48 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
     best_seq, best_matched = align(q, i, index, ctx) if with_sequence else (0.0, ())
     if best_seq:
         sig["sequence"] = best_seq
-    for slot, ns, name in ((1, "f", "frames"), (2, "i", "idents"), (3, "p", "file")):
-        if ev[slot]:
-            sig[name] = _saturate(ev[slot], _SCALE[ns])
+    # 1 - exp(-x / scale) inlined (see _saturate): this runs for ~40 candidates per query.
+    exp = math.exp
+    x = ev[1]
+    if x:
+        sig["frames"] = 1.0 - exp(-x / _SCALE_F) if x > 0 else 0.0
+    x = ev[2]
+    if x:
+        sig["idents"] = 1.0 - exp(-x / _SCALE_I) if x > 0 else 0.0
+    x = ev[3]
+    if x:
+        sig["file"] = 1.0 - exp(-x / _SCALE_P) if x > 0 else 0.0
     # Directories and subsystem words, counted here in full (the index only counts rare ones).
-    common = bug.dirs.intersection(ctx.dir_weights)
-    if common:
-        dw = ctx.dir_weights
-        dsum = sum(dw[d] for d in common)
-        if dsum:
-            sig["dir"] = _saturate(dsum, _SCALE["d"])
-    common = bug.words.intersection(ctx.word_weights)
-    if common:
-        ww = ctx.word_weights
-        wsum = sum(ww[w_] for w_ in common)
-        if wsum:
-            sig["subsystem"] = _saturate(wsum, _SCALE["s"])
+    dw = ctx.dir_weights
+    if dw and bug.dirs:
+        common = bug.dirs.intersection(dw)
+        if common:
+            dsum = sum([dw[d] for d in common])
+            if dsum:
+                sig["dir"] = 1.0 - exp(-dsum / _SCALE_D) if dsum > 0 else 0.0
+    ww = ctx.word_weights
+    if ww and bug.words:
+        common = bug.words.intersection(ww)
+        if common:
+            wsum = sum([ww[w_] for w_ in common])
+            if wsum:
+                sig["subsystem"] = 1.0 - exp(-wsum / _SCALE_S) if wsum > 0 else 0.0
     g_best = 0.0
     subj = 0.0
+    b_idents, b_frames, b_subj = bug.idents, bug.frames, bug.subject_idents
     for g, gw in ctx.guilty_weights:
-        if gw > g_best and (g in bug.idents or g in bug.frames):
+        if gw > g_best and (g in b_idents or g in b_frames):
             g_best = gw
-        if g in bug.subject_idents:
+        if g in b_subj:
             subj = 1.0
     if g_best:
         sig["guilty"] = g_best
     if subj:
         sig["subject"] = subj
-    elif bug.subject_idents:
-        if not bug.subject_idents.isdisjoint(ctx.top_frames):
+    elif b_subj:
+        if not b_subj.isdisjoint(ctx.top_frames):
             sig["subject_frame"] = 1.0
-        elif bug.subject_idents.isdisjoint(ctx.all_frames):
+        elif b_subj.isdisjoint(ctx.all_frames):
             sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
     if ctx.site_file is not None and ctx.site_file in bug.files:
         sig["site_file"] = ctx.site_weight
@@ -479,15 +496,18 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         sig["kind"] = 1.0
     elif q.kind_classes and bug.kind_classes:
         sig["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
-    plaus, recency, vnote = version_signal(q.kernel, bug)
-    if plaus:
-        sig["version"] = plaus
-    if recency:
-        sig["recency"] = recency
+    if q.kernel is not None and bug.fixed is not None:
+        plaus, recency, vnote = version_signal(q.kernel, bug)
+        if plaus:
+            sig["version"] = plaus
+        if recency:
+            sig["recency"] = recency
+    else:
+        vnote = ""
     if bug.example_kernels and ctx.kernel_point is not None:
         # A bug filed again after a fix ("X (2)") shows up on later kernels than the first one.
         kp = ctx.kernel_point
-        sig["example_kernel"] = math.exp(-min(abs(kp - e) for e in bug.example_kernels) / EXAMPLE_KERNEL_SCALE)
+        sig["example_kernel"] = exp(-min([abs(kp - e) for e in bug.example_kernels]) / EXAMPLE_KERNEL_SCALE)
     wd = _weights_dict(w)
     contrib = {k: wd[k] * v for k, v in sig.items()}
     return Scored(i, sum(contrib.values()), sig, contrib, best_matched, title_hit, vnote)
