@@ -334,9 +334,12 @@ class Weights:
 
 DEFAULT_WEIGHTS = Weights()
 _WEIGHT_DICTS: dict[Weights, dict[str, float]] = {}
+_DEFAULT_DICT = DEFAULT_WEIGHTS.as_dict()
 
 
 def _weights_dict(w: Weights) -> dict[str, float]:
+    if w is DEFAULT_WEIGHTS:  # the common case, without hashing 17 floats per candidate
+        return _DEFAULT_DICT
     d = _WEIGHT_DICTS.get(w)
     if d is None:
         d = _WEIGHT_DICTS[w] = w.as_dict()
