@@ -222,3 +222,5 @@ def test_same_title_tie_broken_by_example_kernel() -> None:
     top = m.match(rep, kernel="5.11.0-syzkaller")[0]
     assert top.bug_id == "old" and top.signals["example_kernel"] > 0
     assert not top.confident  # two bugs share the title and the frames: no confident answer
+    same_build = m.match(rep, kernel="6.12.0-syzkaller")[0]  # the very build of an example counts most
+    assert same_build.bug_id == "new" and same_build.signals["example_kernel"] > top.signals["example_kernel"]

@@ -208,6 +208,7 @@ class BugFeatures:
     # Release points of the kernels that printed its example traces (curated entries): the
     # tie-breaker between bugs with one title ("X" and the later "X (2)").
     example_kernels: tuple[float, ...] = ()
+    example_builds: frozenset[str] = frozenset()  # their exact version strings (one build, one time)
 
 
 def bug_features(bug: KnownBug) -> BugFeatures:
@@ -215,6 +216,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
     seqs: list[tuple[str, ...]] = []
     sig_files: list[str] = []
     ex_kernels: list[float] = []
+    ex_builds: set[str] = set()
     kinds = set(bug.kinds)
     for sig in bug.signatures:
         for t in (sig.title, *sig.alt_titles):
@@ -229,6 +231,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
             point = release_point(sig.kernel)
             if point is not None:
                 ex_kernels.append(point)
+                ex_builds.add(sig.kernel.strip())
         if sig.kind:
             kinds.add(sig.kind)
     if bug.origin is Origin.CURATED and bug.title:
@@ -274,6 +277,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         unfixed=frozenset(bug.unfixed_branches),
         low_information=not (frames or idents or files or titles),
         example_kernels=tuple(ex_kernels),
+        example_builds=frozenset(ex_builds),
     )
 
 

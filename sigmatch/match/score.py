@@ -57,6 +57,8 @@ SEQ_DEPTH = 16  # frames compared by the sequence signal
 TOKEN_DEPTH = 24  # frames used as identifier tokens
 # Release distance (in mainline releases) at which the example_kernel signal falls to 1/e.
 EXAMPLE_KERNEL_SCALE = 2.0
+# A different build of a close release counts at most this much (the very same build counts 1).
+EXAMPLE_KERNEL_NEAR = 0.8
 # The crash site a WARNING/BUG line or a symbolized RIP line names: "at fs/ext4/inode.c:123".
 _CRASH_SITE = re.compile(
     r"^(?:WARNING: .{0,80}? at |kernel BUG at |RIP: \S+ |pc : \S+ )((?:[\w\-]+/)+[\w\-]+\.(?:c|h|rs)):\d+",
@@ -136,6 +138,7 @@ class QueryFeatures:
     low_information: bool
     corrupted: bool
     tokens: tuple[tuple[str, float], ...] = field(default=())  # ("ns:token", weight)
+    kernel_build: str | None = None  # the log's kernel version string as printed
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -228,6 +231,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     return QueryFeatures(
         titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
         words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
+        kernel_build=(kernel.raw if isinstance(kernel, KernelVersion) else kernel or "").strip() or None,
         low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
         tokens=tuple(tokens),
     )
@@ -510,7 +514,11 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
     if bug.example_kernels and ctx.kernel_point is not None:
         # A bug filed again after a fix ("X (2)") shows up on later kernels than the first one.
         kp = ctx.kernel_point
-        sig["example_kernel"] = exp(-min([abs(kp - e) for e in bug.example_kernels]) / EXAMPLE_KERNEL_SCALE)
+        if q.kernel_build in bug.example_builds:
+            sig["example_kernel"] = 1.0  # the very same build: same tree, same commit, same time
+        else:
+            sig["example_kernel"] = EXAMPLE_KERNEL_NEAR * exp(
+                -min([abs(kp - e) for e in bug.example_kernels]) / EXAMPLE_KERNEL_SCALE)
     wd = _weights_dict(w)
     contrib = {k: wd[k] * v for k, v in sig.items()}
     return Scored(i, sum(contrib.values()), sig, contrib, best_matched, title_hit, vnote)
