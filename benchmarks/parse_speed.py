@@ -39,6 +39,8 @@ def adversarial(size: int) -> dict[str, str]:
         "headers only": ("WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2\n" * (size // 44)),
         "one huge stack": header + frames,
         "binary-ish": "".join(chr(rnd.randrange(1, 0x3000)) for _ in range(size // 3)),
+        # Unique lines with a header hint word but no banner: each one defeats the memo.
+        "keyword flood": "".join(f"DEBUG BUG x {i}\n" for i in range(size // 19)),
     }
 
 

@@ -400,6 +400,21 @@ HEADER_HINT = re.compile(
     r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
 )
 
+# A second, exact prefilter: every header regex in FORMATS requires one of these (each is a
+# literal, or an anchored literal, that the pattern itself spells out: "BUG: " for the BUG:
+# banners, "(?:WARNING|INFO): " for lockdep, "^BUG " for SLUB...). A line matching none of them
+# cannot match any format, so _header_format skips its ~100 searches: a flood of lines with a
+# hint word but no banner ("DEBUG BUG x 123") costs one search each. tests/test_trace_speed.py
+# checks that each format's required literals match this, so a new format must extend it.
+HEADER_NEED = re.compile(
+    r"BUG: |BUG at |^BUG |WARNING: |INFO: |UBSAN: |Unable to handle kernel |general protection fault"
+    r"|stack|divide|PANIC: double fault|int3: 0000|invalid opcode: 0000"
+    r"|^Internal error: |^Unhandled fault:|^Alignment trap:|Watchdog detected hard LOCKUP|rcu_"
+    r"|^unreferenced object 0x|NETDEV WATCHDOG: |Unit Hang|tx_timeout:|TX timeout "
+    r"|: page allocation failure: order:|^Badness at |Kernel panic - not syncing:"
+    r"|unregister_netdevice: waiting for |VFS: |rust_kernel: panicked at"
+)
+
 # Header-looking lines that are not crashes (kernel noise, debug chatter, test harness output).
 SUPPRESS = re.compile(
     r"INFO: lockdep is turned off|INFO: NMI handler .{0,80} took too long|INFO: Stall ended before state dump"

@@ -1,0 +1,97 @@
+"""The parser's speed prefilters are exact, and the hostile floods they exist for parse sanely.
+
+No timing assertions here: the figures are in benchmarks/parse_speed.py.
+"""
+
+from __future__ import annotations
+
+from re import _constants as C  # type: ignore[attr-defined]
+from re import _parser as P  # type: ignore[attr-defined]
+from typing import Any
+
+import pytest
+
+from sigmatch import parse_log
+from sigmatch.trace import formats as fm
+from sigmatch.trace.parse import _header_format
+
+
+def _strings(node: tuple[Any, Any]) -> list[str] | None:
+    """Every string the node matches when it is a small pure-literal alternation, else None."""
+    op, av = node
+    if op is C.LITERAL:
+        return [chr(av)]
+    if op is C.SUBPATTERN:
+        return _seq_strings(av[3])
+    if op is C.BRANCH:
+        out: list[str] = []
+        for branch in av[1]:
+            s = _seq_strings(branch)
+            if s is None:
+                return None
+            out += s
+        return out
+    return None
+
+
+def _seq_strings(items: Any) -> list[str] | None:
+    out = [""]
+    for it in items:
+        s = _strings(it)
+        if s is None:
+            return None
+        out = [a + b for a in out for b in s]
+    return out
+
+
+def _needs_hit(run: list[str], anchored: bool) -> bool:
+    # An unanchored literal may sit anywhere: "\x00" in front keeps HEADER_NEED's "^X" from
+    # matching it; an anchored one ("^BUG ") starts the line.
+    return run != [""] and all(fm.HEADER_NEED.search(r if anchored else "\x00" + r) for r in run)
+
+
+def _covered(items: Any) -> bool:
+    """Every match of this regex node sequence contains a HEADER_NEED match: some literal run
+    the sequence must match (each of its spellings), or a mandatory group/alternation that is."""
+    items = list(items)
+    run, anchored = [""], False
+    for k, it in enumerate(items):
+        s = _strings(it)
+        if s is not None:
+            if run == [""]:
+                anchored = k > 0 and items[k - 1] == (C.AT, C.AT_BEGINNING)
+            run = [a + b for a in run for b in s]
+            continue
+        if _needs_hit(run, anchored):
+            return True
+        run, anchored = [""], False
+        op, av = it
+        if op is C.SUBPATTERN and _covered(av[3]):
+            return True
+        if op is C.BRANCH and all(_covered(b) for b in av[1]):
+            return True
+    return _needs_hit(run, anchored)
+
+
+@pytest.mark.parametrize("f", fm.FORMATS, ids=lambda f: f.name)
+def test_header_need_covers_every_format(f: fm.Format) -> None:
+    """HEADER_NEED is a safe prefilter: each header regex spells out one of its literals."""
+    assert _covered(P.parse(f.header.pattern)), f"{f.name}: extend formats.HEADER_NEED"
+
+
+def test_header_need_does_not_change_header_lines() -> None:
+    for line in ("BUG: KASAN: use-after-free in f+0x1/0x2", "WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2",
+                 "INFO: task a:1 blocked for more than 120 seconds.", "BUG kmalloc-64 (Not tainted): Poison overwritten",
+                 "e1000e 0000:00:19.0 eth0: Detected Hardware Unit Hang:", "Kernel panic - not syncing: Fatal exception"):
+        assert _header_format(line) >= 0, line
+    for line in ("DEBUG BUG x 123", "DEBUGWARNING 7", "no banner here"):
+        assert _header_format(line) == -1, line
+
+
+def test_keyword_flood_parses_sanely() -> None:
+    """Unique lines that each hold a header hint word but no banner (the issue 2 hostile case)."""
+    text = "".join(f"DEBUG BUG x {i}\n" for i in range(20_000))
+    assert parse_log(text) == []
+    text += "BUG: KASAN: use-after-free in f+0x1/0x2\nCall Trace:\n g+0x1/0x2\n h+0x1/0x2\n i+0x1/0x2\n"
+    reports = parse_log(text)
+    assert reports and reports[0].title.startswith("KASAN: use-after-free")
