@@ -338,6 +338,10 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
+# Memoized: the same printed frame (function+offset, module, context) recurs in every report of
+# a bug and across reports; all inputs are hashable values and Frame is frozen, so a shared
+# instance is indistinguishable from a fresh one. Bounded like _skip_reason.
+@lru_cache(maxsize=65536)
 def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
                 skip_contexts: frozenset[Context] = frozenset()) -> Frame:
     name = normalize_function(raw.func)
@@ -584,7 +588,9 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
         return "no stack trace in report"
     seen_keyword = False
     for j, t in enumerate(text_lines):
-        if not _STACK_KEYWORD.search(t):
+        # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace), "Allocated"
+        # or "Freed": lines without them skip the regex (most lines of a report).
+        if ("race" not in t and "Allocated" not in t and "Freed" not in t) or not _STACK_KEYWORD.search(t):
             continue
         seen_keyword = True
         found = False
