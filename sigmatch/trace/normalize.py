@@ -88,7 +88,7 @@ def clean_line(raw: str) -> Line:
     if "\x1b" in s:
         s = _ANSI.sub("", s)
     s = s.rstrip("\r\n ")
-    if _CTRL.search(s):
+    if not s.isprintable() and _CTRL.search(s):  # control characters are never printable
         s = _CTRL.sub("", s)
     stamped = False
     caller: str | None = None
@@ -100,6 +100,8 @@ def clean_line(raw: str) -> Line:
     if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
         return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
     for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
+        if (rnd or s[:1] != " ") and _no_prefix(s):
+            break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
         before = s
         m = _GUTTER.match(s) if rnd == 0 else None
         if m and len(s) > m.end():
@@ -148,6 +150,24 @@ def clean_line(raw: str) -> Line:
         if s == before:
             break
     return Line(s, caller, stamped)
+
+
+def _no_prefix(s: str) -> bool:
+    """No prefix regex but _GUTTER (a space or a digit first) matches at the start of ``s``.
+
+    Each one needs a first character that is "[", "<", "*" or a digit, except _LOGIN (gated by
+    its " login: " substring), _SYSLOG (an ASCII capital: "Apr 14 ...") and _FACILITY (ASCII
+    lowercase: "kern  :warn  : "), which are tried here. Most lines without a prefix ("RIP: ...",
+    "CPU: ...", the text after a timestamp) skip a round of a dozen regexes that would find nothing.
+    """
+    c = s[:1]
+    if c in ("[", "<", "*") or c.isdigit() or " login: " in s[:80]:
+        return False
+    if "A" <= c <= "Z":
+        return not _SYSLOG.match(s)
+    if "a" <= c <= "z":
+        return not _FACILITY.match(s)
+    return True
 
 
 def split_lines(

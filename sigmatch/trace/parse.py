@@ -410,7 +410,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
             while j < n:
                 t = text_lines[j]
                 j += 1
-                if _CORRUPT_LINE.match(t):
+                if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
                     w.corrupt_line = True
                     continue
                 cm = CONTEXT_MARK.match(t)
