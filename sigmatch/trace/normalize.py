@@ -280,6 +280,8 @@ def unflow(raw_lines: list[str]) -> list[str]:
     nonempty = [r for r in raw_lines[:2000] if r.strip()]
     if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
         return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
+    if not any(r.endswith(" ") for r in raw_lines):
+        return raw_lines  # nothing to join: the loop below would copy every line unchanged
     out: list[str] = []
     pending = ""
     for n, raw in enumerate(raw_lines):
