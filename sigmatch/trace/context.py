@@ -37,6 +37,9 @@ def machine_context(window: list[str], start: int) -> dict[str, str]:
     """
     ctx: dict[str, str] = {}
     for j, t in enumerate(window):
+        if ("CPU: " not in t and "Pid: " not in t and "ainted" not in t and "Hardware name:" not in t
+                and "Modules linked in:" not in t):
+            continue  # each case below needs one of these on the line (most report lines have none)
         s = t.strip()
         if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= start):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)

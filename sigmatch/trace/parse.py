@@ -249,7 +249,7 @@ def _report_lines(lines: list[Line], h: _Header, end: int) -> list[str]:
         if caller is not None and _ALL_CPUS.search(ln.text):
             caller = None  # the report asks other CPUs for their stacks: keep every context
         out.append(ln.text)
-        if j > h.index and _END_TRACE.match(ln.text):
+        if j > h.index and ln.text.startswith("---[ end ") and _END_TRACE.match(ln.text):  # its literal start
             break
     return out
 
