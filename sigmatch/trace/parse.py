@@ -338,10 +338,6 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
-# Memoized: the same printed frame (function+offset, module, context) recurs in every report of
-# a bug and across reports; all inputs are hashable values and Frame is frozen, so a shared
-# instance is indistinguishable from a fresh one. Bounded like _skip_reason.
-@lru_cache(maxsize=65536)
 def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
                 skip_contexts: frozenset[Context] = frozenset()) -> Frame:
     name = normalize_function(raw.func)
