@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import shared_path
+from vulns_fixture import bippy_record
 
 from sigmatch.catalog.catalog import load_catalog
 from sigmatch.catalog.cve import (
@@ -72,30 +73,8 @@ def write_record(repo: Path, cid: str, files: dict[str, bytes], *, where: str = 
 
 def own_record(cid: str, subject: str, fix: str, *, trace: str = "", stable: tuple[tuple[str, str], ...] = ()) -> dict[str, bytes]:
     """A record in the real bippy format, written for the tests."""
-    desc = f"In the Linux kernel, the following vulnerability has been resolved:\n\n{subject}\n\n" \
-           f"Calling frob_widget_queue() twice frees widget->ring.\n{trace}"
-    versions: list[dict[str, Any]] = [{"version": "5.4", "status": "affected"},
-                                      {"version": "0", "lessThan": "5.4", "status": "unaffected", "versionType": "semver"}]
-    dyad = ["# dyad version: 1.2.0"]
-    for ver, sha in stable:
-        versions.append({"version": ver, "lessThanOrEqual": ver.rsplit(".", 1)[0] + ".*", "status": "unaffected",
-                         "versionType": "semver"})
-        dyad.append(f"5.4:{'a' * 40}:{ver}:{sha}")
-    versions.append({"version": "6.9", "lessThanOrEqual": "*", "status": "unaffected",
-                     "versionType": "original_commit_for_fix"})
-    dyad.append(f"5.4:{'a' * 40}:6.9:{fix}")
-    doc = {
-        "containers": {"cna": {
-            "descriptions": [{"lang": "en", "value": desc}],
-            "affected": [{"product": "Linux", "vendor": "Linux", "defaultStatus": "affected",
-                          "programFiles": ["drivers/misc/widget.c"], "versions": versions}],
-            "title": subject,
-        }},
-        "cveMetadata": {"cveId": cid, "state": "PUBLISHED"},
-        "dataType": "CVE_RECORD", "dataVersion": "5.1",
-    }
-    return {"json": json.dumps(doc, indent=3).encode(), "dyad": ("\n".join(dyad) + "\n").encode(),
-            "sha1": f"{fix}\n".encode(), "vulnerable": ("a" * 40 + "\n").encode()}
+    return bippy_record(cid, subject, fix, body="Calling frob_widget_queue() twice frees widget->ring.",
+                        trace=trace, stable=stable)
 
 
 @pytest.fixture

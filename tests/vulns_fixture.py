@@ -38,20 +38,23 @@ def sha_for(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def record(cid: str, *, n: int = 0, trace: bool = False) -> dict[str, bytes]:
-    """One CVE record's files (``{ext: bytes}``) in bippy's format."""
-    fix = sha_for(cid + ":fix")
-    subject = f"widget: fix use-after-free in frob_widget_queue_{n}()"
-    desc = ("In the Linux kernel, the following vulnerability has been resolved:\n\n"
-            f"{subject}\n\nCalling frob_widget_queue_{n}() twice frees widget->ring.\n"
-            + (TRACE if trace else ""))
-    stable = ("6.1.90", sha_for(cid + ":6.1"))
+def bippy_record(cid: str, subject: str, fix: str, *, body: str, trace: str = "",
+                 stable: tuple[tuple[str, str], ...] = ()) -> dict[str, bytes]:
+    """One CVE record's files (``{ext: bytes}``) in bippy's format: introduced in 5.4, fixed in
+    mainline 6.9 by ``fix`` and on each ``(release, stable sha)`` of ``stable``."""
+    desc = f"In the Linux kernel, the following vulnerability has been resolved:\n\n{subject}\n\n{body}\n{trace}"
     versions: list[dict[str, Any]] = [
         {"version": "5.4", "status": "affected"},
         {"version": "0", "lessThan": "5.4", "status": "unaffected", "versionType": "semver"},
-        {"version": stable[0], "lessThanOrEqual": "6.1.*", "status": "unaffected", "versionType": "semver"},
-        {"version": "6.9", "lessThanOrEqual": "*", "status": "unaffected", "versionType": "original_commit_for_fix"},
     ]
+    dyad = ["# dyad version: 1.2.0"]
+    for ver, sha in stable:
+        versions.append({"version": ver, "lessThanOrEqual": ver.rsplit(".", 1)[0] + ".*", "status": "unaffected",
+                         "versionType": "semver"})
+        dyad.append(f"5.4:{'a' * 40}:{ver}:{sha}")
+    versions.append({"version": "6.9", "lessThanOrEqual": "*", "status": "unaffected",
+                     "versionType": "original_commit_for_fix"})
+    dyad.append(f"5.4:{'a' * 40}:6.9:{fix}")
     doc = {
         "containers": {"cna": {
             "descriptions": [{"lang": "en", "value": desc}],
@@ -62,9 +65,15 @@ def record(cid: str, *, n: int = 0, trace: bool = False) -> dict[str, bytes]:
         "cveMetadata": {"cveId": cid, "state": "PUBLISHED"},
         "dataType": "CVE_RECORD", "dataVersion": "5.1",
     }
-    dyad = f"# dyad version: 1.2.0\n5.4:{'a' * 40}:{stable[0]}:{stable[1]}\n5.4:{'a' * 40}:6.9:{fix}\n"
-    return {"json": json.dumps(doc, indent=3).encode(), "dyad": dyad.encode(), "sha1": f"{fix}\n".encode(),
-            "vulnerable": ("a" * 40 + "\n").encode()}
+    return {"json": json.dumps(doc, indent=3).encode(), "dyad": ("\n".join(dyad) + "\n").encode(),
+            "sha1": f"{fix}\n".encode(), "vulnerable": ("a" * 40 + "\n").encode()}
+
+
+def record(cid: str, *, n: int = 0, trace: bool = False) -> dict[str, bytes]:
+    """One numbered widget CVE record, with the NULL-dereference trace quoted when ``trace``."""
+    return bippy_record(cid, f"widget: fix use-after-free in frob_widget_queue_{n}()", sha_for(cid + ":fix"),
+                        body=f"Calling frob_widget_queue_{n}() twice frees widget->ring.",
+                        trace=TRACE if trace else "", stable=(("6.1.90", sha_for(cid + ":6.1")),))
 
 
 def _fast_import(repo: Path, files: dict[str, bytes], message: str, *, first_commit: bool) -> None:
