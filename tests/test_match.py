@@ -224,3 +224,30 @@ def test_same_title_tie_broken_by_example_kernel() -> None:
     assert not top.confident  # two bugs share the title and the frames: no confident answer
     same_build = m.match(rep, kernel="6.12.0-syzkaller")[0]  # the very build of an example counts most
     assert same_build.bug_id == "new" and same_build.signals["example_kernel"] > top.signals["example_kernel"]
+
+
+def test_curated_example_titles_name_the_guilty_function() -> None:
+    """A curated bug is named by its examples' titles too, not only by the curator's title.
+
+    Two bugs crash in the same frames; the curator named one after its example ("WARNING: locking
+    bug in F") and the other after a neighbouring function, though its example's title is the
+    log's title. The exact example title must not lose to the curator's title naming F.
+    """
+    frames = ("l2cap_sock_teardown_cb", "l2cap_chan_del", "l2cap_chan_close", "l2cap_chan_timeout",
+              "process_one_work")
+
+    def curated(bug_id: str, title: str, example_title: str) -> KnownBug:
+        sig = BugSignature(title=example_title, frames=frames, kind="lockdep", source="examples[0]: test")
+        return KnownBug(id=bug_id, title=title, origin=Origin.CURATED, signatures=(sig,))
+
+    others = [KnownBug(id=f"other-{n}", title=f"WARNING in other_{n}", origin=Origin.CURATED,
+                       signatures=(BugSignature(title=f"WARNING in other_{n}", frames=(f"other_{n}", "iput")),))
+              for n in range(20)]
+    locking = "WARNING: locking bug in l2cap_sock_teardown_cb"
+    nonstatic = "INFO: trying to register non-static key in l2cap_sock_teardown_cb"
+    m = Matcher(Catalog.of([curated("locking", locking, locking),
+                            curated("nonstatic", "INFO: trying to register non-static key in l2cap_chan_del", nonstatic),
+                            *others], version="t"), freeze_gc=False)
+    top = m.match(_report(nonstatic, frames, kind=Kind.LOCKDEP))[0]
+    assert top.bug_id == "nonstatic" and top.signals["subject"] > 0 and top.rule.startswith("title")
+    assert m.match(_report(locking, frames, kind=Kind.LOCKDEP))[0].bug_id == "locking"

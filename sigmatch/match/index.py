@@ -244,6 +244,14 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         subj_idents.update(subject_identifiers(subject))
         words.update(subject_prefix_words(subject))
         kcls |= kind_classes(subject_words(subject))
+    if bug.origin is Origin.CURATED:
+        # A curated bug is named by the titles of its traces as much as by the curator's title
+        # ("WARNING in kvfree (2)" whose example says "WARNING in ext4_expand_extra_isize_ea"): the
+        # functions those titles name count as the record naming them (not the alternative
+        # titles: they name the frames around the guilty one too).
+        for sig in bug.signatures:
+            if sig.title:
+                subj_idents.update(subject_identifiers(sig.title))
     idents = {norm_function(f) for f in bug.functions if f} | subj_idents
     files = {norm_path(f) for f in (*bug.files, *sig_files) if f}
     dirs = {d for f in files for d in path_dirs(f)}
