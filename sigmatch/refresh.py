@@ -1,34 +1,42 @@
 """The one refresh function: bring the known-bugs catalog up to date and swap in a new snapshot.
 
 ``refresh()`` is what ``sigmatch refresh``, the worker job and the API's admin endpoint call.
-Steps, in order (``sources`` picks them):
+Steps, in order (``sources`` picks them; the default runs all three):
 
 1. ``cve``: import the kernel CVE records incrementally (:mod:`sigmatch.catalog.cve`).
-   (Later steps, resolving stable releases and attaching upstream reports for curated entries,
-   plug in here.)
-2. Validate the new imported set (well-formed, counts within sane bounds of the previous
-   snapshot) and write it to the store atomically; record ``last_success`` and what changed.
+2. ``stable``: for curated entries, find in kernel.org's ChangeLogs which stable releases carry
+   each fix; a confirmed release becomes a verified fact whose source is its ChangeLog.
+3. ``upstream``: for curated entries, look for new upstream reports of the same bug (lore,
+   bugzilla, syzbot) and attach those that are this bug by evidence.
+   (2 and 3: :mod:`sigmatch.refresh_curated`; they ask upstream only when
+   ``SIGMATCH_UPSTREAM_LOOKUP`` is on, and upstream trouble never fails the refresh.)
+4. Validate the new snapshot (well-formed, counts within sane bounds of the previous one, the
+   curated overlay only about curated entries) and write it to the store atomically; record
+   ``last_success`` and what changed. Nothing new: no new snapshot.
 
 A failed or interrupted refresh changes nothing that is served: the store's current snapshot is
 replaced only by a complete, validated one, and the failure is recorded in its meta.
-Curated entries are never touched: they live in ``signatures/`` and are merged at load time.
+``signatures/`` is never written: what steps 2–3 learn is an overlay inside the snapshot
+(:mod:`sigmatch.catalog.overlay`), laid over the curated entries when the catalog loads.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sigmatch import config
 from sigmatch.catalog.cve import IMPORTER_VERSION, ImportResult, Skipped, VulnsRepo, import_cve
 from sigmatch.catalog.model import KnownBug, Origin
+from sigmatch.catalog.overlay import CuratedUpdate
 from sigmatch.catalog.store import SnapshotStore, StoreMeta, open_store, utcnow
 from sigmatch.errors import CatalogError, ConfigError, SigmatchError
 
-SOURCES = ("cve",)
+SOURCES = ("cve", "stable", "upstream")
+CURATED_STEPS = ("stable", "upstream")
 # A new imported set smaller than this share of the previous one (of at least MIN_FOR_BOUND bugs)
 # is refused: a truncated or wrong repository must not empty the catalog.
 MIN_KEEP_SHARE = 0.5
@@ -57,10 +65,17 @@ class RefreshReport:
     finished: str = ""
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    curated: dict[str, Any] = field(default_factory=dict)  # steps 2-3: CuratedReport.to_dict()
 
     @property
     def unchanged(self) -> bool:
-        return not (self.added or self.changed or self.removed)
+        """No imported bug added, changed or withdrawn, and nothing new learned about curated ones."""
+        return not (self.added or self.changed or self.removed or self.curated_changed)
+
+    @property
+    def curated_changed(self) -> bool:
+        c = self.curated
+        return bool(c.get("verified") or c.get("corrected") or c.get("added") or c.get("attached"))
 
     def to_dict(self, *, ids_limit: int | None = 1000) -> dict[str, Any]:
         def cap(ids: tuple[str, ...]) -> list[str]:
@@ -88,6 +103,7 @@ class RefreshReport:
             "finished": self.finished,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "curated": dict(self.curated),
         }
 
 
@@ -103,10 +119,11 @@ def _counts(bugs: Iterable[KnownBug]) -> dict[str, int]:
     return Catalog.of(bugs).stats()
 
 
-def _validate(result: ImportResult, previous: Mapping[str, KnownBug]) -> None:
+def _validate(bugs: Iterable[KnownBug], previous: Mapping[str, KnownBug],
+              overlay: Mapping[str, CuratedUpdate] | None = None, curated_ids: Iterable[str] = ()) -> None:
     """Refuse a snapshot that is not well-formed or that lost too much of the previous one."""
     ids = set()
-    for bug in result.bugs:
+    for bug in bugs:
         if not bug.id or bug.id in ids:
             raise CatalogError(f"new snapshot is invalid: duplicate or empty id {bug.id!r}")
         if bug.origin is Origin.CURATED:
@@ -117,6 +134,13 @@ def _validate(result: ImportResult, previous: Mapping[str, KnownBug]) -> None:
             f"new snapshot refused: {len(ids)} imported bugs against {len(previous)} before "
             f"(less than {MIN_KEEP_SHARE:.0%}); the previous snapshot stays in force"
         )
+    known = set(curated_ids)
+    for bug_id, update in (overlay or {}).items():
+        if bug_id not in known or update.bug_id != bug_id:
+            raise CatalogError(f"new snapshot is invalid: a curated update for {bug_id!r}, not a curated entry")
+        for fact in update.stable:
+            if not fact.version or not fact.version.startswith(fact.branch + ".") or not fact.verified:
+                raise CatalogError(f"new snapshot is invalid: {bug_id}: stable fact {fact.branch} -> {fact.version}")
 
 
 def refresh(
@@ -170,68 +194,121 @@ def _run(
     from sigmatch import RULES_VERSION
 
     notes: list[str] = []
-    if "cve" not in wanted:
-        return RefreshReport(sources=wanted, snapshot_version=meta.version, previous_version=meta.version,
-                             counts=dict(meta.counts), started=started, finished=utcnow(),
-                             seconds=time.perf_counter() - t0, notes=("no step to run",))
+    snapshot = None
+    loaded = False
 
-    source = str(_setting(settings, "SIGMATCH_CVE_REPO"))
-    data_dir = Path(str(_setting(settings, "SIGMATCH_DATA_DIR"))).expanduser()
-    repo = VulnsRepo(data_dir / "vulns.git", source)
-    if meta.importer_version and meta.importer_version != IMPORTER_VERSION:
-        notes.append(f"importer version {meta.importer_version} -> {IMPORTER_VERSION}: full re-import")
-        full = True
-    if meta.rules_version and meta.rules_version != RULES_VERSION:
-        notes.append(f"parser rules {meta.rules_version} -> {RULES_VERSION}: full re-import")
-        full = True
-    if progress:
-        progress("fetch", 0, 1)
-    commit = repo.sync()
-    if progress:
-        progress("fetch", 1, 1)
-    if not full and meta.snapshot and commit == meta.cve_commit:
-        # Nothing new upstream: the snapshot stays as it is (not even loaded).
-        store.update_meta(last_success=utcnow(), last_error=None, cve_source=source)
+    def current() -> Any:
+        nonlocal snapshot, loaded
+        if not loaded:
+            snapshot, loaded = (store.load() if meta.snapshot else None), True
+        return snapshot
+
+    # step 1: the CVE records
+    result: ImportResult | None = None
+    source: str | None = None
+    commit: str | None = None
+    if "cve" in wanted:
+        source = str(_setting(settings, "SIGMATCH_CVE_REPO"))
+        data_dir = Path(str(_setting(settings, "SIGMATCH_DATA_DIR"))).expanduser()
+        repo = VulnsRepo(data_dir / "vulns.git", source)
+        if meta.importer_version and meta.importer_version != IMPORTER_VERSION:
+            notes.append(f"importer version {meta.importer_version} -> {IMPORTER_VERSION}: full re-import")
+            full = True
+        if meta.rules_version and meta.rules_version != RULES_VERSION:
+            notes.append(f"parser rules {meta.rules_version} -> {RULES_VERSION}: full re-import")
+            full = True
+        if progress:
+            progress("fetch", 0, 1)
+        commit = repo.sync()
+        if progress:
+            progress("fetch", 1, 1)
+        if full or not meta.snapshot or commit != meta.cve_commit:
+            snap = current()
+            previous = {b.id: b for b in snap.bugs} if snap else {}
+            result = import_cve(repo, previous, meta.cve_commit if snap else None, full=full, progress=progress,
+                                commit=commit)
+            notes.extend(result.notes)
+        # else: nothing new upstream, the imported set stays as it is (not even loaded)
+
+    # steps 2-3: what upstream says about the curated entries
+    checked = dict(meta.curated_checked)
+    curated_report: dict[str, Any] = {}
+    overlay: dict[str, CuratedUpdate] | None = None  # None: the current snapshot's, unchanged
+    curated_ids: tuple[str, ...] = ()
+    steps = tuple(s for s in CURATED_STEPS if s in wanted)
+    if steps:
+        from sigmatch.refresh_curated import refresh_curated
+
+        snap = current()
+        before = dict(snap.overlay) if snap else {}
+        try:
+            curated = _curated(settings)
+        except SigmatchError as exc:
+            notes.append(f"curated entries could not be read ({exc}); steps {', '.join(steps)} skipped")
+        else:
+            curated_ids = tuple(b.id for b in curated)
+            imported = result.bugs if result is not None else (snap.bugs if snap else ())
+            new_overlay, creport, checked = refresh_curated(
+                curated, before, imported, steps=steps, settings=settings, checked=checked, progress=progress)
+            curated_report = creport.to_dict()
+            if new_overlay != before:
+                overlay = new_overlay
+
+    # step 4: validate and swap in a new snapshot when anything changed
+    if result is None and overlay is None:
+        store.update_meta(last_success=utcnow(), last_error=None, curated_checked=checked,
+                          **({"cve_source": source} if source else {}))
         report = RefreshReport(
             sources=wanted, snapshot_version=meta.version, previous_version=meta.version,
             from_commit=commit, to_commit=commit, counts=dict(meta.counts), started=started,
-            finished=utcnow(), seconds=time.perf_counter() - t0, notes=tuple(notes),
+            finished=utcnow(), seconds=time.perf_counter() - t0, notes=tuple(notes), curated=curated_report,
         )
         store.update_meta(report=report.to_dict(ids_limit=50))
         return report
-    snapshot = store.load() if meta.snapshot else None
-    previous = {b.id: b for b in snapshot.bugs} if snapshot else {}
-    result = import_cve(repo, previous, meta.cve_commit if snapshot else None, full=full, progress=progress,
-                        commit=commit)
-    notes.extend(result.notes)
     if progress:
         progress("save", 0, 1)
-    _validate(result, previous)
-    counts = _counts(result.bugs)
-    new_meta = store.save(result.bugs, StoreMeta(
-        cve_commit=result.commit, cve_source=source, importer_version=IMPORTER_VERSION,
-        rules_version=RULES_VERSION, counts=counts, last_success=utcnow(),
-        last_attempt=started, last_error=None,
-    ))
+    snap = current()
+    old_bugs = {b.id: b for b in snap.bugs} if snap else {}
+    bugs = result.bugs if result is not None else tuple(old_bugs.values())
+    if overlay is None:
+        overlay = dict(snap.overlay) if snap else {}
+        curated_ids = tuple(overlay)  # carried over as it was
+    _validate(bugs, old_bugs if result is not None else {}, overlay, curated_ids)
+    counts = _counts(bugs)
+    fields: dict[str, Any] = {}
+    if result is not None:
+        fields = {"cve_commit": result.commit, "cve_source": source, "importer_version": IMPORTER_VERSION,
+                  "rules_version": RULES_VERSION}
+    new_meta = store.save(bugs, replace(meta, counts=counts, last_success=utcnow(), last_attempt=started,
+                                        last_error=None, curated_checked=checked, **fields), overlay)
     if progress:
         progress("save", 1, 1)
     report = RefreshReport(
         sources=wanted,
         snapshot_version=new_meta.version,
         previous_version=meta.version,
-        from_commit=result.previous_commit,
-        to_commit=result.commit,
-        full=result.full,
-        added=result.added,
-        changed=result.changed,
-        removed=result.removed,
-        skipped=result.skipped,
-        records_read=result.records,
+        from_commit=result.previous_commit if result is not None else commit,
+        to_commit=result.commit if result is not None else commit,
+        full=result.full if result is not None else False,
+        added=result.added if result is not None else (),
+        changed=result.changed if result is not None else (),
+        removed=result.removed if result is not None else (),
+        skipped=result.skipped if result is not None else (),
+        records_read=result.records if result is not None else 0,
         counts=counts,
         started=started,
         finished=utcnow(),
         seconds=time.perf_counter() - t0,
         notes=tuple(notes),
+        curated=curated_report,
     )
     store.update_meta(report=report.to_dict(ids_limit=50))
     return report
+
+
+def _curated(settings: Mapping[str, Any] | None) -> tuple[KnownBug, ...]:
+    """The curated entries as ``signatures/`` has them now (none when the directory is missing)."""
+    from sigmatch.catalog.curated import load_curated
+
+    sig_dir = Path(str(_setting(settings, "SIGMATCH_SIGNATURES_DIR"))).expanduser()
+    return tuple(load_curated(sig_dir)) if sig_dir.is_dir() else ()

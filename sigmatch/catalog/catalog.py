@@ -1,7 +1,9 @@
 """The catalog as the matcher sees it: every known bug, curated and imported, in one value.
 
 ``load_catalog()`` merges the curated entries (``signatures/``) with the imported snapshot in the
-local store; curated entries win on id clashes and are never dropped by an import.
+local store; curated entries win on id clashes and are never dropped by an import. What refreshes
+learned about curated entries (verified stable releases, attached upstream reports) travels in the
+snapshot and is laid over them here (:mod:`sigmatch.catalog.overlay`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
     the_store = store if store is not None else open_store(settings)
     snapshot = the_store.load()
     imported: tuple[KnownBug, ...] = snapshot.bugs if snapshot is not None else ()
+    overlay = snapshot.overlay if snapshot is not None else {}
+    if overlay:
+        from sigmatch.catalog.overlay import apply_overlay
+
+        curated = list(apply_overlay(tuple(curated), overlay))
     # A curated entry that cites a CVE is that bug, told better: the imported copy steps aside.
     covered = {c.upper() for b in curated for c in b.cves}
     shadowed = [b.id for b in imported if b.id.upper() in covered]
@@ -98,6 +105,7 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
         "curated_available": curated_available,
         "imported": len(imported) + len(shadowed),
         "shadowed": shadowed,
+        "refreshed": sorted(b.id for b in curated if b.id in overlay),
         "cve_commit": snapshot.meta.cve_commit if snapshot is not None else None,
         "last_success": snapshot.meta.last_success if snapshot is not None else None,
     }

@@ -78,9 +78,12 @@ class Reference:
     value: str  # "199437", a Message-ID, "CVE-2024-47660", a URL
     url: str | None = None
     title: str | None = None
+    # set on a reference a refresh attached (not written by a person): when, and the evidence that
+    # it is this bug ("2026-11-25: bugzilla bug naming the fix 172e422ffea2")
+    found: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "value": self.value, "url": self.url, "title": self.title}
+        return {"kind": self.kind, "value": self.value, "url": self.url, "title": self.title, "found": self.found}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,15 @@ can implement the same protocol and reuse :func:`encode_bugs` / :func:`decode_bu
 Layout of a local store::
 
     DATA_DIR/catalog/meta.json                       current snapshot id, commit, counts, last_success
-    DATA_DIR/catalog/snapshot-<version>.json.gz      the imported bugs (the current and the previous one)
+    DATA_DIR/catalog/snapshot-<version>.json.gz      the imported bugs and the curated overlay
+                                                     (the current snapshot and the previous one)
     DATA_DIR/catalog/refresh.lock                    held (flock) while a refresh runs
 
 Every write goes to a temporary file, is fsynced, then ``os.replace``d into place, and the new
 snapshot file is in place before ``meta.json`` points at it: a crash at any moment leaves the last
-good snapshot served. The snapshot format is gzip-compressed JSON (no pickle: a store may be shared).
+good snapshot served. The snapshot format is gzip-compressed JSON (no pickle: a store may be shared):
+``{"format": 1, "bugs": [...], "curated": {...}}``, where ``curated`` (absent when empty) is what
+refreshes learned about curated entries (:mod:`sigmatch.catalog.overlay`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sigmatch.catalog.model import KnownBug
+from sigmatch.catalog.overlay import CuratedUpdate, Overlay, decode_overlay, encode_overlay
 from sigmatch.errors import StoreError
 
 FORMAT = 1
@@ -59,6 +63,9 @@ class StoreMeta:
     last_attempt: str | None = None
     last_error: str | None = None  # the last failed refresh's message (cleared by a success)
     report: dict[str, Any] = field(default_factory=dict)  # the last successful refresh's summary
+    # curated entry id -> when a refresh last asked upstream about it (the least recently asked go
+    # first when a refresh's upstream budget runs out)
+    curated_checked: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +75,7 @@ class StoreMeta:
             "rules_version": self.rules_version, "counts": dict(self.counts), "created": self.created,
             "last_success": self.last_success, "last_attempt": self.last_attempt,
             "last_error": self.last_error, "report": dict(self.report),
+            "curated_checked": dict(self.curated_checked),
         }
 
     @classmethod
@@ -80,6 +88,7 @@ class StoreMeta:
             created=d.get("created"), last_success=d.get("last_success"),
             last_attempt=d.get("last_attempt"), last_error=d.get("last_error"),
             report=dict(d.get("report") or {}),
+            curated_checked={str(k): str(v) for k, v in (d.get("curated_checked") or {}).items()},
         )
 
 
@@ -88,6 +97,7 @@ class Snapshot:
     version: str
     bugs: tuple[KnownBug, ...]
     meta: StoreMeta
+    overlay: Mapping[str, CuratedUpdate] = field(default_factory=dict)  # curated id -> update
 
 
 class SnapshotStore(Protocol):
@@ -101,8 +111,9 @@ class SnapshotStore(Protocol):
         """The current snapshot, or ``None`` when there is none."""
         ...
 
-    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta) -> StoreMeta:
-        """Write ``bugs`` as the new current snapshot, atomically; returns the meta now in force."""
+    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta, overlay: Overlay | None = None) -> StoreMeta:
+        """Write ``bugs`` (and the curated ``overlay``) as the new current snapshot, atomically;
+        returns the meta now in force."""
         ...
 
     def update_meta(self, **changes: Any) -> StoreMeta:
@@ -127,22 +138,29 @@ def _compact(d: Any) -> Any:
     return d
 
 
-def encode_bugs(bugs: Sequence[KnownBug]) -> tuple[bytes, str]:
-    """Gzipped JSON of ``bugs`` and its version id (a hash of the content)."""
-    body = json.dumps({"format": FORMAT, "bugs": [_compact(b.to_dict()) for b in bugs]},
-                      separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+def encode_bugs(bugs: Sequence[KnownBug], overlay: Overlay | None = None) -> tuple[bytes, str]:
+    """Gzipped JSON of ``bugs`` (and the curated ``overlay``) and its version id (a content hash)."""
+    doc: dict[str, Any] = {"format": FORMAT, "bugs": [_compact(b.to_dict()) for b in bugs]}
+    if overlay:
+        doc["curated"] = encode_overlay(overlay)
+    body = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
     version = hashlib.sha256(body).hexdigest()[:16]
     return gzip.compress(body, compresslevel=6, mtime=0), version
 
 
-def decode_bugs(data: bytes) -> tuple[KnownBug, ...]:
+def decode_snapshot(data: bytes) -> tuple[tuple[KnownBug, ...], dict[str, CuratedUpdate]]:
+    """The bugs and the curated overlay of an encoded snapshot."""
     try:
         doc = json.loads(gzip.decompress(data))
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"unknown snapshot format {doc.get('format') if isinstance(doc, dict) else '?'}")
-        return tuple(KnownBug.from_dict(b) for b in doc["bugs"])
+        return tuple(KnownBug.from_dict(b) for b in doc["bugs"]), decode_overlay(doc.get("curated"))
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"snapshot cannot be decoded: {exc}") from exc
+
+
+def decode_bugs(data: bytes) -> tuple[KnownBug, ...]:
+    return decode_snapshot(data)[0]
 
 
 # --------------------------------------------------------------------------- local files
@@ -211,14 +229,14 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"cannot read snapshot {path}: {exc.strerror}", path=str(path)) from exc
         try:
-            bugs = decode_bugs(data)
+            bugs, overlay = decode_snapshot(data)
         except StoreError as exc:
             raise StoreError(f"{path}: {exc}", path=str(path)) from exc
-        return Snapshot(meta.version, bugs, meta)
+        return Snapshot(meta.version, bugs, meta, overlay)
 
-    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta) -> StoreMeta:
+    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta, overlay: Overlay | None = None) -> StoreMeta:
         self._ensure_dir()
-        data, version = encode_bugs(bugs)
+        data, version = encode_bugs(bugs, overlay)
         name = f"snapshot-{version}.json.gz"
         old = self.read_meta()
         try:

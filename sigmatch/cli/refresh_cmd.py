@@ -12,9 +12,13 @@ from sigmatch.refresh import SOURCES, RefreshReport, refresh
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("refresh", help="import new known bugs (kernel CVE records) into the local catalog",
-                       description="Fetch the kernel CVE repository (SIGMATCH_CVE_REPO), import what changed since "
-                                   "the last run and swap in a new catalog snapshot (SIGMATCH_DATA_DIR).")
+    p = sub.add_parser("refresh", help="bring the known-bugs catalog up to date (CVE records, stable releases, upstream reports)",
+                       description="Steps: cve — fetch the kernel CVE repository (SIGMATCH_CVE_REPO) and import what "
+                                   "changed since the last run; stable — confirm from kernel.org ChangeLogs which stable "
+                                   "releases carry the curated entries' fixes; upstream — attach new upstream reports "
+                                   "(lore, bugzilla, syzbot) of the curated entries. Then swap in a new catalog snapshot "
+                                   "(SIGMATCH_DATA_DIR, or Redis with REDIS_URL) if anything changed. signatures/ is never "
+                                   "written.")
     p.add_argument("--source", action="append", choices=SOURCES, dest="sources",
                    help="limit the refresh to this step (repeatable; default: all)")
     p.add_argument("--full", action="store_true", help="re-read every record, not only the changed ones")
@@ -60,14 +64,18 @@ class ProgressPrinter:
 def summary(report: RefreshReport) -> str:
     lines = []
     commit = (report.to_commit or "")[:12]
-    if report.unchanged and not report.skipped:
+    if "cve" not in report.sources:
+        lines.append(f"refresh: {', '.join(report.sources)} in {report.seconds:.1f}s"
+                     + (", nothing new" if report.unchanged else ""))
+    elif report.unchanged and not report.skipped:
         lines.append(f"refresh: nothing changed (CVE repository at {commit}) in {report.seconds:.1f}s")
     else:
         how = "full import" if report.full else f"changes since {(report.from_commit or '')[:12]}"
         lines.append(f"refresh: {how}, {report.records_read} records read, CVE repository at {commit}, "
                      f"{report.seconds:.1f}s")
-    lines.append(f"  added {len(report.added)}, changed {len(report.changed)}, "
-                 f"removed/withdrawn {len(report.removed)}, skipped {len(report.skipped)}")
+    if "cve" in report.sources:
+        lines.append(f"  added {len(report.added)}, changed {len(report.changed)}, "
+                     f"removed/withdrawn {len(report.removed)}, skipped {len(report.skipped)}")
     for s in report.skipped[:20]:
         lines.append(f"  skipped {s.id}: {s.reason}")
     if len(report.skipped) > 20:
@@ -79,11 +87,30 @@ def summary(report: RefreshReport) -> str:
     c = report.counts
     lines.append(f"  imported catalog: {c.get('bugs', 0)} bugs, {c.get('with_fix', 0)} with a fix, "
                  f"{c.get('with_stable', 0)} with stable releases, {c.get('with_trace', 0)} with a crash signature")
+    lines.extend(_curated_lines(report.curated))
     snap = report.snapshot_version
     lines.append(f"  snapshot {snap}" + (f" (was {report.previous_version})"
                                           if report.previous_version and report.previous_version != snap else ""))
     lines.extend(f"  note: {n}" for n in report.notes)
     return "\n".join(lines)
+
+
+def _curated_lines(c: dict[str, Any]) -> list[str]:
+    """Steps 2-3 in a few lines: every finding (they are few), the counts, the first notes."""
+    if not c:
+        return []
+    lines = [f"  curated entries: {c.get('checked', 0)} checked ({', '.join(c.get('steps', ()))}), "
+             f"{c.get('changelogs_read', 0)} ChangeLogs read, {c.get('lookups', 0)} upstream lookups"]
+    for key, label in (("verified", "verified"), ("corrected", "corrected"), ("added", "new branch"),
+                       ("attached", "attached"), ("conflicts", "CONFLICT")):
+        lines.extend(f"  {label}: {line}" for line in c.get(key, ()))
+    if c.get("not_reached"):
+        lines.append(f"  not reached (budget): {', '.join(c['not_reached'][:10])}")
+    notes = c.get("notes", ())
+    lines.extend(f"  note: {n}" for n in notes[:10])
+    if len(notes) > 10:
+        lines.append(f"  ... and {len(notes) - 10} more notes (see --json)")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

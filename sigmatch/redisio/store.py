@@ -3,7 +3,8 @@
 Implements :class:`sigmatch.catalog.store.SnapshotStore` with the same encoding as the local store
 (gzip-compressed JSON, no pickle). Keys::
 
-    sigmatch:catalog:snapshot:<version>   the imported bugs (the current snapshot and the previous one)
+    sigmatch:catalog:snapshot:<version>   the imported bugs and the curated overlay (the current
+                                          snapshot and the previous one)
     sigmatch:catalog:meta                 StoreMeta as JSON: current version, last_success, report, ...
     sigmatch:catalog:current              the current version alone (the cheap "anything new?" probe)
     sigmatch:lock:refresh                 held (with expiry, kept alive) while a refresh runs
@@ -30,7 +31,8 @@ import redis
 
 from sigmatch import config
 from sigmatch.catalog.model import KnownBug
-from sigmatch.catalog.store import Snapshot, StoreMeta, decode_bugs, encode_bugs, utcnow
+from sigmatch.catalog.overlay import Overlay
+from sigmatch.catalog.store import Snapshot, StoreMeta, decode_snapshot, encode_bugs, utcnow
 from sigmatch.errors import StoreError
 from sigmatch.redisio import PROBE_TIMEOUT, client_for
 from sigmatch.redisio import key as _key
@@ -98,16 +100,16 @@ class RedisSnapshotStore:
                 raise _unreachable(self.url, exc) from exc
             if isinstance(data, bytes):
                 try:
-                    bugs = decode_bugs(data)
+                    bugs, overlay = decode_snapshot(data)
                 except StoreError as exc:
                     raise StoreError(f"{meta.snapshot}: {exc}", path=_redact(self.url)) from exc
-                return Snapshot(meta.version, bugs, meta)
+                return Snapshot(meta.version, bugs, meta, overlay)
         raise StoreError(f"snapshot {meta.snapshot} named by the meta is missing from redis", path=_redact(self.url))
 
     # -- writing
 
-    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta) -> StoreMeta:
-        data, version = encode_bugs(bugs)
+    def save(self, bugs: Sequence[KnownBug], meta: StoreMeta, overlay: Overlay | None = None) -> StoreMeta:
+        data, version = encode_bugs(bugs, overlay)
         name = SNAPSHOT_PREFIX + version
         self._check_lock()
         try:
