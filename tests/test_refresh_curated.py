@@ -287,3 +287,45 @@ def test_cli_prints_what_the_curated_steps_found(tmp_path: Path, own_server: Rep
     assert main(["refresh", "--source", "stable"]) == 0
     out = capsys.readouterr().out
     assert "own-widget-null: 6.6 -> 6.6.31" in out
+
+
+def test_through_redis_both_web_processes_serve_what_the_refresh_confirmed(
+        tmp_path: Path, own_server: ReplayServer, redis_url: str) -> None:
+    import time
+
+    from sigmatch.catalog.store import current_version
+    from sigmatch.web import create_app
+
+    s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML), REDIS_URL=redis_url,
+                 SIGMATCH_SNAPSHOT_CHECK=0.05)
+    webs = [create_app(dict(s, SIGMATCH_DATA_DIR=str(tmp_path / f"web{i}"), TESTING=True)).test_client()
+            for i in range(2)]
+
+    def six_six(web: Any) -> dict[str, Any]:
+        r = web.get("/api/v1/bugs/own-widget-null")
+        assert r.status_code == 200, r.data[:300]
+        return next(x for x in r.get_json()["stable"] if x["branch"] == "6.6")
+
+    assert all(six_six(w)["version"] == "6.6.30" for w in webs)
+    before = current_version(s)
+    report = refresh(("stable",), settings=s)
+    assert current_version(s) == report.snapshot_version != before
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(six_six(w)["version"] == "6.6.31" for w in webs):
+        time.sleep(0.05)
+    for w in webs:
+        fact = six_six(w)
+        assert (fact["version"], fact["verified"], fact["sha"]) == ("6.6.31", True, "3" * 40)
+
+
+def test_the_bug_page_shows_where_a_refreshed_fact_comes_from(tmp_path: Path, replay: ReplayServer) -> None:
+    from sigmatch.web import create_app
+
+    s = settings(tmp_path, replay.url, sigdir(tmp_path, PARENT_YAML))
+    web = create_app(dict(s, TESTING=True)).test_client()
+    assert "(unverified)" in web.get("/bugs/parent-watched-softlockup").get_data(as_text=True)
+    refresh(("stable", "upstream"), settings=s)
+    web = create_app(dict(s, TESTING=True)).test_client()
+    html = web.get("/bugs/parent-watched-softlockup").get_data(as_text=True)
+    assert "6.1.109" in html and "ChangeLog-6.1.109" in html and "(unverified)" not in html
+    assert "found by a refresh" in html and "172e422ffea2" in html
