@@ -124,7 +124,7 @@ def main() -> int:
         queries.append((g, r, reports[0]))
     if tune:
         best: tuple[float, float, Weights] | None = None
-        for ek in (0.0, 0.1, 0.25, 0.5, 1.0, 1.5):
+        for ek in (0.0, 0.1, 0.25, 0.4, 0.6, 1.0, 1.5):
             w = dataclasses.replace(DEFAULT_WEIGHTS, example_kernel=ek)
             c = evaluate(bugs, owner, base_of, queries, w)
             a_at1, a_wrong = pct(c, "A", "at1"), pct(c, "A", "wrong")

@@ -251,3 +251,33 @@ def test_curated_example_titles_name_the_guilty_function() -> None:
     top = m.match(_report(nonstatic, frames, kind=Kind.LOCKDEP))[0]
     assert top.bug_id == "nonstatic" and top.signals["subject"] > 0 and top.rule.startswith("title")
     assert m.match(_report(locking, frames, kind=Kind.LOCKDEP))[0].bug_id == "locking"
+
+
+def test_example_kernel_reads_rc_and_describe_suffix() -> None:
+    """Builds of one release are told apart by their rc number and ``git describe`` suffix: a log
+    from just after 6.12 sits closer to a 6.12-rc7 example than to a 6.12-rc1 one."""
+    from sigmatch.match.index import release_ordinal, release_point
+
+    base = release_ordinal(6, 12)
+    rc1, rc7 = release_point("6.12.0-rc1-syzkaller"), release_point("6.12.0-rc7-syzkaller-00189-ge8bdb3c8be08")
+    after = release_point("6.12.0-syzkaller-07834-g06afb0f36106")
+    assert rc1 is not None and rc7 is not None and after is not None
+    assert base - 1 < rc1 < rc7 < base < after < base + 0.25
+    assert release_point("4.14.32-1.el7.x86_64") == release_ordinal(4, 14)
+
+    frames = ("try_to_wake_up", "autoremove_wake_function", "vhci_send_frame", "hci_send_frame")
+
+    def curated(bug_id: str, title: str, kernel: str) -> KnownBug:
+        sig = BugSignature(title="WARNING: locking bug in try_to_wake_up", frames=frames, kind="lockdep",
+                           source="examples[0]: test", kernel=kernel)
+        return KnownBug(id=bug_id, title=title, origin=Origin.CURATED, signatures=(sig,))
+
+    others = [KnownBug(id=f"other-{n}", title=f"WARNING in other_{n}", origin=Origin.CURATED,
+                       signatures=(BugSignature(title=f"WARNING in other_{n}", frames=(f"other_{n}", "iput")),))
+              for n in range(20)]
+    m = Matcher(Catalog.of([curated("a-early", "WARNING: locking bug in try_to_wake_up", "6.12.0-rc1-syzkaller"),
+                            curated("b-late", "WARNING: locking bug in try_to_wake_up (2)",
+                                    "6.12.0-rc7-syzkaller-00189-ge8bdb3c8be08"), *others], version="t"), freeze_gc=False)
+    rep = _report("WARNING: locking bug in try_to_wake_up", frames, kind=Kind.LOCKDEP)
+    assert m.match(rep, kernel="6.12.0-syzkaller-07834-g06afb0f36106")[0].bug_id == "b-late"
+    assert m.match(rep, kernel="6.12.0-rc2-syzkaller")[0].bug_id == "a-early"

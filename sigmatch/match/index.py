@@ -34,6 +34,8 @@ _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _RECURRENCE = re.compile(r"\s+\(\d+\)$")
 _SPACES = re.compile(r"\s+")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc(\d+))?")
+# A ``git describe`` build suffix (scripts/setlocalversion): commits after the tag, abbreviated sha.
+_DESCRIBE = re.compile(r"-(\d{1,6})-g[0-9a-f]{7,40}\b")
 
 # Words of a fix subject that say nothing about where the bug is ("net: fix a use-after-free").
 _SUBJECT_STOP = frozenset({
@@ -170,8 +172,11 @@ def parse_release(s: str | None) -> tuple[float, int | None] | None:
 
 
 def release_point(s: str | None) -> float | None:
-    """A kernel version on the release line, release candidates before their release:
-    ``"6.13.0-rc3-syzkaller"`` -> ordinal(6.13) - 0.5; ``"4.14.32-1.el7"`` -> ordinal(4.14)."""
+    """A kernel build on the release line, in releases (about nine weeks each), as finely as its
+    version string tells: ``rcN`` comes about (N + 1) weeks after the previous release
+    (``"6.13.0-rc3-syzkaller"`` -> ordinal(6.13) - 0.6), and a ``git describe`` suffix
+    (``-07834-g06afb0f36106``: 7834 commits after the tag) moves a build into the merge window
+    that follows its tag (up to 0.2 release). ``"4.14.32-1.el7"`` -> ordinal(4.14)."""
     if not s:
         return None
     m = _VERSION.match(s.strip())
@@ -180,7 +185,14 @@ def release_point(s: str | None) -> float | None:
     major, minor = int(m.group(1)), int(m.group(2))
     if major < 3:
         return None
-    return release_ordinal(major, minor) - (0.5 if m.group(4) else 0.0)
+    point = release_ordinal(major, minor)
+    if m.group(4):
+        point -= 1.0 - min(int(m.group(4)) + 1, 9) / 10.0
+    d = _DESCRIBE.search(s)
+    if d:
+        # ~12,000 commits land in a merge window (two of a release's nine weeks)
+        point += 0.2 * min(int(d.group(1)), 12_000) / 12_000
+    return point
 
 
 # --- per-bug features ----------------------------------------------------------------------------

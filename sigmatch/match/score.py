@@ -49,6 +49,7 @@ from sigmatch.match.index import (
     path_dirs,
     path_words,
     release_ordinal,
+    release_point,
 )
 from sigmatch.trace.model import Kind, Report
 from sigmatch.trace.signature import Signature, signature_of
@@ -329,8 +330,9 @@ class Weights:
     version: float = 0.914
     recency: float = 2.764
     # Tie-breaker from curated example traces (CVE records have none, so e2e-dev cannot fit it):
-    # chosen on half A of crashes-dev's groups by ``benchmarks/dedup_match.py --tune``.
-    example_kernel: float = 0.25
+    # chosen on half A of crashes-dev's groups by ``benchmarks/dedup_match.py --tune`` (0.25 with
+    # whole releases; 0.4 since rc numbers and describe suffixes place builds within a release).
+    example_kernel: float = 0.4
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -406,8 +408,17 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         site_weight=index.idf(f"p:{q.files[0]}") / log_n if q.files else 0.0,
         title_weights=tuple((t, (1.0 if n == 0 else 0.7) * index.idf(f"t:{t}") / log_n)
                             for n, t in enumerate(q.titles)),
-        kernel_point=None if q.kernel is None else q.kernel.ordinal - (0.5 if q.kernel.rc else 0.0),
+        kernel_point=None if q.kernel is None else _build_point(q.kernel, q.kernel_build),
     )
+
+
+def _build_point(k: KernelPoint, build: str | None) -> float:
+    """The log's kernel on the release line as finely as its version string tells (rc number,
+    commits after the tag: :func:`~sigmatch.match.index.release_point`), as example kernels are."""
+    point = release_point(build) if build else None
+    if point is None or abs(point - k.ordinal) > 1.0:  # a string release_point reads another way
+        return k.ordinal - (0.5 if k.rc else 0.0)
+    return point
 
 
 def align(q: QueryFeatures, i: int, index: CandidateIndex, ctx: QueryContext) -> tuple[float, tuple[int, ...]]:
