@@ -45,7 +45,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-1"
+ALGORITHM_VERSION = "match-2"
 
 
 @dataclass(frozen=True, slots=True)
