@@ -1,17 +1,23 @@
 """Refresh through Redis: time and peak memory, and how fast every web process serves the new snapshot.
 
-    python3 benchmarks/refresh_bench.py [--repo PATH] [--webs 2]
+    python3 benchmarks/refresh_bench.py [--repo PATH] [--webs 2] [--no-upstream]
 
 Starts its own redis-server (loopback, free port, no persistence) and ``--webs`` ``sigmatch serve``
 processes, each with its own empty ``SIGMATCH_DATA_DIR`` (so the snapshot can only reach them through
-Redis). Then:
+Redis), and four HTTP servers on 127.0.0.1 standing in for lore, bugzilla, syzbot and kernel.org
+(replaying ``../shared/upstream-samples``; one server per upstream host, as the per-host rate limit
+``SIGMATCH_RATE_LIMIT`` applies to each). Then:
 
-1. a refresh from scratch of the CVE repository (default: ``../shared/corpus/vulns.bundle``), run as
-   ``sigmatch refresh`` would be, in a child process: wall time, peak RSS of the Python process and
-   of git, snapshot size in Redis;
+1. a refresh from scratch — all three steps: the CVE repository (default:
+   ``../shared/corpus/vulns.bundle``), then the curated entries' stable releases and upstream reports —
+   run as ``sigmatch refresh`` would be, in a child process: wall time (and the curated steps' share),
+   peak RSS of the Python process and of git, snapshot size in Redis;
 2. the time from that refresh's end until every web process serves the new snapshot
    (``/readyz`` shows its version), with the default ``SIGMATCH_SNAPSHOT_CHECK``;
-3. the same refresh again with nothing new (incremental: nothing to import): time and peak RSS.
+3. the same refresh again with nothing new (nothing to import; ChangeLogs already read are not read
+   again; upstream is asked again): time and peak RSS.
+
+``--no-upstream`` runs the CVE step alone (``SIGMATCH_UPSTREAM_LOOKUP=off``).
 
 Figures are printed one per line, and all of them on the last line.
 """
@@ -41,7 +47,10 @@ from sigmatch.refresh import refresh
 t0 = time.perf_counter()
 report = refresh()
 seconds = time.perf_counter() - t0
-print(json.dumps({"seconds": seconds, "added": len(report.added), "changed": len(report.changed),
+c = report.curated
+print(json.dumps({"seconds": seconds, "curated_s": c.get("seconds", 0.0), "checked": c.get("checked", 0),
+                  "changelogs": c.get("changelogs_read", 0), "lookups": c.get("lookups", 0),
+                  "curated_findings": sum(len(c.get(k, ())) for k in ("verified", "corrected", "added", "attached")), "added": len(report.added), "changed": len(report.changed),
                   "removed": len(report.removed), "skipped": len(report.skipped), "unchanged": report.unchanged,
                   "version": report.snapshot_version, "bugs": report.counts.get("bugs", 0),
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -73,10 +82,16 @@ def run_refresh(env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def curated_line(r: dict[str, Any]) -> str:
+    return (f"  of which curated steps: {r['curated_s']:.1f} s, {r['checked']} entries checked, "
+            f"{r['changelogs']} ChangeLogs read, {r['lookups']} upstream lookups, {r['curated_findings']} findings")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", default=str(SHARED / "corpus" / "vulns.bundle"), help="CVE repository (path or bundle)")
     ap.add_argument("--webs", type=int, default=2, help="web processes to start (default 2)")
+    ap.add_argument("--no-upstream", action="store_true", help="the CVE step alone (no curated steps)")
     args = ap.parse_args()
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed")
@@ -92,6 +107,17 @@ def main() -> int:
     base_env = dict(os.environ, REDIS_URL=url, SIGMATCH_CVE_REPO=str(args.repo))
     webs: list[tuple[subprocess.Popen[bytes], str]] = []
     figures: dict[str, Any] = {}
+    upstreams = contextlib.ExitStack()
+    if args.no_upstream:
+        base_env["SIGMATCH_UPSTREAM_LOOKUP"] = "off"
+    else:
+        sys.path.insert(0, str(ROOT / "tests"))  # the tests' replay server: real upstream formats on loopback
+        from upstream_server import ReplayServer
+
+        base_env["SIGMATCH_UPSTREAM_LOOKUP"] = "on"
+        for name in ("LORE", "BUGZILLA", "SYZBOT", "STABLE"):
+            srv = upstreams.enter_context(ReplayServer(SHARED / "upstream-samples"))
+            base_env[f"SIGMATCH_{name}_URL"] = srv.url
     try:
         time.sleep(0.3)
         for i in range(args.webs):
@@ -113,6 +139,7 @@ def main() -> int:
         print(f"refresh from scratch: {scratch['seconds']:.1f} s, {scratch['bugs']} bugs "
               f"(+{scratch['added']}, {scratch['skipped']} skipped), peak RSS {scratch['rss_mib']:.0f} MiB "
               f"(git {scratch['git_rss_mib']:.0f} MiB)")
+        print(curated_line(scratch))
         import redis as redis_lib
 
         client = redis_lib.Redis.from_url(url)
@@ -139,11 +166,13 @@ def main() -> int:
         again = run_refresh(worker_env)
         print(f"refresh with no changes: {again['seconds']:.1f} s, unchanged={again['unchanged']}, "
               f"peak RSS {again['rss_mib']:.0f} MiB")
+        print(curated_line(again))
         figures = {
             "scratch_s": round(scratch["seconds"], 1), "scratch_rss_mib": round(scratch["rss_mib"]),
             "bugs": scratch["bugs"], "snapshot_mib": round(size / 1048576, 1),
             "served_all_s": round(max(served.values()), 1), "nochange_s": round(again["seconds"], 1),
             "nochange_rss_mib": round(again["rss_mib"]), "webs": len(webs),
+            "curated_scratch_s": round(scratch["curated_s"], 1), "curated_nochange_s": round(again["curated_s"], 1),
         }
     finally:
         for proc, _ in webs:
@@ -154,6 +183,7 @@ def main() -> int:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(redis.pid, 15)
         shutil.rmtree(tmp, ignore_errors=True)
+        upstreams.close()
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
     return 0
 

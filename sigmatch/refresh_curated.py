@@ -67,6 +67,7 @@ class CuratedReport:
     notes: tuple[str, ...] = ()
     changelogs_read: int = 0
     lookups: int = 0
+    seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
@@ -77,7 +78,7 @@ class CuratedReport:
             "steps": list(self.steps), "checked": len(self.checked), "verified": list(self.verified),
             "corrected": list(self.corrected), "added": list(self.added), "conflicts": list(self.conflicts),
             "attached": list(self.attached), "not_reached": list(self.not_reached), "notes": list(self.notes[:50]),
-            "changelogs_read": self.changelogs_read, "lookups": self.lookups,
+            "changelogs_read": self.changelogs_read, "lookups": self.lookups, "seconds": round(self.seconds, 2),
         }
 
 
@@ -99,6 +100,7 @@ class _Run:
     lookups: int = 0
     stable_failures: int = 0
     lookup_failures: int = 0
+    entry_failed: bool = False  # upstream failed for the entry being checked
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -131,6 +133,7 @@ def refresh_curated(
     from sigmatch.upstream.http import MemoryCache, client_from_settings
     from sigmatch.upstream.stable import Stable
 
+    t0 = time.perf_counter()
     wanted = tuple(s for s in STEPS if s in set(steps))
     s = {**config.load(), **(settings or {})}
     ids = {b.id for b in curated}
@@ -154,23 +157,27 @@ def refresh_curated(
     for i, bug in enumerate(order):
         if progress:
             progress("curated", i, len(order))
-        if run.left() <= 0:
+        ask_upstream = "upstream" in wanted and run.lookup_failures < MAX_FAILURES
+        ask_stable = "stable" in wanted and run.stable_failures < MAX_FAILURES
+        if run.left() <= 0 or not (ask_upstream or ask_stable):
             not_reached.append(bug.id)
             continue
         prev = overlay.get(bug.id) or CuratedUpdate(bug.id)
+        run.entry_failed = False
         refs: tuple[Reference, ...] = ()
         hints: list[str] = []
-        if "upstream" in wanted and run.lookup_failures < MAX_FAILURES:
+        if ask_upstream:
             refs, hints = _upstream(run, bug, prev)
         update = prev
         if refs:
             update = replace(update, references=(*refs, *prev.references)[:MAX_ATTACHED])
-        if "stable" in wanted and run.stable_failures < MAX_FAILURES:
+        if ask_stable:
             update = _resolve_stable(run, bug, update, hints, by_sha)
         if update != prev:
             overlay[bug.id] = replace(update, updated=now)
         done.append(bug.id)
-        asked[bug.id] = now
+        if ask_upstream == ("upstream" in wanted) and ask_stable == ("stable" in wanted) and not run.entry_failed:
+            asked[bug.id] = now  # every step it wanted ran and got answers (else: it goes first next time)
     if progress:
         progress("curated", len(order), len(order))
     if run.lookup_failures >= MAX_FAILURES:
@@ -180,13 +187,14 @@ def refresh_curated(
         run.notes.append(f"stable: kernel.org failed {MAX_FAILURES} times in a row; "
                          "the remaining ChangeLogs were not read")
     if not_reached:
-        run.notes.append(f"the upstream budget (SIGMATCH_REFRESH_UPSTREAM_BUDGET) ran out: {len(not_reached)} "
-                         "entries not checked; they go first next time")
+        why = ("the upstream budget (SIGMATCH_REFRESH_UPSTREAM_BUDGET) ran out" if run.left() <= 0
+               else "upstream kept failing")
+        run.notes.append(f"{why}: {len(not_reached)} entries not checked; they go first next time")
     report = CuratedReport(
         steps=wanted, checked=tuple(done), verified=tuple(run.verified), corrected=tuple(run.corrected),
         added=tuple(run.added), conflicts=tuple(_conflicts(curated, overlay)), attached=tuple(run.attached),
         not_reached=tuple(not_reached), notes=tuple(dict.fromkeys(run.notes)), changelogs_read=run.changelogs,
-        lookups=run.lookups,
+        lookups=run.lookups, seconds=time.perf_counter() - t0,
     )
     return overlay, report, asked
 
@@ -254,6 +262,7 @@ def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list
                 entries = run.stable.changelog(version, deadline=time.monotonic() + max(1.0, min(run.left(), 60.0)))
             except UpstreamError as exc:
                 run.stable_failures += 1
+                run.entry_failed = True
                 run.notes.append(f"stable: ChangeLog-{version} could not be read: {exc}")
                 continue
             run.stable_failures = 0
@@ -357,6 +366,7 @@ def _upstream(run: _Run, bug: KnownBug, prev: CuratedUpdate) -> tuple[tuple[Refe
     asked = [st for st in result.sources if st.state is not SourceState.SKIPPED]
     if asked and all(st.state is SourceState.ERROR for st in asked):
         run.lookup_failures += 1
+        run.entry_failed = True
     else:
         run.lookup_failures = 0
     run.notes.extend(f"{bug.id}: {n}" for n in result.notes if "does not carry" not in n)

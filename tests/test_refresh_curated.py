@@ -329,3 +329,16 @@ def test_the_bug_page_shows_where_a_refreshed_fact_comes_from(tmp_path: Path, re
     html = web.get("/bugs/parent-watched-softlockup").get_data(as_text=True)
     assert "6.1.109" in html and "ChangeLog-6.1.109" in html and "(unverified)" not in html
     assert "found by a refresh" in html and "172e422ffea2" in html
+
+
+def test_upstream_down_stops_after_a_few_entries_and_they_go_first_next_time(tmp_path: Path) -> None:
+    docs = [OWN_YAML.replace("own-widget-null", f"widget-{i}").replace("widget_remove", f"widget_remove{i}")
+            for i in range(5)]
+    with ReplayServer(None) as srv:
+        srv.route("/", fixed(503, "down", "text/plain"))
+        s = settings(tmp_path, srv.url, sigdir(tmp_path, *docs))
+        report = refresh(("upstream",), settings=s)
+    c = report.curated
+    assert c["lookups"] == 3 and len(c["not_reached"]) == 2 and report.unchanged
+    assert any("kept failing" in n for n in c["notes"])
+    assert LocalStore(tmp_path / "data").read_meta().curated_checked == {}

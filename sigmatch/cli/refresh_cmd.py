@@ -88,7 +88,7 @@ def summary(report: RefreshReport) -> str:
     lines.append(f"  imported catalog: {c.get('bugs', 0)} bugs, {c.get('with_fix', 0)} with a fix, "
                  f"{c.get('with_stable', 0)} with stable releases, {c.get('with_trace', 0)} with a crash signature")
     lines.extend(_curated_lines(report.curated))
-    snap = report.snapshot_version
+    snap = report.snapshot_version or "none yet"
     lines.append(f"  snapshot {snap}" + (f" (was {report.previous_version})"
                                           if report.previous_version and report.previous_version != snap else ""))
     lines.extend(f"  note: {n}" for n in report.notes)
@@ -105,9 +105,9 @@ def _curated_lines(c: dict[str, Any]) -> list[str]:
                        ("attached", "attached"), ("conflicts", "CONFLICT")):
         lines.extend(f"  {label}: {line}" for line in c.get(key, ()))
     if c.get("not_reached"):
-        lines.append(f"  not reached (budget): {', '.join(c['not_reached'][:10])}")
+        lines.append(f"  not reached (go first next time): {', '.join(c['not_reached'][:10])}")
     notes = c.get("notes", ())
-    lines.extend(f"  note: {n}" for n in notes[:10])
+    lines.extend(f"  note: {n if len(n) <= 200 else n[:197] + '...'}" for n in notes[:10])
     if len(notes) > 10:
         lines.append(f"  ... and {len(notes) - 10} more notes (see --json)")
     return lines
