@@ -101,6 +101,18 @@ def test_redis_claim_is_shared_between_clients(redis_url: str) -> None:
     assert b.claim("slack:event:Ev2", ttl=60)
 
 
+def test_a_released_claim_can_be_claimed_again(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    stores = [MemoryIdempotency(), SqliteIdempotency(tmp_path / "claims.sqlite3"),
+              RedisIdempotency(redis.Redis.from_url(redis_url))]
+    for store in stores:
+        assert store.claim("slack:event:EvRel") and not store.claim("slack:event:EvRel")
+        store.release("slack:event:EvRel")
+        assert store.claim("slack:event:EvRel"), store.backend
+        store.release("never-claimed")  # forgetting an unknown key is fine
+
+
 def test_reply_job_round_trips_as_json() -> None:
     job = ReplyJob(platform="slack", text="log", channel="C1", thread_ts="1.2",
                    files=(SlackFile(id="F1", name="x.txt", size=3, url="https://files.slack.com/x"),))

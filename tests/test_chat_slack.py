@@ -318,6 +318,27 @@ def test_retried_and_duplicated_events_get_one_reply(app: Flask, client: FlaskCl
     assert len(slack.posts("/api/chat.postMessage")) == 1
 
 
+def test_an_event_whose_reply_could_not_be_queued_is_answered_on_slacks_retry(app: Flask, client: FlaskClient,
+                                                                              slack: SlackServer) -> None:
+    from sigmatch.web.chat.delivery import ThreadRunner
+
+    st = app.extensions.get("sigmatch_chat")
+    body = event_body(event_id="EvQueueDown")
+    if st is None:  # the chat state is built on the first chat request
+        client.post("/slack/events", data=b"{}", headers={"Content-Type": "application/json"})
+        st = app.extensions["sigmatch_chat"]
+    settle(app)  # the runner is shut down: it refuses new work, as a queue that is down would
+    resp = post_event(client, body, slack_headers(body, SECRET))
+    assert resp.status_code == 503  # Slack retries an event that got no 2xx
+    st.runner = ThreadRunner(st.analyze, st.delivery)  # the queue is back
+    retry = post_event(client, body, slack_headers(body, SECRET, ts=int(time.time()) + 1,
+                                                   **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"}))
+    assert retry.status_code == 200
+    settle(app)
+    posts = slack.posts("/api/chat.postMessage")
+    assert len(posts) == 1 and "d90a10e2444b" in reply_text(posts[0])
+
+
 def test_mention_with_attached_file_downloads_it_with_the_bot_token(app: Flask, client: FlaskClient,
                                                                     slack: SlackServer) -> None:
     slack.files["F1"] = LOG.encode()

@@ -102,3 +102,8 @@ class RedisLock:
 def claim_once(client: redis.Redis, namespace: str, ident: str, ttl: float) -> bool:
     """True when ``ident`` was not seen in ``namespace`` within the last ``ttl`` seconds."""
     return bool(client.set(_key("once", namespace, ident), b"1", nx=True, ex=max(1, int(ttl))))
+
+
+def release_once(client: redis.Redis, namespace: str, ident: str) -> None:
+    """Forget a :func:`claim_once` claim (its work could not be started: let a retry claim it)."""
+    client.delete(_key("once", namespace, ident))

@@ -36,6 +36,10 @@ class IdempotencyStore(Protocol):
         """``True`` the first time ``key`` is seen within ``ttl`` seconds, ``False`` after."""
         ...
 
+    def release(self, key: str) -> None:
+        """Forget ``key``: the work it was claimed for could not start, so a retry may claim it."""
+        ...
+
 
 class MemoryIdempotency:
     """An in-process TTL set (the embedded default). Bounded: the oldest keys go first when full."""
@@ -59,6 +63,10 @@ class MemoryIdempotency:
             while len(self._keys) > self._max:
                 self._keys.popitem(last=False)
             return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
 
     def _expire(self, now: float) -> None:
         # Keys are mostly inserted with the same TTL, so expired ones gather at the front.
@@ -92,6 +100,11 @@ class RedisIdempotency:
         from sigmatch.redisio.locks import claim_once
 
         return claim_once(self._redis, self.NAMESPACE, key, ttl)
+
+    def release(self, key: str) -> None:
+        from sigmatch.redisio.locks import release_once
+
+        release_once(self._redis, self.NAMESPACE, key)
 
 
 class SqliteIdempotency:
@@ -138,6 +151,9 @@ class SqliteIdempotency:
             db.execute("ROLLBACK")
             raise
         return won
+
+    def release(self, key: str) -> None:
+        self._db().execute("DELETE FROM claims WHERE key = ?", (key,))
 
 
 def idempotency_for(settings: Mapping[str, Any]) -> IdempotencyStore:

@@ -27,7 +27,7 @@ from flask import Response, jsonify, request
 from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
 from sigmatch.web.chat.delivery import ReplyJob, render
-from sigmatch.web.chat.state import ChatState, chat_state
+from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 
 log = logging.getLogger("sigmatch.chat")
@@ -107,7 +107,7 @@ def _slash(st: ChatState, d: dict[str, Any], text: str) -> Response:
     if response_url and is_http_url(response_url):
         job = ReplyJob(platform="mattermost", text=text, response_url=response_url, command=command,
                        key="mattermost:cmd:" + trigger[:200])
-        st.runner.submit(job)
+        submit(st, job, claimed=[job.key] if trigger else [])
         return jsonify({"response_type": "ephemeral",
                         "text": "Looking at your log; the answer follows in this channel."})
     return jsonify({**_answer_now(st, text), "response_type": "in_channel"})

@@ -25,7 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
 from sigmatch.web.chat.delivery import ReplyJob, SlackFile
-from sigmatch.web.chat.state import ChatState, chat_state
+from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 
 log = logging.getLogger("sigmatch.chat")
@@ -110,7 +110,7 @@ def commands() -> Response:
         return _ack("Already on it.")
     job = ReplyJob(platform="slack", text=text, response_url=response_url, command=configured,
                    key="slack:cmd:" + form.get("trigger_id", "")[:100])
-    st.runner.submit(job)
+    submit(st, job)  # nothing to release: Slack does not retry a command, the user runs it again
     lines = text.count("\n") + 1
     return _ack(f"Looking at your log ({lines} line{'s' if lines != 1 else ''}); the answer follows here.")
 
@@ -164,5 +164,5 @@ def events() -> Response:
         key=keys[0],
         command=str(st.settings.get("SIGMATCH_SLACK_COMMAND") or "/kernel-crash"),
     )
-    st.runner.submit(job)
+    submit(st, job, claimed=keys)  # not queued: 503, the keys forgotten, and Slack's retry is answered
     return jsonify({"ok": True})

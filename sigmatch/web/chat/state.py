@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,9 @@ from flask import current_app
 from sigmatch.answer import Answer
 from sigmatch.web.chat.delivery import Analyze, Delivery, QueueRunner, Runner, ThreadRunner
 from sigmatch.web.chat.idempotency import IdempotencyStore, idempotency_for
+from sigmatch.web.errors import ApiError
+
+log = logging.getLogger("sigmatch.chat")
 
 
 @dataclass
@@ -60,3 +65,18 @@ def _build(app_state: Any, config: Any) -> ChatState:
         else:
             runner = ThreadRunner(analyze_here, delivery)
     return ChatState(settings=settings, idempotency=idem, runner=runner, delivery=delivery, analyze=analyze_here)
+
+
+def submit(st: ChatState, job: Any, claimed: Iterable[str] = ()) -> None:
+    """Start ``job``'s reply; when it cannot be started (the queue is down), forget the ``claimed``
+    idempotency keys, so the platform's retry gets the reply, and answer 503."""
+    try:
+        st.runner.submit(job)
+    except Exception as exc:
+        log.warning("chat reply could not be queued: %s", exc)
+        for key in claimed:
+            try:
+                st.idempotency.release(key)
+            except Exception as release_exc:  # the store is down too: the claim expires by itself
+                log.warning("idempotency key %s not released: %s", key, release_exc)
+        raise ApiError(503, "unavailable", "the reply could not be queued; retry later") from exc
