@@ -39,6 +39,9 @@ class SlackServer:
         self.token = token
         self.received: list[Received] = []
         self.files: dict[str, bytes] = {}  # name -> content, served at /files/<name>
+        # (channel, thread ts) -> the thread's messages, root first, as conversations.replies returns them
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.history_scope = True  # False: conversations.replies answers missing_scope
         self.fail_next = 0
         self.cond = threading.Condition()
         outer = self
@@ -73,6 +76,21 @@ class SlackServer:
                     body = {"ok": False, "error": "file_not_found"}
                 self._send(200, json.dumps(body).encode())
 
+            def _replies(self, rec: Received) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                query.update(parse_qs(rec.body.decode("utf-8", "replace")))
+                channel, ts = query.get("channel", [""])[0], query.get("ts", [""])[0]
+                limit = int(query.get("limit", ["1000"])[0])
+                if rec.headers.get("authorization") != f"Bearer {outer.token}":
+                    body: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
+                elif not outer.history_scope:
+                    body = {"ok": False, "error": "missing_scope", "needed": "channels:history"}
+                elif (channel, ts) in outer.threads:
+                    body = {"ok": True, "messages": outer.threads[(channel, ts)][:limit], "has_more": False}
+                else:
+                    body = {"ok": False, "error": "thread_not_found"}
+                self._send(200, json.dumps(body).encode())
+
             def do_GET(self) -> None:
                 rec = self._record()
                 path = urlsplit(self.path).path
@@ -96,7 +114,7 @@ class SlackServer:
                 rec = self._record()
                 path = urlsplit(self.path).path
                 with outer.cond:
-                    failing = outer.fail_next > 0 and path != "/api/files.info"
+                    failing = outer.fail_next > 0 and path not in ("/api/files.info", "/api/conversations.replies")
                     if failing:
                         outer.fail_next -= 1
                 if failing:
@@ -105,6 +123,10 @@ class SlackServer:
                 if path == "/api/files.info":  # slack_sdk sends it as a form POST
                     outer._add(rec)
                     self._files_info(rec)
+                    return
+                if path == "/api/conversations.replies":
+                    outer._add(rec)
+                    self._replies(rec)
                     return
                 outer._add(rec)
                 if path == "/api/chat.postMessage":

@@ -402,6 +402,44 @@ def test_bare_mention_gets_usage_once(app: Flask, client: FlaskClient, slack: Sl
     assert "/kernel-crash" in reply_text(post)
 
 
+ROOT_TS, REPLY_TS = "1700000000.000100", "1700000300.000900"
+
+
+def test_bare_mention_in_a_thread_reads_the_log_from_the_threads_first_message(app: Flask, client: FlaskClient,
+                                                                                slack: SlackServer) -> None:
+    # the log was pasted (Slack escapes & < >) as the thread's first message; someone asks in a reply
+    slack.threads[("C1", ROOT_TS)] = [{"type": "message", "user": "U2", "ts": ROOT_TS,
+                                       "text": "```" + LOG.replace("&", "&amp;").replace("<", "&lt;") + "```"},
+                                      {"type": "message", "user": "U1", "ts": REPLY_TS, "text": "<@U0BOT>"}]
+    body = event_body(text="<@U0BOT> what is this?", ts=REPLY_TS, thread_ts=ROOT_TS)
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    (post,) = slack.posts("/api/chat.postMessage")
+    assert post.json()["thread_ts"] == ROOT_TS and "d90a10e2444b" in reply_text(post)
+    (asked,) = slack.posts("/api/conversations.replies")
+    assert "limit=1" in asked.body.decode()
+
+
+def test_bare_mention_in_a_thread_without_the_history_scope_says_what_is_missing(
+        app: Flask, client: FlaskClient, slack: SlackServer) -> None:
+    slack.history_scope = False
+    body = event_body(text="<@U0BOT>", ts=REPLY_TS, thread_ts=ROOT_TS)
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    (post,) = slack.posts("/api/chat.postMessage")
+    assert "channels:history" in reply_text(post)
+
+
+def test_bare_mention_in_a_thread_whose_first_message_is_no_log_gets_usage(
+        app: Flask, client: FlaskClient, slack: SlackServer) -> None:
+    slack.threads[("C1", ROOT_TS)] = [{"type": "message", "user": "U2", "ts": ROOT_TS, "text": "lunch?"}]
+    body = event_body(text="<@U0BOT>", ts=REPLY_TS, thread_ts=ROOT_TS)
+    assert post_event(client, body, slack_headers(body, SECRET)).status_code == 200
+    settle(app)
+    (post,) = slack.posts("/api/chat.postMessage")
+    assert "d90a10e2444b" not in reply_text(post)
+
+
 def test_bot_messages_and_other_events_are_ignored(app: Flask, client: FlaskClient, slack: SlackServer) -> None:
     for body in (event_body(bot_id="B1"), event_body(event_id="Ev2", type="message"),
                  json.dumps({"type": "app_rate_limited"}).encode()):

@@ -19,6 +19,7 @@ so a reply is never posted twice.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -78,6 +79,9 @@ class ReplyJob:
     channel: str | None = None  # Slack events: chat.postMessage into this channel ...
     thread_ts: str | None = None  # ... in this thread
     files: tuple[SlackFile, ...] = ()
+    # Slack events: the mention's own ts; when it is a reply in a thread (thread_ts differs) and holds
+    # no log, the log is read from the thread's first message (conversations.replies)
+    message_ts: str | None = None
     key: str = ""  # the idempotency key it was claimed under (for the log)
     received_at: float = field(default_factory=time.time)
     command: str = "/kernel-crash"
@@ -197,6 +201,45 @@ def _files_info(f: SlackFile, d: Delivery) -> SlackFile:
     return SlackFile.from_event(info)
 
 
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_FENCE = re.compile(r"```")
+
+
+def clean_text(text: str) -> str:
+    """A Slack message's text as the person typed it: mentions out, ``&lt;``/``&gt;``/``&amp;`` undone."""
+    text = _MENTION.sub(" ", text)
+    text = _FENCE.sub("\n", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _thread_root(job: ReplyJob, d: Delivery) -> ReplyJob | None:
+    """For a mention with no log, replying in a thread: the thread's first message as a job (its
+    text and files), or None when the mention is not in a thread. InputError when Slack refuses."""
+    if not (job.platform == "slack" and job.channel and job.thread_ts and job.message_ts
+            and job.thread_ts != job.message_ts):
+        return None
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=d.bot_token, base_url=d.api_url, timeout=int(d.timeout))
+    try:
+        resp = client.conversations_replies(channel=job.channel, ts=job.thread_ts, limit=1, inclusive=True)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "error"))
+        hint = " (the app needs the channels:history scope to read threads)" if error == "missing_scope" else ""
+        raise InputError(f"could not read the thread's first message: {error}{hint}; "
+                         "paste the log in your message instead") from exc
+    messages = resp.get("messages")
+    root = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], Mapping) else None
+    if root is None:
+        raise InputError("no log in the message, and the thread's first message could not be read", reason="empty")
+    text = root.get("text")
+    raw_files = root.get("files")
+    files: list[Any] = raw_files if isinstance(raw_files, list) else []
+    return replace(job, text=clean_text(text if isinstance(text, str) else ""), message_ts=job.thread_ts,
+                   files=tuple(SlackFile.from_event(f) for f in files[:5] if isinstance(f, Mapping)))
+
+
 _MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
 
 
@@ -236,24 +279,40 @@ def gather_log(job: ReplyJob, d: Delivery) -> str:
 
 
 def render(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[dict[str, Any], str]:
-    """The message to post and its kind. Never raises: failures become an error message."""
-    try:
-        text = gather_log(job, d)
-    except InputError as exc:
-        if exc.reason == "empty":
+    """The message to post and its kind. Never raises: failures become an error message.
+
+    A mention replying in a thread whose own message holds no crash (no log, or a question like
+    "@sigmatch what is this?") and no file is answered from the thread's first message.
+    """
+    found = _analyzed(job, analyze, d)
+    if not (isinstance(found, tuple) and found[1].reports) and not job.files:
+        try:
+            root = _thread_root(job, d)
+        except InputError as exc:
+            root, found = None, (found if isinstance(found, tuple) else exc)
+        if root is not None:
+            found = _analyzed(root, analyze, d)
+    if isinstance(found, InputError):
+        if found.reason == "empty":
             return _simple(job.platform, fmt.usage_text(job.command)), "usage"
-        return _simple(job.platform, fmt.error_text(str(exc))), "error"
-    try:
-        answer = analyze(text)
-    except InputError as exc:
-        return _simple(job.platform, fmt.error_text(str(exc))), "error"
-    except Exception:
-        log.exception("chat analysis failed")
-        return _simple(job.platform, fmt.error_text("internal error; it has been logged")), "error"
+        return _simple(job.platform, fmt.error_text(str(found))), "error"
+    text, answer = found
     answer = with_upstream(answer, text, d)
     kind = "match" if answer.confident else ("no_match" if answer.reports else "no_crash")
     msg = fmt.slack_message(answer) if job.platform == "slack" else fmt.mattermost_message(answer)
     return msg, kind
+
+
+def _analyzed(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[str, Answer] | InputError:
+    """The job's log and its answer, or the input error that stopped it."""
+    try:
+        text = gather_log(job, d)
+        return text, analyze(text)
+    except InputError as exc:
+        return exc
+    except Exception:
+        log.exception("chat analysis failed")
+        return InputError("internal error; it has been logged")
 
 
 def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:

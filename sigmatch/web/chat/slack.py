@@ -24,7 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
-from sigmatch.web.chat.delivery import ReplyJob, SlackFile
+from sigmatch.web.chat.delivery import ReplyJob, SlackFile, clean_text
 from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 
@@ -33,8 +33,6 @@ log = logging.getLogger("sigmatch.chat")
 WINDOW = 300  # seconds: Slack's recommended timestamp window
 REPLAY_TTL = 2 * WINDOW + 60  # a signature is remembered longer than it could be accepted
 MAX_FILES = 5
-_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
-_FENCE = re.compile(r"```")
 _TS = re.compile(r"^\d{1,12}$")
 
 
@@ -75,13 +73,6 @@ def verify(st: ChatState, body: bytes) -> bool:
             return False
         raise ApiError(401, "replayed_request", "this signed request was already received")
     return True
-
-
-def clean_text(text: str) -> str:
-    """A Slack message's text as the person typed it: mentions out, ``&lt;``/``&gt;``/``&amp;`` undone."""
-    text = _MENTION.sub(" ", text)
-    text = _FENCE.sub("\n", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _ack(text: str) -> Response:
@@ -160,6 +151,7 @@ def events() -> Response:
         text=clean_text(raw_text if isinstance(raw_text, str) else ""),
         channel=channel,
         thread_ts=thread_ts if isinstance(thread_ts, str) and thread_ts else ts,
+        message_ts=ts,
         files=tuple(f for f in files if f.id or f.url),
         key=keys[0],
         command=str(st.settings.get("SIGMATCH_SLACK_COMMAND") or "/kernel-crash"),
