@@ -292,3 +292,32 @@ def test_procfile_lines() -> None:
     cmd = procfile_worker({"REDIS_URL": "redis://127.0.0.1:9/0"})
     assert cmd[:2] == ["rq", "worker"] and "redis://127.0.0.1:9/0" in cmd and cmd[-2:] == ["sigmatch", "--burst"]
     assert "worker.cron" in lines["scheduler"]
+
+
+# --------------------------------------------------------------------------- a failing nightly is visible
+
+
+def test_readyz_and_metrics_say_when_the_last_refresh_failed(
+        tmp_path: Path, redis_url: str, app_factory: Callable[[dict[str, Any]], Any]) -> None:
+    repo = make_repo(tmp_path / "vulns", 5)
+    s = settings_for(tmp_path, redis_url, repo)
+    web = app_factory(s)
+    assert web.get("/readyz").get_json()["refresh"]["last_success"] is None
+    refresh(("cve",), settings=s)
+    ready = web.get("/readyz").get_json()
+    assert ready["refresh"]["last_success"] and not ready["refresh"]["failing"]
+    assert not any("refresh failed" in d for d in ready["degraded"])
+
+    broken = dict(s, SIGMATCH_CVE_REPO=str(tmp_path / "no-such-repo"), SIGMATCH_DATA_DIR=str(tmp_path / "other"))
+    with pytest.raises(Exception):  # noqa: B017 - the repository error, whatever its class
+        refresh(("cve",), settings=broken)
+    ready = web.get("/readyz").get_json()
+    assert ready["status"] == "degraded" and ready["refresh"]["failing"]
+    assert any("the last refresh failed" in d for d in ready["degraded"])
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert "sigmatch_refresh_failing 1.0" in metrics
+    assert "sigmatch_refresh_last_success_timestamp_seconds 0.0" not in metrics
+
+    refresh(("cve",), settings=s)  # the next night works again
+    assert not web.get("/readyz").get_json()["refresh"]["failing"]
+    assert "sigmatch_refresh_failing 0.0" in web.get("/metrics").get_data(as_text=True)

@@ -264,10 +264,14 @@ def readyz() -> tuple[Response, int]:
     if redis_state is not None and not redis_state["ok"]:
         degraded.append(f"{redis_state['detail']}; answering from the catalog snapshot in memory")
     degraded += [str(note) for note in catalog.meta.get("degraded") or ()]
+    refreshed = refresh_state(st.settings) if redis_state is None or redis_state["ok"] else None
+    if refreshed and refreshed["failing"]:
+        degraded.append(f"the last refresh failed: {str(refreshed['last_error'])[:300]}")
     return jsonify({
         "status": "degraded" if degraded else "ready",
         "degraded": degraded,
         "catalog": {"version": catalog.version, **stats, "loaded_at": loaded.loaded_at},
+        "refresh": refreshed,
         "jobs": st.jobs.backend,
         "version": __version__,
     }), 200
@@ -279,4 +283,34 @@ def metrics() -> Response:
     loaded = st.holder.peek()
     if loaded is not None:
         st.metrics.catalog_bugs.set(len(loaded.catalog))
+    redis_state = redis_health(st.settings)
+    refreshed = refresh_state(st.settings) if redis_state is None or redis_state["ok"] else None
+    if refreshed is not None:
+        success = refreshed["last_success"]
+        st.metrics.refresh_success.set(_unix(success) if success else 0)
+        st.metrics.refresh_failing.set(1 if refreshed["failing"] else 0)
     return st.metrics.render()
+
+
+def refresh_state(settings: Any) -> dict[str, Any] | None:
+    """When the catalog was last refreshed and whether the last attempt failed (from the store's
+    meta); None when the store cannot be read."""
+    from sigmatch.catalog.store import open_store
+    from sigmatch.errors import SigmatchError
+
+    try:
+        meta = open_store(settings).read_meta()
+    except (SigmatchError, OSError):
+        return None
+    error = meta.last_error or None  # "<when it started>: <why>"; a successful refresh clears it
+    return {"last_success": meta.last_success, "last_attempt": meta.last_attempt, "last_error": error,
+            "failing": bool(error), "snapshot": meta.version or None}
+
+
+def _unix(iso: str) -> float:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -37,6 +37,13 @@ class Metrics:
                                ["confidence"], registry=target)
         self.catalog_bugs = Gauge("sigmatch_catalog_bugs", "Known bugs in the catalog this process serves.",
                                   registry=target, multiprocess_mode="max")
+        self.refresh_success = Gauge("sigmatch_refresh_last_success_timestamp_seconds",
+                                     "When a catalog refresh last completed (Unix time; 0: never). "
+                                     "Alert when it is older than a day or two.",
+                                     registry=target, multiprocess_mode="max")
+        self.refresh_failing = Gauge("sigmatch_refresh_failing",
+                                     "1 when the last refresh attempt failed (until one succeeds), else 0.",
+                                     registry=target, multiprocess_mode="max")
         if self.multiprocess:
             from prometheus_client import multiprocess
 

@@ -184,6 +184,8 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["ready", "degraded", "loading", "unavailable"]},
             "degraded": {"type": "array", "items": {"type": "string"}},
             "catalog": {"type": ["object", "null"]},
+            "refresh": {"type": ["object", "null"], "description": "last_success, last_attempt, last_error, "
+                        "failing (the last attempt failed after the last success), snapshot"},
         },
     },
 }
