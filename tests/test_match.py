@@ -281,3 +281,24 @@ def test_example_kernel_reads_rc_and_describe_suffix() -> None:
     rep = _report("WARNING: locking bug in try_to_wake_up", frames, kind=Kind.LOCKDEP)
     assert m.match(rep, kernel="6.12.0-syzkaller-07834-g06afb0f36106")[0].bug_id == "b-late"
     assert m.match(rep, kernel="6.12.0-rc2-syzkaller")[0].bug_id == "a-early"
+
+
+def test_bug_naming_the_guilty_function_is_always_scored() -> None:
+    """Bugs whose record names the guilty function are scored even when the shortlist is full of
+    bugs that share many (commoner) frames with the report and so outrank them in the prescore."""
+    shared = ("dev_attr_show", "sysfs_kf_seq_show", "seq_read_iter", "kernfs_fop_read_iter", "vfs_read", "ksys_read")
+    bugs = [_bug(f"CVE-2024-{2000 + n}", f"drv{n}: fix a race in drv{n}_show",
+                 frames=(f"drv{n}_show", *shared), files=(f"drivers/drv{n}/core.c",), mainline="6.11")
+            for n in range(15)]
+    bugs += [_bug(f"CVE-2022-{3000 + n}", f"fs{n}: fix fs{n}_lookup", frames=(f"fs{n}_lookup", "path_openat"),
+                  mainline="5.10") for n in range(300)]  # the shared frames are rare enough to count
+    bugs.append(_bug("CVE-2024-0001", "wifi: rtlwifi: reduce the attempts to read efuse",
+                     functions=("uevent_show", "read_efuse_byte"), files=("drivers/net/wireless/rtlwifi/efuse.c",),
+                     mainline="6.11"))
+    m = Matcher(Catalog.of(bugs, version="t"), shortlist=5, freeze_gc=False)
+    report = _report("INFO: task hung in uevent_show", ("uevent_show", *shared), kind=Kind.HUNG_TASK,
+                     kernel="6.10.0-rc2")
+    _, ranked = m.rank(report, limit=50)
+    ids = [m.index.bugs[s.bug_index].id for s in ranked]
+    assert "CVE-2024-0001" in ids
+    assert ids[0] == "CVE-2024-0001" and ranked[0].signals["guilty"] > 0

@@ -45,7 +45,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-2"
+ALGORITHM_VERSION = "match-3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +121,17 @@ class Matcher:
             return q, []
         w = self.weights
         short = heapq.nlargest(self.shortlist, ev.items(), key=_prescore_of)
-        if len(ev) > self.shortlist:  # every exact-title hit is scored in full
+        if len(ev) > self.shortlist:
+            # Every exact-title hit is scored in full, and so is every bug whose record or trace
+            # names the guilty function (the strongest single signal) when few bugs do: a bug
+            # that names it must not lose its place to ones that share many common frames.
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
+            chosen.update(i for i, _ in short)
+            for i in self._guilty_bugs(q):
+                if i not in chosen and i in ev:
+                    chosen.add(i)
+                    short.append((i, ev[i]))
         ctx = query_context(q, self.index)
         scored = [score_candidate(q, i, e, self.index, w, ctx, with_sequence=False) for i, e in short]
         # The frame alignment adds at most w.sequence: align only the candidates it can still lift
@@ -139,6 +147,20 @@ class Matcher:
         scored = [with_alignment(s, q, self.index, w, ctx) for s in scored]
         scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
         return q, scored[:limit]
+
+    def _guilty_bugs(self, q: QueryFeatures) -> tuple[int, ...]:
+        """Bugs whose record or trace names the report's guilty function, when at most
+        :data:`GUILTY_SHORTLIST_MAX` bugs do (a function that many bugs name says little)."""
+        if not q.guilty:
+            return ()
+        g = q.guilty[0]
+        postings = self.index.postings
+        named = postings.get(f"i:{g}", ())
+        framed = postings.get(f"f:{g}", ())
+        if len(named) + len(framed) > 2 * GUILTY_SHORTLIST_MAX:
+            return ()
+        out = tuple(dict.fromkeys((*named, *framed)))
+        return out if len(out) <= GUILTY_SHORTLIST_MAX else ()
 
     def decide(self, q: QueryFeatures, ranked: list[Scored]) -> tuple[bool, str]:
         """(confident, rule) for the top candidate."""
@@ -195,6 +217,8 @@ class Matcher:
 
 
 PROBABILITY_DEPTH = 10
+# At most this many bugs naming the guilty function join the shortlist beyond its usual size.
+GUILTY_SHORTLIST_MAX = 30
 
 
 def top_probability(raws: list[float]) -> float:
