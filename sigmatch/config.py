@@ -72,6 +72,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIGMATCH_SLACK_API_URL", "https://slack.com/api/", "url", "Slack Web API base URL."),
     Setting("SIGMATCH_SLACK_COMMAND", "/kernel-crash", "name", "Slash command name the Slack app registers."),
     Setting("SIGMATCH_MATTERMOST_TOKEN", "", "secret", "Mattermost slash-command/outgoing-webhook token(s), comma-separated."),
+    Setting("SIGMATCH_MATTERMOST_URL", "", "url",
+            "Mattermost server URL; with SIGMATCH_MATTERMOST_BOT_TOKEN, logs attached to a post that triggers the "
+            "outgoing webhook are downloaded from it."),
+    Setting("SIGMATCH_MATTERMOST_BOT_TOKEN", "", "secret",
+            "Mattermost bot (or personal) access token that may read the channels' files."),
     Setting("SIGMATCH_CHAT_UPSTREAM_BUDGET", "0", "seconds",
             "How long a chat reply waits for upstream reports (lore, bugzilla, syzbot); 0 leaves them out.", float),
     # --- worker

@@ -42,6 +42,9 @@ class SlackServer:
         # (channel, thread ts) -> the thread's messages, root first, as conversations.replies returns them
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.history_scope = True  # False: conversations.replies answers missing_scope
+        # Mattermost's file API on the same server: id -> (name, mime type, content), read with mm_token
+        self.mm_files: dict[str, tuple[str, str, bytes]] = {}
+        self.mm_token = "mm-bot-token"
         self.fail_next = 0
         self.cond = threading.Condition()
         outer = self
@@ -91,9 +94,27 @@ class SlackServer:
                     body = {"ok": False, "error": "thread_not_found"}
                 self._send(200, json.dumps(body).encode())
 
+            def _mm_file(self, rec: Received, path: str) -> None:
+                outer._add(rec)
+                rest = path[len("/api/v4/files/"):]
+                fid, _, what = rest.partition("/")
+                if rec.headers.get("authorization") != f"Bearer {outer.mm_token}":
+                    self._send(401, b'{"id": "api.context.session_expired.app_error", "status_code": 401}')
+                elif fid not in outer.mm_files:
+                    self._send(404, b'{"id": "app.file_info.get.app_error", "status_code": 404}')
+                elif what == "info":
+                    name, mime, data = outer.mm_files[fid]
+                    self._send(200, json.dumps({"id": fid, "name": name, "extension": name.rpartition(".")[2],
+                                                "size": len(data), "mime_type": mime}).encode())
+                else:
+                    self._send(200, outer.mm_files[fid][2], outer.mm_files[fid][1])
+
             def do_GET(self) -> None:
                 rec = self._record()
                 path = urlsplit(self.path).path
+                if path.startswith("/api/v4/files/"):
+                    self._mm_file(rec, path)
+                    return
                 authorized = rec.headers.get("authorization") == f"Bearer {outer.token}"
                 if path.startswith("/files/"):
                     name = path[len("/files/"):]

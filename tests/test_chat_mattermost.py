@@ -159,3 +159,48 @@ def test_off_without_a_token(server: SlackServer) -> None:
     app = make_app(server, SIGMATCH_MATTERMOST_TOKEN="")
     resp = app.test_client().post("/mattermost/commands", **form(slash(server)))
     assert resp.status_code == 404
+
+
+LOG_FILE = "a" * 26
+PICTURE = "b" * 26
+
+
+def test_outgoing_webhook_reads_a_log_attached_to_the_post(server: SlackServer) -> None:
+    server.mm_files[LOG_FILE] = ("dmesg.txt", "text/plain", LOG.encode())
+    server.mm_files[PICTURE] = ("screen.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(100))
+    app = make_app(server, SIGMATCH_MATTERMOST_URL=server.base, SIGMATCH_MATTERMOST_BOT_TOKEN=server.mm_token)
+    d = {**webhook(text="crash see attached", post_id="p-file"), "file_ids": f"{PICTURE},{LOG_FILE}"}
+    resp = app.test_client().post("/mattermost/commands", **form(d))
+    assert resp.status_code == 200 and "d90a10e2444b" in json.dumps(resp.json)
+    fetched = [r.path for r in server.received if r.path.startswith("/api/v4/files/")]
+    assert f"/api/v4/files/{LOG_FILE}" in fetched and f"/api/v4/files/{PICTURE}" not in fetched  # media skipped
+    settle(app)
+
+
+def test_attached_log_without_a_configured_server_says_how_to_enable_it(server: SlackServer) -> None:
+    server.mm_files[LOG_FILE] = ("dmesg.txt", "text/plain", LOG.encode())
+    app = make_app(server)
+    d = {**webhook(text="crash", post_id="p-nofiles"), "file_ids": LOG_FILE}
+    resp = app.test_client().post("/mattermost/commands", **form(d))
+    assert resp.status_code == 200 and "SIGMATCH_MATTERMOST_URL" in json.dumps(resp.json)
+    assert not [r for r in server.received if r.path.startswith("/api/v4/")]
+    settle(app)
+
+
+@pytest.mark.parametrize("file_ids", ["../../api/v4/users/me", "x" * 5000, ",,,", LOG_FILE * 3])
+def test_odd_file_ids_never_reach_another_path(server: SlackServer, file_ids: str) -> None:
+    app = make_app(server, SIGMATCH_MATTERMOST_URL=server.base, SIGMATCH_MATTERMOST_BOT_TOKEN=server.mm_token)
+    d = {**webhook(text="crash", post_id="p-odd-" + str(len(file_ids))), "file_ids": file_ids}
+    resp = app.test_client().post("/mattermost/commands", **form(d))
+    assert resp.status_code == 200
+    assert all(r.path.startswith("/api/v4/files/") and ".." not in r.path for r in server.received)
+    settle(app)
+
+
+def test_an_oversized_or_binary_attachment_is_refused_with_a_reason(server: SlackServer) -> None:
+    server.mm_files[LOG_FILE] = ("core.bin", "application/octet-stream", bytes(range(256)) * 40)
+    app = make_app(server, SIGMATCH_MATTERMOST_URL=server.base, SIGMATCH_MATTERMOST_BOT_TOKEN=server.mm_token)
+    d = {**webhook(text="crash", post_id="p-bin"), "file_ids": LOG_FILE}
+    resp = app.test_client().post("/mattermost/commands", **form(d))
+    assert resp.status_code == 200 and "binary" in json.dumps(resp.json).lower()
+    settle(app)

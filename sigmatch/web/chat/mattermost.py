@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from typing import Any
 
+import requests
 from flask import Response, jsonify, request
 
+from sigmatch.errors import InputError
+from sigmatch.textio import decode_log
 from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
-from sigmatch.web.chat.delivery import ReplyJob, render
+from sigmatch.web.chat.delivery import USER_AGENT, ReplyJob, render
 from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 
@@ -120,7 +124,71 @@ def _webhook(st: ChatState, d: dict[str, Any], text: str) -> Response:
     post_id = _s(d, "post_id")
     if post_id and not _claim(st, "mattermost:post:" + post_id[:200]):
         return jsonify({})  # an empty response posts nothing
-    if not text.strip():
+    file_ids = [f.strip() for f in _s(d, "file_ids").split(",") if f.strip()][:MAX_FILES]
+    attached, problems = _attachments(st, file_ids) if file_ids else ([], [])
+    if not text.strip() and not attached:
+        if problems:
+            return jsonify({"response_type": "comment", "text": fmt.error_text(problems[0])})
         return jsonify({"response_type": "comment", "text": fmt.usage_text(trigger_word or "@sigmatch")})
-    message = _answer_now(st, text)
+    message = _answer_now(st, "\n".join([text, *attached]) if attached else text)
     return jsonify({**message, "response_type": "comment"})
+
+
+MAX_FILES = 5
+_FILE_ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32 characters
+_MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
+
+
+def _attachments(st: ChatState, file_ids: list[str]) -> tuple[list[str], list[str]]:
+    """The text of the files attached to the triggering post, read from the configured Mattermost
+    server (never a host from the request) with the bot token; problems as sentences."""
+    base = str(st.settings.get("SIGMATCH_MATTERMOST_URL") or "").rstrip("/")
+    token = str(st.settings.get("SIGMATCH_MATTERMOST_BOT_TOKEN") or "")
+    if not (base and token and is_http_url(base)):
+        return [], ["the log is attached as a file, and sigmatch cannot read Mattermost files here "
+                    "(set SIGMATCH_MATTERMOST_URL and SIGMATCH_MATTERMOST_BOT_TOKEN); paste the log instead"]
+    texts: list[str] = []
+    problems: list[str] = []
+    budget = st.delivery.max_bytes
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+    timeout = st.delivery.timeout
+    for fid in file_ids:
+        if not _FILE_ID.match(fid):
+            problems.append(f"file id {fid[:40]!r} is not a Mattermost file id")
+            continue
+        try:
+            info = requests.get(f"{base}/api/v4/files/{fid}/info", headers=headers, timeout=timeout,
+                                allow_redirects=False)
+            meta = info.json() if info.status_code == 200 else None
+            if not isinstance(meta, dict):
+                problems.append(f"could not read file {fid}: HTTP {info.status_code}")
+                continue
+            name = str(meta.get("name") or fid)[:200]
+            if str(meta.get("mime_type") or "").startswith(_MEDIA):
+                continue  # a screenshot beside the log
+            size = meta.get("size")
+            if isinstance(size, int) and size > budget:
+                problems.append(f"file {name} is {size} bytes, more than the limit of {budget}")
+                continue
+            data = _download(f"{base}/api/v4/files/{fid}", headers, timeout, budget, name)
+            texts.append(decode_log(data, max_bytes=st.delivery.max_bytes))
+            budget -= len(data)
+        except InputError as exc:
+            problems.append(str(exc))
+        except (requests.RequestException, ValueError) as exc:
+            problems.append(f"could not read file {fid}: {type(exc).__name__}")
+    return texts, problems
+
+
+def _download(url: str, headers: dict[str, str], timeout: float, limit: int, name: str) -> bytes:
+    with requests.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as resp:
+        if resp.status_code != 200:
+            raise InputError(f"could not download file {name}: HTTP {resp.status_code}")
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in resp.iter_content(65536):
+            total += len(chunk)
+            if total > limit:
+                raise InputError(f"file {name} is larger than the limit of {limit} bytes", reason="too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
