@@ -342,3 +342,20 @@ def test_upstream_down_stops_after_a_few_entries_and_they_go_first_next_time(tmp
     assert c["lookups"] == 3 and len(c["not_reached"]) == 2 and report.unchanged
     assert any("kept failing" in n for n in c["notes"])
     assert LocalStore(tmp_path / "data").read_meta().curated_checked == {}
+
+
+def test_hostile_upstream_answers_change_nothing_and_fail_nothing(tmp_path: Path) -> None:
+    from upstream_server import BOT_WALL_HTML, huge
+
+    with ReplayServer(None) as srv:
+        srv.route("/all/", fixed(200, BOT_WALL_HTML))  # lore's anti-bot page, status 200
+        srv.route("/rest/", huge(50 * 1024 * 1024))  # bugzilla: 50 MB (cut off at the size cap)
+        srv.route("/upstream/", fixed(200, b'{"version": 1, "bugs": [{"title": ', "application/json"))  # cut JSON
+        srv.route("/v6.x/", fixed(200, "<html><body>not a ChangeLog \x00\xff</body></html>"))  # HTML, not git log
+        s = settings(tmp_path, srv.url, sigdir(tmp_path, OWN_YAML, PARENT_YAML),
+                     SIGMATCH_UPSTREAM_MAX_BYTES=1024 * 1024)
+        report = refresh(("stable", "upstream"), settings=s)
+    assert report.unchanged and report.curated["notes"]
+    cat = load_catalog(s)
+    assert stable_of(cat.get("own-widget-null"))["6.6"].version == "6.6.30"
+    assert all(r.found is None for b in cat.bugs for r in b.references)
