@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sigmatch.catalog.catalog import load_catalog
-from sigmatch.catalog.model import KnownBug
+from sigmatch.catalog.model import KnownBug, Origin
 
 
 def register(sub: Any) -> None:
@@ -50,7 +50,12 @@ def _render(bug: KnownBug) -> str:
     for f in bug.fixes:
         lines.append(f"  fix        {f.sha[:12]} {f.subject!r} mainline {f.mainline or '?'}"
                      + ("" if f.verified else " (unverified)"))
-    if bug.stable_fixed:
+    if bug.origin is Origin.CURATED:  # few facts, each with where it comes from
+        for st in bug.stable:
+            if st.version:
+                lines.append(f"  stable     {st.branch}: {st.version}" + ("" if st.verified else " (unverified)")
+                             + (f"  [{st.source}]" if st.source else ""))
+    elif bug.stable_fixed:
         lines.append("  stable     " + ", ".join(f"{b}: {v}" for b, v in bug.stable_fixed.items()))
     if bug.unfixed_branches:
         lines.append("  unfixed    " + ", ".join(bug.unfixed_branches))
@@ -64,7 +69,8 @@ def _render(bug: KnownBug) -> str:
     for s in bug.signatures:
         lines.append(f"  signature  {s.title or '(no title)'}" + (f" [{' < '.join(s.frames[:6])}]" if s.frames else ""))
     for r in bug.references:
-        lines.append(f"  reference  {r.kind} {r.value}" + (f" {r.url}" if r.url else ""))
+        lines.append(f"  reference  {r.kind} {r.value}" + (f" {r.url}" if r.url else "")
+                     + (f"  (found by a refresh, {r.found})" if r.found else ""))
     if bug.source_path:
         lines.append(f"  source     {bug.source_path}")
     return "\n".join(lines)
