@@ -336,7 +336,8 @@ def _query(bug: KnownBug) -> Any:
     titles = [s.title for s in bug.signatures if s.title]
     frames = [f for s in bug.signatures for f in s.frames if _FUNC_RE.match(f)]
     term = next(iter(frames), None) or next((f for f in bug.functions if _FUNC_RE.match(f)), None)
-    others = [f for f in dict.fromkeys(frames) if f != term][:3]
+    # a syscall's bare name ("write", "ioctl") matches half of lore: only distinctive names narrow
+    others = [f for f in dict.fromkeys(frames) if f != term and ("_" in f or len(f) >= 8)][:3]
     narrow = f"{term} AND ({' OR '.join(others)})" if term and others else None
     return Query(lore=term, lore_narrow=narrow, bugzilla=term, syzbot_title=titles[0] if titles else None,
                  fix_commits=tuple(f.sha.lower() for f in bug.fixes if re.fullmatch(r"[0-9a-fA-F]{12,40}", f.sha)))
