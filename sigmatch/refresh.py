@@ -237,8 +237,13 @@ def _run(
     curated_ids: tuple[str, ...] = ()
     steps = tuple(s for s in CURATED_STEPS if s in wanted)
     if steps:
-        from sigmatch.refresh_curated import refresh_curated
+        from sigmatch.refresh_curated import lookups_enabled, refresh_curated
 
+        if not lookups_enabled({**config.load(), **(settings or {})}):  # not even the snapshot is loaded
+            curated_report = {"steps": list(steps), "checked": 0, "notes": [
+                "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"]}
+            steps = ()
+    if steps:
         snap = current()
         before = dict(snap.overlay) if snap else {}
         try:
