@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from sigmatch.trace.normalize import Line
-
 _CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
     r"(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +)?(?P<ver>\d+\.\d+[\w.\-+~]*)"
@@ -98,11 +96,11 @@ def _looks_like_modules(t: str) -> bool:
     return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
 
 
-def log_kernel_version(lines: list[Line]) -> str | None:
-    """The "Linux version X" banner of a boot log, when the log has one."""
-    for ln in lines[:20000]:
-        if "Linux version" in ln.text:
-            m = _LINUX_VERSION.search(ln.text)
+def log_kernel_version(lines: list[str]) -> str | None:
+    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines)."""
+    for t in lines[:20000]:
+        if "Linux version" in t:
+            m = _LINUX_VERSION.search(t)
             if m:
                 return m.group("ver")
     return None

@@ -84,12 +84,29 @@ _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
 
 def clean_line(raw: str) -> Line:
     """Strip transport prefixes (syslog, journald, kmsg, levels, timestamps, caller ids) from one line."""
+    return Line(*_clean(raw))
+
+
+def _clean(raw: str) -> tuple[str, str | None, bool]:
+    """:func:`clean_line` as a plain (text, caller, stamped) tuple: :func:`clean_log` runs it on
+    every line of a log and keeps no per-line object.
+
+    Each prefix regex is tried only when the line starts with a character it can start with
+    (the first character it requires: "[" for timestamps and caller ids, a digit for kmsg...):
+    a regex that cannot match is not called, so the result is the same as trying them all.
+    """
     s = raw[:MAX_LINE]
     if "\x1b" in s:
         s = _ANSI.sub("", s)
     s = s.rstrip("\r\n ")
     if not s.isprintable() and _CTRL.search(s):  # control characters are never printable
         s = _CTRL.sub("", s)
+    return _strip_prefixes(s)
+
+
+def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
+    """The prefix-stripping part of :func:`_clean`, for a line already cut, rstripped and free
+    of escapes and control characters."""
     stamped = False
     caller: str | None = None
     c = s[:1]
@@ -98,12 +115,17 @@ def clean_line(raw: str) -> Line:
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
     if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
-        return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
+        return s, None, False  # fast path: plain kernel text, no transport prefix
+    if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
+        return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
     for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         if (rnd or s[:1] != " ") and _no_prefix(s):
             break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
         before = s
-        m = _GUTTER.match(s) if rnd == 0 else None
+        # The gates below are each regex's possible first characters (\d is any Unicode decimal
+        # digit, which str.isdigit() includes; [A-Z] and the facility names are ASCII).
+        c = s[:1]
+        m = _GUTTER.match(s) if rnd == 0 and (c == " " or c.isdigit()) else None
         if m and len(s) > m.end():
             s = s[m.end():]
         m = _ELAPSED.match(s) if s[:1].isdigit() else None
@@ -113,43 +135,46 @@ def clean_line(raw: str) -> Line:
         m = _LOGIN.match(s) if " login: " in s[:80] else None
         if m:
             s = s[m.end():]
-        m = _SYSLOG.match(s)
+        c = s[:1]
+        m = _SYSLOG.match(s) if c == "<" or "A" <= c <= "Z" or c.isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
-        m = _KMSG.match(s)
+        m = _KMSG.match(s) if s[:1].isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
-        m = _LEVEL.match(s) or _FACILITY.match(s)
+        c = s[:1]
+        m = _LEVEL.match(s) if c == "<" else _FACILITY.match(s) if "a" <= c <= "z" else None
         if m:
             s = s[m.end():]
-        m = _HUMAN_TS.match(s) or _BRACKET_DATE.match(s)
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _DROPPED.match(s)
-        if m:
-            s = s[m.end():]
-        m = _TS.match(s)
+        m = (_HUMAN_TS.match(s) or _BRACKET_DATE.match(s)) if s[:1] == "[" else None
         if m:
             s = s[m.end():]
             stamped = True
-            k = _HOST_KERNEL.match(s)
-            if k:
-                s = s[k.end():]
-            m = _CALLER.match(s)
+        m = _DROPPED.match(s) if s[:1] == "*" else None
+        if m:
+            s = s[m.end():]
+        if s[:1] == "[":  # _TS and _CALLER_ONLY both start with "["
+            m = _TS.match(s)
             if m:
-                caller = m.group(1)
                 s = s[m.end():]
-        else:
-            m = _CALLER_ONLY.match(s)
-            if m:
-                caller = m.group(1)
-                s = s[m.end():]
+                stamped = True
+                k = _HOST_KERNEL.match(s) if " kernel:" in s[:73] else None  # {1,64} chars, then " kernel:"
+                if k:
+                    s = s[k.end():]
+                m = _CALLER.match(s) if s[:1] == "[" else None
+                if m:
+                    caller = m.group(1)
+                    s = s[m.end():]
+            else:
+                m = _CALLER_ONLY.match(s)
+                if m:
+                    caller = m.group(1)
+                    s = s[m.end():]
         if s == before:
             break
-    return Line(s, caller, stamped)
+    return s, caller, stamped
 
 
 def _no_prefix(s: str) -> bool:
@@ -315,16 +340,25 @@ _CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,1
 
 def clean_log(
     text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
-) -> list[Line]:
-    """The log's lines, cleaned; a huge log is cut to its crash windows (see :func:`split_lines`)."""
-    lines = [clean_line(raw) for raw in unflow(split_lines(text, hint, is_header))]
-    for i in range(len(lines) - 1):
-        ln = lines[i]
-        if ln.text.endswith(("at", "at ")) and _CUT_WARNING.search(ln.text):
-            nxt = lines[i + 1]
-            lines[i] = Line(ln.text.rstrip() + " " + nxt.text.lstrip(), ln.caller, ln.stamped)
-            lines[i + 1] = Line("", nxt.caller, nxt.stamped)
-    return lines
+) -> tuple[list[str], list[str | None]]:
+    """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
+    per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
+    raw_lines = unflow(split_lines(text, hint, is_header))
+    if "\x1b" in text or _CTRL.search(text):
+        cleaned = [_clean(raw) for raw in raw_lines]
+    else:
+        # No escape and no control character anywhere: skip those per-line checks.
+        cleaned = [_strip_prefixes(raw[:MAX_LINE].rstrip("\r\n ")) for raw in raw_lines]
+    texts = [c[0] for c in cleaned]
+    callers = [c[1] for c in cleaned]
+    joined = "\n".join(texts)
+    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at": see _CUT_WARNING
+        for i in range(len(texts) - 1):
+            t = texts[i]
+            if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
+                texts[i] = t.rstrip() + " " + texts[i + 1].lstrip()
+                texts[i + 1] = ""
+    return texts, callers
 
 
 # --- function names --------------------------------------------------------------------------

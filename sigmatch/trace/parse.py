@@ -34,7 +34,6 @@ from sigmatch.trace.context import log_kernel_version, machine_context
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
-    Line,
     clean_line,
     clean_log,
     normalize_function,
@@ -81,10 +80,10 @@ def parse_log(text: str) -> list[Report]:
     """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
     if not isinstance(text, str) or not text:
         return []
-    lines = clean_log(text, _WINDOW_HINT, _is_header_line)
+    lines, callers = clean_log(text, _WINDOW_HINT, _is_header_line)
     headers = _find_headers(lines)
     if not headers:
-        return _headerless(lines)
+        return _headerless(lines, callers)
     log_version = log_kernel_version(lines)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
@@ -93,19 +92,19 @@ def parse_log(text: str) -> list[Report]:
         # With printk caller ids, a report of another task/CPU interleaved with this one does
         # not end it either (its lines are filtered out in _report_lines).
         end = len(lines)
-        caller = lines[h.index].caller
+        caller = callers[h.index]
         for nxt in headers[n + 1:]:
-            other = lines[nxt.index].caller
+            other = callers[nxt.index]
             if caller is not None and other is not None and other != caller:
                 continue
             if not _overlay(nxt.fmt) or _overlay(h.fmt):
                 end = nxt.index
                 break
         try:
-            reports.append(_build_report(lines, h, end, log_version))
+            reports.append(_build_report(lines, callers, h, end, log_version))
         except Exception as exc:  # a rule bug must not lose the whole answer
             reports.append(
-                Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index].text), corrupted=True,
+                Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index]), corrupted=True,
                        corrupted_reason=f"parser rule failed: {exc.__class__.__name__}",
                        notes=(f"rule {h.fmt.name} failed: {exc!r}",), rules_version=RULES_VERSION,
                        start_line=h.index, end_line=end)
@@ -116,15 +115,14 @@ def parse_log(text: str) -> list[Report]:
 _HEADERLESS_START = re.compile(r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|(?:Oops: )+[0-9a-f]{4,16} \[#\d+\])")
 
 
-def _headerless(lines: list[Line]) -> list[Report]:
+def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
     """An excerpt that starts after the crash banner (mail quotes, CVE descriptions, cut logs):
     a report titled by its frames, marked corrupted so it is never merged with confidence."""
     start = None
     first_frame = None
     nframes = 0
     hard = False
-    for i, ln in enumerate(lines[:50000]):
-        t = ln.text
+    for i, t in enumerate(lines[:50000]):
         if start is None and _HEADERLESS_START.match(t):
             start = i
         if parse_frame(t) is not None or (CONTEXT_MARK.match(t) and parse_frame(t[CONTEXT_MARK.match(t).end():])):  # type: ignore[union-attr]
@@ -139,9 +137,9 @@ def _headerless(lines: list[Line]) -> list[Report]:
     if at is None:
         return []
     f = fm.HEADERLESS_HARD_LOCKUP if hard else fm.HEADERLESS
-    m = re.match(r"", lines[at].text)
+    m = re.match(r"", lines[at])
     assert m is not None
-    report = _build_report(lines, _Header(at, f, m), len(lines), log_kernel_version(lines))
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines))
     if sum(fr.reliable for fr in report.frames) < 3:
         return []
     if f is fm.HEADERLESS:
@@ -173,12 +171,11 @@ def _overlay(f: fm.Format) -> bool:
 
 # --- 2. headers ------------------------------------------------------------------------------
 
-def _find_headers(lines: list[Line]) -> list[_Header]:
+def _find_headers(lines: list[str]) -> list[_Header]:
     headers: list[_Header] = []
     hint = fm.HEADER_HINT
     last_banner = -10
-    for i, line in enumerate(lines):
-        t = line.text
+    for i, t in enumerate(lines):
         if not hint.search(t):
             continue
         if fm.SUPPRESS.search(t):
@@ -189,7 +186,7 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
                 continue
             if last.fmt.absorbs is not None and last.fmt.absorbs.match(t.lstrip()):
                 continue
-        if headers and i - max(headers[-1].index, last_banner) <= 3 and _same_banner(headers[-1], lines[headers[-1].index].text, t):
+        if headers and i - max(headers[-1].index, last_banner) <= 3 and _same_banner(headers[-1], lines[headers[-1].index], t):
             # Symbolized reports repeat the banner once per inlined frame
             # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
             last_banner = i
@@ -237,26 +234,28 @@ def _same_banner(last: _Header, last_text: str, t: str) -> bool:
 
 # --- 3..7. one report ------------------------------------------------------------------------
 
-def _report_lines(lines: list[Line], h: _Header, end: int) -> list[str]:
+def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> list[str]:
     """The report's lines: header to end, bounded, de-interleaved by printk caller id."""
     stop = min(end, h.index + MAX_REPORT_LINES)
-    caller = lines[h.index].caller
+    caller = callers[h.index]
     out: list[str] = []
     for j in range(h.index, stop):
-        ln = lines[j]
-        if caller is not None and ln.caller is not None and ln.caller != caller:
+        t = lines[j]
+        other = callers[j]
+        if caller is not None and other is not None and other != caller:
             continue
-        if caller is not None and _ALL_CPUS.search(ln.text):
+        if caller is not None and _ALL_CPUS.search(t):
             caller = None  # the report asks other CPUs for their stacks: keep every context
-        out.append(ln.text)
-        if j > h.index and ln.text.startswith("---[ end ") and _END_TRACE.match(ln.text):  # its literal start
+        out.append(t)
+        if j > h.index and t.startswith("---[ end ") and _END_TRACE.match(t):  # its literal start
             break
     return out
 
 
-def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | None) -> Report:
+def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
+                  log_version: str | None) -> Report:
     f = h.fmt
-    text_lines = _report_lines(lines, h, end)
+    text_lines = _report_lines(lines, callers, h, end)
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
     notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
@@ -287,7 +286,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
                         break
     title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
     lo = max(0, h.index - 60)
-    ctx = machine_context([ln.text for ln in lines[lo:h.index]] + text_lines, h.index - lo)
+    ctx = machine_context(lines[lo:h.index] + text_lines, h.index - lo)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
     return Report(
