@@ -195,6 +195,30 @@ def _no_prefix(s: str) -> bool:
     return True
 
 
+def lines_containing(lines: list[str], needles: tuple[str, ...]) -> list[int]:
+    """Indexes, in order, of the lines that contain any of ``needles`` (which hold no newline).
+
+    One C-speed ``str.find`` pass per needle over the joined lines instead of a Python test per
+    line: the loops that look for a few literals (machine context, stack keywords) only visit
+    the lines this returns.
+    """
+    body = "\n".join(lines)
+    hits: set[int] = set()
+    for needle in needles:
+        k = body.find(needle)
+        while k >= 0:
+            hits.add(k)
+            k = body.find(needle, k + 1)
+    out: list[int] = []
+    line = pos = 0
+    for k in sorted(hits):
+        line += body.count("\n", pos, k)
+        pos = k
+        if not out or out[-1] != line:
+            out.append(line)
+    return out
+
+
 def split_lines(
     text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
 ) -> list[str]:
@@ -302,18 +326,19 @@ def unflow(raw_lines: list[str]) -> list[str]:
     Kernel output itself never ends a line with a space after a long run of text, so only lines
     of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
     """
+    joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
+    if " \n" not in joined and not joined.endswith(" "):
+        return raw_lines  # nothing to join: the loop below would copy every line unchanged
     nonempty = [r for r in raw_lines[:2000] if r.strip()]
     if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
         return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
-    if not any(r.endswith(" ") for r in raw_lines):
-        return raw_lines  # nothing to join: the loop below would copy every line unchanged
     out: list[str] = []
     pending = ""
+    last = len(raw_lines) - 1
     for n, raw in enumerate(raw_lines):
         line = pending + raw if pending else raw
         pending = ""
-        nxt = raw_lines[n + 1] if n + 1 < len(raw_lines) else ""
-        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(nxt):
+        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(raw_lines[n + 1] if n < last else ""):
             if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
                 # syzbot's mailer: the word's own space plus the flowed marker.
                 pending = line[:-1]
@@ -344,11 +369,11 @@ def clean_log(
     """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
     per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
     raw_lines = unflow(split_lines(text, hint, is_header))
-    if "\x1b" in text or _CTRL.search(text):
+    if "\x1b" in text:
         cleaned = [_clean(raw) for raw in raw_lines]
-    else:
-        # No escape and no control character anywhere: skip those per-line checks.
-        cleaned = [_strip_prefixes(raw[:MAX_LINE].rstrip("\r\n ")) for raw in raw_lines]
+    else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
+        cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
+                   for raw in raw_lines]
     texts = [c[0] for c in cleaned]
     callers = [c[1] for c in cleaned]
     joined = "\n".join(texts)
