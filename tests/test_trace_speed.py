@@ -95,3 +95,49 @@ def test_keyword_flood_parses_sanely() -> None:
     text += "BUG: KASAN: use-after-free in f+0x1/0x2\nCall Trace:\n g+0x1/0x2\n h+0x1/0x2\n i+0x1/0x2\n"
     reports = parse_log(text)
     assert reports and reports[0].title.startswith("KASAN: use-after-free")
+
+
+def _hint_fragments() -> list[str]:
+    """The literals of HEADER_HINT (its regex pieces spelled out) and near misses of each."""
+    words = [w for w in fm.HEADER_HINT.pattern.split("|") if "(" not in w]
+    words += ["divide error", "divide_error", "rcu_preempt ", "rcu_sched ", "rcu_bh ", "rcu_tasks ", "rcu_bh"]
+    return words + [w[:-1] for w in words] + [w[1:] for w in words] + [w[: len(w) // 2] + "-" + w[len(w) // 2:] for w in words]
+
+
+def test_header_hint_scan_equals_header_hint() -> None:
+    """HEADER_HINT_SCAN (pivoted, grouped) finds a match on exactly the lines HEADER_HINT does."""
+    import random
+
+    rnd = random.Random(7)
+    frags = _hint_fragments()
+    noise = "abcdefgmpuvwxyz_3: -.BUGWARNINFO"
+    lines = list(frags)
+    for _ in range(20_000):
+        parts = [rnd.choice(frags) if rnd.random() < 0.5 else "".join(rnd.choices(noise, k=rnd.randint(0, 6)))
+                 for _ in range(rnd.randint(1, 4))]
+        s = "".join(parts)
+        if len(s) > 2 and rnd.random() < 0.5:  # cut somewhere: a literal split by the edge
+            k = rnd.randrange(len(s))
+            s = s[k:] if rnd.random() < 0.5 else s[:k]
+        lines.append(s)
+    for s in lines:
+        assert bool(fm.HEADER_HINT.search(s)) == bool(fm.HEADER_HINT_SCAN.search(s)), s
+    hits = sum(bool(fm.HEADER_HINT.search(s)) for s in lines)
+    assert 2000 < hits < len(lines) - 2000  # both outcomes well covered
+
+
+def test_header_hint_scan_on_the_corpus() -> None:
+    """The same on real console lines (crashes-dev)."""
+    import json
+
+    from conftest import shared_path
+
+    from sigmatch.trace.normalize import clean_log
+
+    path = shared_path("corpus", "crashes-dev.jsonl")
+    with path.open(encoding="utf-8") as fh:
+        for n, row in enumerate(fh):
+            if n >= 400:
+                break
+            for t in clean_log(json.loads(row).get("log") or "")[0]:
+                assert bool(fm.HEADER_HINT.search(t)) == bool(fm.HEADER_HINT_SCAN.search(t)), t

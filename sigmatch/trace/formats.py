@@ -400,6 +400,35 @@ HEADER_HINT = re.compile(
     r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
 )
 
+# HEADER_HINT again, for scanning a whole log at once (parse._find_headers): a line has a match
+# of one exactly when it has a match of the other. The regex engine tries a pattern at every
+# character that can start it, and HEADER_HINT's lowercase literals ("stack ...", "divide",
+# "rcu_") start at the commonest letters of a log. Here each lowercase literal starts at one of
+# its rarest characters and checks the part before it with a lookbehind ("stack segment" is
+# "g(?<=stack seg)ment"), and the alternatives are grouped by first character: the scan is
+# ~1.8x faster. tests/test_trace_speed.py compares the two.
+_HINT_PIVOTED = (
+    "BUG", "WARNING", "INFO: ", "Unable to handle", "general protection", "g(?<=stack seg)ment",
+    "g(?<=stack-seg)ment", "Kernel panic", "PANIC: ", "v(?<=div)ide.error", "v(?<=inv)alid opcode",
+    "3(?<=int3): ", "UBSAN: ", "w(?<=unregister_netdevice: w)aiting", "VFS: ", "Internal error: ",
+    "Unhandled fault:", "Alignment trap:", "NETDEV WATCHDOG", "g(?<=pag)e allocation failure", "Unit Hang",
+    "m(?<=tx_tim)eout", "TX timeout", "Watchdog detected hard LOCKUP", "u(?<=rcu)_(?:preempt|sched|bh) ",
+    "w(?<=stack overflow)", "Insufficient stack", "p(?<=rust_kernel: p)anicked", "j(?<=unreferenced obj)ect",
+    "Badness at", "DEBUG_LOCKS_WARN_ON", "Invalid wait context",
+)
+
+
+def _by_first_char(alternatives: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for the alternatives, grouped by their first character (a plain literal each):
+    the engine then tries one group per candidate position instead of every alternative."""
+    groups: dict[str, list[str]] = {}
+    for a in alternatives:
+        groups.setdefault(a[0], []).append(a[1:])
+    return re.compile("|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in groups.items()))
+
+
+HEADER_HINT_SCAN = _by_first_char(_HINT_PIVOTED)
+
 # A second, exact prefilter: every header regex in FORMATS requires one of these (each is a
 # literal, or an anchored literal, that the pattern itself spells out: "BUG: " for the BUG:
 # banners, "(?:WARNING|INFO): " for lockdep, "^BUG " for SLUB...). A line matching none of them

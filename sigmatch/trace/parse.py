@@ -25,6 +25,7 @@ Every step that gives up records why in ``Report.notes``; nothing here raises on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple
@@ -183,13 +184,26 @@ def _overlay(f: fm.Format) -> bool:
 
 # --- 2. headers ------------------------------------------------------------------------------
 
+def _hint_lines(lines: list[str]) -> Iterator[int]:
+    """Indexes, in order, of the lines with a fm.HEADER_HINT match: one scan of the joined
+    lines with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
+    body = "\n".join(lines)
+    i = pos = 0
+    last = -1
+    for m in fm.HEADER_HINT_SCAN.finditer(body):
+        k = m.start()
+        i += body.count("\n", pos, k)
+        pos = k
+        if i != last:
+            last = i
+            yield i
+
+
 def _find_headers(lines: list[str]) -> list[_Header]:
     headers: list[_Header] = []
-    hint = fm.HEADER_HINT
     last_banner = -10
-    for i, t in enumerate(lines):
-        if not hint.search(t):
-            continue
+    for i in _hint_lines(lines):
+        t = lines[i]
         if fm.SUPPRESS.search(t):
             continue
         if headers and i - headers[-1].index <= fm.CONTINUATION_WINDOW:
