@@ -141,3 +141,46 @@ def test_header_hint_scan_on_the_corpus() -> None:
                 break
             for t in clean_log(json.loads(row).get("log") or "")[0]:
                 assert bool(fm.HEADER_HINT.search(t)) == bool(fm.HEADER_HINT_SCAN.search(t)), t
+
+
+def _rule_patterns() -> dict[str, list[str]]:
+    from sigmatch.trace import rules
+
+    out = {name: [e for _, e, _ in rules._lines(name)]
+           for name in ("skip.txt", "stall_anchors.txt", "hang_skip.txt", "signature_glue.txt")}
+    for _, entry, _ in rules._lines("class_skips.txt"):
+        key, _, rest = entry.partition(":")
+        out["class_skips.txt:" + key.strip()] = rest.split()
+    return out
+
+
+def test_top_level_bar() -> None:
+    from sigmatch.trace.rules import _top_level_bar
+
+    assert _top_level_bar("_trap$|do_trap")
+    assert not _top_level_bar("(read|write)_once")
+    assert not _top_level_bar("a[|]b") and not _top_level_bar(r"a\|b") and not _top_level_bar("[]|]x")
+    assert _top_level_bar("(a)|b")
+
+
+@pytest.mark.parametrize("name", sorted(_rule_patterns()))
+def test_factored_union_equals_plain_union(name: str) -> None:
+    """rules.factored_union finds a match in exactly the names the plain union does: names
+    spliced from the rules' own literals (hits, near misses, anchored edges) and real frames."""
+    import random
+    import re
+
+    from sigmatch.trace.rules import factored_union, plain_union
+
+    patterns = _rule_patterns()[name]
+    plain, fast = re.compile(plain_union(patterns)), re.compile(factored_union(patterns))
+    pieces = [w for p in patterns for w in re.split(r"[^A-Za-z0-9_]+", p) if w]
+    rnd = random.Random(3)
+    names = pieces + [p[1:] for p in pieces] + [p[:-1] for p in pieces]
+    names += ["ext4_file_write_iter", "do_syscall_64", "entry_SYSCALL_64_after_hwframe", "__x64_sys_write",
+              "atomic64_dec", "readb", "xreadb", "readbx", "kvfree", "kfree", "lock_page", "unlock_page"]
+    for _ in range(3000):
+        k = rnd.randint(1, 3)
+        names.append("".join(rnd.choice(pieces) + rnd.choice(["", "_", "x", "64_"]) for _ in range(k)))
+    for n in names:
+        assert bool(plain.search(n)) == bool(fast.search(n)), (name, n)

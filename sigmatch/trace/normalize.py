@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sigmatch.trace import rules
 
@@ -412,6 +412,8 @@ def syscall_variants(name: str) -> tuple[str, ...]:
     ``__x64_sys_write`` -> (``sys_write``, ``__x64_sys_write``); ``__se_sys_mremap`` ->
     (``mremap``, ``sys_mremap``, ``__se_sys_mremap``). A name that is no wrapper gives (name,).
     """
+    if not name.startswith(_syscall_starts()):
+        return (name,)  # no wrapper prefix at all (most names): one C-level test
     for prefix, repl in rules.syscall_prefixes():
         if name.startswith(prefix) and len(name) > len(prefix):
             rest = name[len(prefix):]
@@ -422,6 +424,11 @@ def syscall_variants(name: str) -> tuple[str, ...]:
             out.append(name)
             return tuple(dict.fromkeys(out))
     return (name,)
+
+
+@cache
+def _syscall_starts() -> tuple[str, ...]:
+    return tuple(prefix for prefix, _ in rules.syscall_prefixes())
 
 
 def normalize_function(raw: str) -> str:
