@@ -184,3 +184,27 @@ def test_factored_union_equals_plain_union(name: str) -> None:
         names.append("".join(rnd.choice(pieces) + rnd.choice(["", "_", "x", "64_"]) for _ in range(k)))
     for n in names:
         assert bool(plain.search(n)) == bool(fast.search(n)), (name, n)
+
+
+def test_plain_lines_need_no_cleaning() -> None:
+    """normalize._MAY_HAVE_PREFIX is a safe prefilter: a line it does not flag (in a log without
+    " login: ", see _plain_log) comes out of _clean unchanged but for the cut and the rstrip
+    (spliced prefix pieces, hits and misses)."""
+    import random
+
+    from sigmatch.trace.normalize import _MAY_HAVE_PREFIX, MAX_LINE, _clean
+
+    rnd = random.Random(11)
+    pieces = ["[  12.345678] ", "[ T12]", "<4>", "Apr 14 08:12:21 host kernel: ", "Apr  4 ", "kern  :warn  : ",
+              "6,1234,5678901,-;", "  123 | ", "12:", "** 3 printk messages dropped ** ", "host login: ", "[Tue Mar 12 09:41:07 2024] ",
+              "18h 42m 40.116s(751490ms): ", "2024-04-14T08:12:21 h kernel: ", " ", "  ", "-", "=", "RIP: 0010:f+0x1/0x2",
+              "Call Trace:", "kernel BUG", "user", "local7", "authpriv", "Mar", "x", "Zz", "\u00e9", "\u00b2", "\u0663", "\t", "*", "]"]
+    flagged = plain = 0
+    for _ in range(30_000):
+        line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 4)))
+        if _MAY_HAVE_PREFIX.match("\n" + line) or " login: " in line:  # _plain_log's two tests
+            flagged += 1
+            continue
+        plain += 1
+        assert _clean(line) == (line[:MAX_LINE].rstrip("\r\n "), None, False), line
+    assert flagged > 5000 and plain > 5000

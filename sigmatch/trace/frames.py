@@ -111,11 +111,8 @@ def parse_frame(text: str) -> RawFrame | None:
         return None
     m = FRAME.match(text)
     if m:
-        line = m.group("line")
-        return RawFrame(
-            m.group("func"), m.group("mod"), not (m.group("q") or m.group("unrel")),
-            m.group("file"), int(line) if line else None, False, False,
-        )
+        func, mod, q, unrel, file, line = m.group("func", "mod", "q", "unrel", "file", "line")
+        return RawFrame(func, mod, not (q or unrel), file, int(line) if line else None, False, False)
     if " [inline]" in text:
         m = INLINE.match(text)
         if m:

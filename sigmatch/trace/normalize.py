@@ -363,19 +363,60 @@ def _starts_record(raw: str) -> bool:
 _CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,10} at ?$")
 
 
+# A line that _strip_prefixes may change (a superset: the rest is returned as it is, see its
+# fast paths): a "[", "<", digit or "*" first (after spaces, for the first three), a first
+# character that is no ASCII letter, space, "-" or "=", a syslog facility word, or an uppercase
+# "Mmm dd" syslog date. Each match starts at the newline before the line.
+_MAY_HAVE_PREFIX = re.compile(
+    r"\n(?: *[\[<\d*]| +[^\x00-\x7f]|[^ a-zA-Z\-=\n]"
+    r"|(?:kern|user|mail|daemon|auth|syslog|lpr|news|cron|ftp|local)|[A-Z][a-z]{2} {1,2}\d)"
+)
+# Bytes that _clean keeps as they are (no control character to remove).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+
+
+def _plain_log(text: str, raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
+    """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
+    prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
+    rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
+    lines that may have a prefix (the caller runs _clean on those). None: clean every line,
+    because the log is not of that kind or most of its lines have a prefix (console captures).
+    """
+    if not text.isascii() or text.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in text:
+        return None
+    body = "\n" + "\n".join(raw_lines)
+    work: list[int] = []
+    i = pos = 0
+    for m in _MAY_HAVE_PREFIX.finditer(body):
+        k = m.start()
+        i += body.count("\n", pos, k)  # newlines before k: the newline at k opens line i
+        pos = k
+        work.append(i)
+        if len(work) * 2 > len(raw_lines):
+            return None
+    return [raw[:MAX_LINE].rstrip("\r\n ") for raw in raw_lines], work
+
+
 def clean_log(
     text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
 ) -> tuple[list[str], list[str | None]]:
     """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
     per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
     raw_lines = unflow(split_lines(text, hint, is_header))
-    if "\x1b" in text:
-        cleaned = [_clean(raw) for raw in raw_lines]
-    else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
-        cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
-                   for raw in raw_lines]
-    texts = [c[0] for c in cleaned]
-    callers = [c[1] for c in cleaned]
+    plain = _plain_log(text, raw_lines)
+    if plain is not None:
+        texts, work = plain
+        callers: list[str | None] = [None] * len(texts)
+        for i in work:
+            texts[i], callers[i], _ = _clean(raw_lines[i])
+    else:
+        if "\x1b" in text:
+            cleaned = [_clean(raw) for raw in raw_lines]
+        else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
+            cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
+                       for raw in raw_lines]
+        texts = [c[0] for c in cleaned]
+        callers = [c[1] for c in cleaned]
     joined = "\n".join(texts)
     if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at": see _CUT_WARNING
         for i in range(len(texts) - 1):
