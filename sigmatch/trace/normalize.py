@@ -118,7 +118,15 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         return s, None, False  # fast path: plain kernel text, no transport prefix
     if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
         return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
-    for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
+    first = 0
+    if c == "[" and (m := _TS.match(s)):
+        # The console's "[  12.345678]" (most prefixed lines): the loop's first round would
+        # do just this, as no other prefix regex matches a "[" then a digit, space, "+" or "."
+        # (_HUMAN_TS wants a capital, _BRACKET_DATE a "-" after 4 digits; the rest no "[").
+        s, caller = _after_timestamp(s[m.end():], None)
+        stamped = True
+        first = 1
+    for rnd in range(first, 3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         if (rnd or s[:1] != " ") and _no_prefix(s):
             break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
         before = s
@@ -148,7 +156,8 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         m = _LEVEL.match(s) if c == "<" else _FACILITY.match(s) if "a" <= c <= "z" else None
         if m:
             s = s[m.end():]
-        m = (_HUMAN_TS.match(s) or _BRACKET_DATE.match(s)) if s[:1] == "[" else None
+        c = s[1:2] if s[:1] == "[" else ""  # "[Sun Apr 14 ..." / "[2024-04-14 ...": a capital / a digit next
+        m = _HUMAN_TS.match(s) if "A" <= c <= "Z" else _BRACKET_DATE.match(s) if c.isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
@@ -158,15 +167,8 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         if s[:1] == "[":  # _TS and _CALLER_ONLY both start with "["
             m = _TS.match(s)
             if m:
-                s = s[m.end():]
+                s, caller = _after_timestamp(s[m.end():], caller)
                 stamped = True
-                k = _HOST_KERNEL.match(s) if " kernel:" in s[:73] else None  # {1,64} chars, then " kernel:"
-                if k:
-                    s = s[k.end():]
-                m = _CALLER.match(s) if s[:1] == "[" else None
-                if m:
-                    caller = m.group(1)
-                    s = s[m.end():]
             else:
                 m = _CALLER_ONLY.match(s)
                 if m:
@@ -175,6 +177,17 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         if s == before:
             break
     return s, caller, stamped
+
+
+def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
+    """What follows a printk timestamp: a journalctl host tag, then a printk caller id."""
+    k = _HOST_KERNEL.match(s) if " kernel:" in s[:73] else None  # {1,64} chars, then " kernel:"
+    if k:
+        s = s[k.end():]
+    m = _CALLER.match(s) if s[:1] == "[" else None
+    if m:
+        return s[m.end():], m.group(1)
+    return s, caller
 
 
 def _no_prefix(s: str) -> bool:
