@@ -208,3 +208,31 @@ def test_plain_lines_need_no_cleaning() -> None:
         plain += 1
         assert _clean(line) == (line[:MAX_LINE].rstrip("\r\n "), None, False), line
     assert flagged > 5000 and plain > 5000
+
+
+def test_suppressed_equals_suppress() -> None:
+    """formats.suppressed(t) is SUPPRESS.search(t) (spliced pieces of its alternatives, word
+    boundaries around DEBUG:, "---[ end " at and after the start)."""
+    import random
+
+    rnd = random.Random(5)
+    pieces = ["INFO: lockdep is turned off", "INFO: NMI handler (x) took too long", "INFO: Stall ended before state dump",
+              "WARNING: The mand mount option", "WARNING: ext4 uses legacy", "BUG: MAX_LOCKDEP_KEYS too low",
+              "BUG: Key ffff8880 not in .data", "ODEBUG: Out of memory", "WARNING: kernel not compiled with",
+              "WARNING: Unsupported", "WARNING: Module ", "WARNING: module ", "INFO: recovery required on readonly filesystem",
+              "INFO: task a:1 blocked on", "DEBUG:", "xDEBUG:", "_DEBUG:", " DEBUG:", "-DEBUG:", "\u00e9DEBUG:",
+              "BUG: no syscalls can create resource", "WARNING: see kernel", "WARNING: Linux Kernel", "rcu_sched kthread starved",
+              "rcu_preempt kthread starved", "WARNING: Kernel image", "WARNING: Spectre", "WARNING: the ", "WARNING: Your",
+              "BUG: Kernel panic", "ACPI BIOS Warning", "WARNING: There was an error", "---[ end trace", "--[ end ", " ---[ end ",
+              "WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "BUG: KASAN: x", "INFO: task a:1 blocked for more than", "x", " "]
+    lines = list(pieces)
+    for _ in range(20_000):
+        s = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 3)))
+        if rnd.random() < 0.3:
+            k = rnd.randrange(len(s))
+            s = s[k:] if rnd.random() < 0.5 else s[:k]
+        lines.append(s)
+    for s in lines:
+        assert fm.suppressed(s) == (fm.SUPPRESS.search(s) is not None), s
+    hits = sum(fm.suppressed(s) for s in lines)
+    assert 2000 < hits < len(lines) - 2000

@@ -80,6 +80,9 @@ _ELAPSED = re.compile(r"^(?:\d{1,5}h )?(?:\d{1,2}m )?\d{1,2}\.\d{1,6}s\( {0,10}\
 # (syzkaller's console regex allows the same garbage). Only taken when a timestamp follows.
 _LOGIN = re.compile(r"^[\w.\-]{1,64} login: (?=\[ {0,12}\d{1,10}\.\d{1,9}\])")
 _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
+# The prefixes that can start with a digit (besides _LOGIN, found by its " login: "), as one
+# regex: a line that starts with a digit and matches none is left as it is.
+_DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _KMSG)))
 
 
 def clean_line(raw: str) -> Line:
@@ -118,6 +121,10 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         return s, None, False  # fast path: plain kernel text, no transport prefix
     if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
         return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
+    if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
+        return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
+    if c == "<" and not s[1:2].isdigit():
+        return s, None, False  # "<TASK>", "<IRQ>": _LEVEL and _SYSLOG want a digit after the "<"
     first = 0
     if c == "[" and (m := _TS.match(s)):
         # The console's "[  12.345678]" (most prefixed lines): the loop's first round would
@@ -505,13 +512,19 @@ MAX_TITLE = 120
 
 def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
     """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers."""
-    t = _T_NONPRINT.sub("", title)
-    t = _T_EXECUTOR.sub("syz-executor", t)
-    t = _T_FUNC_OFF.sub(r"\1", t)
-    t = _T_FILE_LINE.sub(r"\1:LINE", t)
+    # Each substitution is skipped when a literal it needs is absent (it would change nothing).
+    t = title if title.isascii() and title.isprintable() else _T_NONPRINT.sub("", title)
+    if "syz-executor" in t:
+        t = _T_EXECUTOR.sub("syz-executor", t)
+    if "+0x" in t:
+        t = _T_FUNC_OFF.sub(r"\1", t)
+    if ":" in t:
+        t = _T_FILE_LINE.sub(r"\1:LINE", t)
     t = _T_HEX.sub("ADDR", t)
-    t = _T_IP.sub("IP", t)
-    t = _T_CPU.sub("CPU", t)
+    if "." in t:
+        t = _T_IP.sub("IP", t)
+    if "CPU#" in t:
+        t = _T_CPU.sub("CPU", t)
     if not keep_numbers:
         t = _T_NUM.sub("NUM", t)
     t = " ".join(t.split())

@@ -204,7 +204,7 @@ def _find_headers(lines: list[str]) -> list[_Header]:
     last_banner = -10
     for i in _hint_lines(lines):
         t = lines[i]
-        if fm.SUPPRESS.search(t):
+        if fm.suppressed(t):
             continue
         if headers and i - headers[-1].index <= fm.CONTINUATION_WINDOW:
             last = headers[-1]
