@@ -236,3 +236,42 @@ def test_suppressed_equals_suppress() -> None:
         assert fm.suppressed(s) == (fm.SUPPRESS.search(s) is not None), s
     hits = sum(fm.suppressed(s) for s in lines)
     assert 2000 < hits < len(lines) - 2000
+
+
+def _unflow_reference(raw_lines: list[str]) -> list[str]:
+    """normalize.unflow as first written (one pass over every line): the reference for the
+    faster version, which copies the runs of lines without a trailing space at once."""
+    from sigmatch.trace.normalize import MAX_LINE, _starts_record
+
+    nonempty = [r for r in raw_lines[:2000] if r.strip()]
+    if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
+        return raw_lines
+    out: list[str] = []
+    pending = ""
+    for n, raw in enumerate(raw_lines):
+        line = pending + raw if pending else raw
+        pending = ""
+        nxt = raw_lines[n + 1] if n + 1 < len(raw_lines) else ""
+        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(nxt):
+            if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
+                pending = line[:-1]
+                continue
+            if len(raw) >= 60:
+                pending = line
+                continue
+        out.append(line)
+    if pending:
+        out.append(pending)
+    return out
+
+
+def test_unflow_equals_reference() -> None:
+    import random
+
+    from sigmatch.trace.normalize import unflow
+
+    rnd = random.Random(2)
+    words = ["x" * 23, "y" * 59, "z" * 70, "w" * 4060, "[  12.345678] BUG", "<4>x", "Apr 14 08:12:21 h kernel: x", " f+0x1/0x2", "", "   "]
+    for _ in range(3000):
+        lines = [rnd.choice(words) + rnd.choice(["", "", " ", "  "]) for _ in range(rnd.randint(0, 12))]
+        assert unflow(lines) == _unflow_reference(lines), lines

@@ -349,16 +349,27 @@ def unflow(raw_lines: list[str]) -> list[str]:
     joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
     if " \n" not in joined and not joined.endswith(" "):
         return raw_lines  # nothing to join: the loop below would copy every line unchanged
-    nonempty = [r for r in raw_lines[:2000] if r.strip()]
-    if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
+    ends = [n for n, r in enumerate(raw_lines) if r.endswith(" ")]  # the lines that may continue
+    nonempty = len(list(filter(str.strip, raw_lines[:2000])))
+    spaced = sum(1 for n in ends if n < 2000 and raw_lines[n].strip())
+    if not nonempty or spaced * 2 > nonempty:
         return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
     out: list[str] = []
     pending = ""
     last = len(raw_lines) - 1
-    for n, raw in enumerate(raw_lines):
+    start = 0  # the lines from here to the next one in `ends` are copied as they are
+    for n in ends:
+        if start < n:
+            if pending:
+                out.append(pending + raw_lines[start])
+                pending = ""
+                start += 1
+            out.extend(raw_lines[start:n])
+        raw = raw_lines[n]
         line = pending + raw if pending else raw
         pending = ""
-        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(raw_lines[n + 1] if n < last else ""):
+        start = n + 1
+        if len(line) < MAX_LINE and not _starts_record(raw_lines[n + 1] if n < last else ""):
             if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
                 # syzbot's mailer: the word's own space plus the flowed marker.
                 pending = line[:-1]
@@ -367,6 +378,12 @@ def unflow(raw_lines: list[str]) -> list[str]:
                 pending = line
                 continue
         out.append(line)
+    if start <= last:
+        if pending:
+            out.append(pending + raw_lines[start])
+            pending = ""
+            start += 1
+        out.extend(raw_lines[start:])
     if pending:
         out.append(pending)
     return out
