@@ -412,16 +412,16 @@ _MAY_HAVE_PREFIX = re.compile(
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-def _plain_log(text: str, raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
+def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
     lines that may have a prefix (the caller runs _clean on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
     """
-    if not text.isascii() or text.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in text:
+    body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
+    if not body.isascii() or body.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in body:
         return None
-    body = "\n" + "\n".join(raw_lines)
     work: list[int] = []
     i = pos = 0
     for m in _MAY_HAVE_PREFIX.finditer(body):
@@ -440,7 +440,7 @@ def clean_log(
     """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
     per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
     raw_lines = unflow(split_lines(text, hint, is_header))
-    plain = _plain_log(text, raw_lines)
+    plain = _plain_log(raw_lines)
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)

@@ -171,7 +171,7 @@ def _is_header_line(raw: str) -> bool:
     t = clean_line(raw).text
     if _HEADERLESS_START.match(t):
         return True
-    if not fm.HEADER_HINT.search(t) or fm.SUPPRESS.search(t):
+    if not fm.HEADER_HINT.search(t) or fm.suppressed(t):
         return False
     return _header_format(t) >= 0
 
