@@ -95,3 +95,183 @@ def test_keyword_flood_parses_sanely() -> None:
     text += "BUG: KASAN: use-after-free in f+0x1/0x2\nCall Trace:\n g+0x1/0x2\n h+0x1/0x2\n i+0x1/0x2\n"
     reports = parse_log(text)
     assert reports and reports[0].title.startswith("KASAN: use-after-free")
+
+
+def _hint_fragments() -> list[str]:
+    """The literals of HEADER_HINT (its regex pieces spelled out) and near misses of each."""
+    words = [w for w in fm.HEADER_HINT.pattern.split("|") if "(" not in w]
+    words += ["divide error", "divide_error", "rcu_preempt ", "rcu_sched ", "rcu_bh ", "rcu_tasks ", "rcu_bh"]
+    return words + [w[:-1] for w in words] + [w[1:] for w in words] + [w[: len(w) // 2] + "-" + w[len(w) // 2:] for w in words]
+
+
+def test_header_hint_scan_equals_header_hint() -> None:
+    """HEADER_HINT_SCAN (pivoted, grouped) finds a match on exactly the lines HEADER_HINT does."""
+    import random
+
+    rnd = random.Random(7)
+    frags = _hint_fragments()
+    noise = "abcdefgmpuvwxyz_3: -.BUGWARNINFO"
+    lines = list(frags)
+    for _ in range(20_000):
+        parts = [rnd.choice(frags) if rnd.random() < 0.5 else "".join(rnd.choices(noise, k=rnd.randint(0, 6)))
+                 for _ in range(rnd.randint(1, 4))]
+        s = "".join(parts)
+        if len(s) > 2 and rnd.random() < 0.5:  # cut somewhere: a literal split by the edge
+            k = rnd.randrange(len(s))
+            s = s[k:] if rnd.random() < 0.5 else s[:k]
+        lines.append(s)
+    for s in lines:
+        assert bool(fm.HEADER_HINT.search(s)) == bool(fm.HEADER_HINT_SCAN.search(s)), s
+    hits = sum(bool(fm.HEADER_HINT.search(s)) for s in lines)
+    assert 2000 < hits < len(lines) - 2000  # both outcomes well covered
+
+
+def test_header_hint_scan_on_the_corpus() -> None:
+    """The same on real console lines (crashes-dev)."""
+    import json
+
+    from conftest import shared_path
+
+    from sigmatch.trace.normalize import clean_log
+
+    path = shared_path("corpus", "crashes-dev.jsonl")
+    with path.open(encoding="utf-8") as fh:
+        for n, row in enumerate(fh):
+            if n >= 400:
+                break
+            for t in clean_log(json.loads(row).get("log") or "")[0]:
+                assert bool(fm.HEADER_HINT.search(t)) == bool(fm.HEADER_HINT_SCAN.search(t)), t
+
+
+def _rule_patterns() -> dict[str, list[str]]:
+    from sigmatch.trace import rules
+
+    out = {name: [e for _, e, _ in rules._lines(name)]
+           for name in ("skip.txt", "stall_anchors.txt", "hang_skip.txt", "signature_glue.txt")}
+    for _, entry, _ in rules._lines("class_skips.txt"):
+        key, _, rest = entry.partition(":")
+        out["class_skips.txt:" + key.strip()] = rest.split()
+    return out
+
+
+def test_top_level_bar() -> None:
+    from sigmatch.trace.rules import _top_level_bar
+
+    assert _top_level_bar("_trap$|do_trap")
+    assert not _top_level_bar("(read|write)_once")
+    assert not _top_level_bar("a[|]b") and not _top_level_bar(r"a\|b") and not _top_level_bar("[]|]x")
+    assert _top_level_bar("(a)|b")
+
+
+@pytest.mark.parametrize("name", sorted(_rule_patterns()))
+def test_factored_union_equals_plain_union(name: str) -> None:
+    """rules.factored_union finds a match in exactly the names the plain union does: names
+    spliced from the rules' own literals (hits, near misses, anchored edges) and real frames."""
+    import random
+    import re
+
+    from sigmatch.trace.rules import factored_union, plain_union
+
+    patterns = _rule_patterns()[name]
+    plain, fast = re.compile(plain_union(patterns)), re.compile(factored_union(patterns))
+    pieces = [w for p in patterns for w in re.split(r"[^A-Za-z0-9_]+", p) if w]
+    rnd = random.Random(3)
+    names = pieces + [p[1:] for p in pieces] + [p[:-1] for p in pieces]
+    names += ["ext4_file_write_iter", "do_syscall_64", "entry_SYSCALL_64_after_hwframe", "__x64_sys_write",
+              "atomic64_dec", "readb", "xreadb", "readbx", "kvfree", "kfree", "lock_page", "unlock_page"]
+    for _ in range(3000):
+        k = rnd.randint(1, 3)
+        names.append("".join(rnd.choice(pieces) + rnd.choice(["", "_", "x", "64_"]) for _ in range(k)))
+    for n in names:
+        assert bool(plain.search(n)) == bool(fast.search(n)), (name, n)
+
+
+def test_plain_lines_need_no_cleaning() -> None:
+    """normalize._MAY_HAVE_PREFIX is a safe prefilter: a line it does not flag (in a log without
+    " login: ", see _plain_log) comes out of _clean unchanged but for the cut and the rstrip
+    (spliced prefix pieces, hits and misses)."""
+    import random
+
+    from sigmatch.trace.normalize import _MAY_HAVE_PREFIX, MAX_LINE, _clean
+
+    rnd = random.Random(11)
+    pieces = ["[  12.345678] ", "[ T12]", "<4>", "Apr 14 08:12:21 host kernel: ", "Apr  4 ", "kern  :warn  : ",
+              "6,1234,5678901,-;", "  123 | ", "12:", "** 3 printk messages dropped ** ", "host login: ", "[Tue Mar 12 09:41:07 2024] ",
+              "18h 42m 40.116s(751490ms): ", "2024-04-14T08:12:21 h kernel: ", " ", "  ", "-", "=", "RIP: 0010:f+0x1/0x2",
+              "Call Trace:", "kernel BUG", "user", "local7", "authpriv", "Mar", "x", "Zz", "\u00e9", "\u00b2", "\u0663", "\t", "*", "]"]
+    flagged = plain = 0
+    for _ in range(30_000):
+        line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 4)))
+        if _MAY_HAVE_PREFIX.match("\n" + line) or " login: " in line:  # _plain_log's two tests
+            flagged += 1
+            continue
+        plain += 1
+        assert _clean(line) == (line[:MAX_LINE].rstrip("\r\n "), None, False), line
+    assert flagged > 5000 and plain > 5000
+
+
+def test_suppressed_equals_suppress() -> None:
+    """formats.suppressed(t) is SUPPRESS.search(t) (spliced pieces of its alternatives, word
+    boundaries around DEBUG:, "---[ end " at and after the start)."""
+    import random
+
+    rnd = random.Random(5)
+    pieces = ["INFO: lockdep is turned off", "INFO: NMI handler (x) took too long", "INFO: Stall ended before state dump",
+              "WARNING: The mand mount option", "WARNING: ext4 uses legacy", "BUG: MAX_LOCKDEP_KEYS too low",
+              "BUG: Key ffff8880 not in .data", "ODEBUG: Out of memory", "WARNING: kernel not compiled with",
+              "WARNING: Unsupported", "WARNING: Module ", "WARNING: module ", "INFO: recovery required on readonly filesystem",
+              "INFO: task a:1 blocked on", "DEBUG:", "xDEBUG:", "_DEBUG:", " DEBUG:", "-DEBUG:", "\u00e9DEBUG:",
+              "BUG: no syscalls can create resource", "WARNING: see kernel", "WARNING: Linux Kernel", "rcu_sched kthread starved",
+              "rcu_preempt kthread starved", "WARNING: Kernel image", "WARNING: Spectre", "WARNING: the ", "WARNING: Your",
+              "BUG: Kernel panic", "ACPI BIOS Warning", "WARNING: There was an error", "---[ end trace", "--[ end ", " ---[ end ",
+              "WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "BUG: KASAN: x", "INFO: task a:1 blocked for more than", "x", " "]
+    lines = list(pieces)
+    for _ in range(20_000):
+        s = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 3)))
+        if rnd.random() < 0.3:
+            k = rnd.randrange(len(s))
+            s = s[k:] if rnd.random() < 0.5 else s[:k]
+        lines.append(s)
+    for s in lines:
+        assert fm.suppressed(s) == (fm.SUPPRESS.search(s) is not None), s
+    hits = sum(fm.suppressed(s) for s in lines)
+    assert 2000 < hits < len(lines) - 2000
+
+
+def _unflow_reference(raw_lines: list[str]) -> list[str]:
+    """normalize.unflow as first written (one pass over every line): the reference for the
+    faster version, which copies the runs of lines without a trailing space at once."""
+    from sigmatch.trace.normalize import MAX_LINE, _starts_record
+
+    nonempty = [r for r in raw_lines[:2000] if r.strip()]
+    if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
+        return raw_lines
+    out: list[str] = []
+    pending = ""
+    for n, raw in enumerate(raw_lines):
+        line = pending + raw if pending else raw
+        pending = ""
+        nxt = raw_lines[n + 1] if n + 1 < len(raw_lines) else ""
+        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(nxt):
+            if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
+                pending = line[:-1]
+                continue
+            if len(raw) >= 60:
+                pending = line
+                continue
+        out.append(line)
+    if pending:
+        out.append(pending)
+    return out
+
+
+def test_unflow_equals_reference() -> None:
+    import random
+
+    from sigmatch.trace.normalize import unflow
+
+    rnd = random.Random(2)
+    words = ["x" * 23, "y" * 59, "z" * 70, "w" * 4060, "[  12.345678] BUG", "<4>x", "Apr 14 08:12:21 h kernel: x", " f+0x1/0x2", "", "   "]
+    for _ in range(3000):
+        lines = [rnd.choice(words) + rnd.choice(["", "", " ", "  "]) for _ in range(rnd.randint(0, 12))]
+        assert unflow(lines) == _unflow_reference(lines), lines

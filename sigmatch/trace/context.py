@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sigmatch.trace.normalize import Line
+from sigmatch.trace.normalize import lines_containing
 
 _CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
@@ -36,11 +36,9 @@ def machine_context(window: list[str], start: int) -> dict[str, str]:
     Keys: ver, taint, comm, pid, cpu, hw, mods (space-separated).
     """
     ctx: dict[str, str] = {}
-    for j, t in enumerate(window):
-        if ("CPU: " not in t and "Pid: " not in t and "ainted" not in t and "Hardware name:" not in t
-                and "Modules linked in:" not in t):
-            continue  # each case below needs one of these on the line (most report lines have none)
-        s = t.strip()
+    # Each case below needs one of these on the line (most report lines have none).
+    for j in lines_containing(window, ("CPU: ", "Pid: ", "ainted", "Hardware name:", "Modules linked in:")):
+        s = window[j].strip()
         if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= start):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
             if m and ("ver" not in ctx or (j >= start and "cpu_in_report" not in ctx)):
@@ -98,11 +96,10 @@ def _looks_like_modules(t: str) -> bool:
     return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
 
 
-def log_kernel_version(lines: list[Line]) -> str | None:
-    """The "Linux version X" banner of a boot log, when the log has one."""
-    for ln in lines[:20000]:
-        if "Linux version" in ln.text:
-            m = _LINUX_VERSION.search(ln.text)
-            if m:
-                return m.group("ver")
+def log_kernel_version(lines: list[str]) -> str | None:
+    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines)."""
+    for j in lines_containing(lines[:20000], ("Linux version",)):
+        m = _LINUX_VERSION.search(lines[j])
+        if m:
+            return m.group("ver")
     return None

@@ -19,7 +19,7 @@ Layouts understood (each regex is anchored and bounded; see normalize.MAX_LINE):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _ADDR = r"\[<?(?:0x)?[0-9a-fA-F]{1,16}>?\]"
 _NAME = r"[A-Za-z_$][A-Za-z0-9_.$]{0,200}"
@@ -83,9 +83,12 @@ BARE = re.compile(r"^ {1,16}(?P<q>\? )?(?P<func>[a-z_][A-Za-z0-9_.]{2,200})(?: \
 CONTEXT_MARK = re.compile(r"^ {0,8}<{1,2}(/?)(IRQ|NMI|TASK|EOI|EOE|SOFTIRQ|#DF|#MC|DB|DB1|#VC)>{1,2}")
 
 
-@dataclass(frozen=True, slots=True)
-class RawFrame:
-    """A frame as read from one line, before normalization and skip decisions."""
+class RawFrame(NamedTuple):
+    """A frame as read from one line, before normalization and skip decisions.
+
+    A NamedTuple, not a frozen dataclass: one is built for every frame line, and parse.py
+    memoizes the Frame made from each (hashed as a plain tuple, at C speed).
+    """
 
     func: str
     module: str | None
@@ -108,11 +111,8 @@ def parse_frame(text: str) -> RawFrame | None:
         return None
     m = FRAME.match(text)
     if m:
-        line = m.group("line")
-        return RawFrame(
-            m.group("func"), m.group("mod"), not (m.group("q") or m.group("unrel")),
-            m.group("file"), int(line) if line else None, False, False,
-        )
+        func, mod, q, unrel, file, line = m.group("func", "mod", "q", "unrel", "file", "line")
+        return RawFrame(func, mod, not (q or unrel), file, int(line) if line else None, False, False)
     if " [inline]" in text:
         m = INLINE.match(text)
         if m:

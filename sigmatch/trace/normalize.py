@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sigmatch.trace import rules
 
@@ -80,16 +80,36 @@ _ELAPSED = re.compile(r"^(?:\d{1,5}h )?(?:\d{1,2}m )?\d{1,2}\.\d{1,6}s\( {0,10}\
 # (syzkaller's console regex allows the same garbage). Only taken when a timestamp follows.
 _LOGIN = re.compile(r"^[\w.\-]{1,64} login: (?=\[ {0,12}\d{1,10}\.\d{1,9}\])")
 _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
+# The prefixes that can start with a digit (besides _LOGIN, found by its " login: "), as one
+# regex: a line that starts with a digit and matches none is left as it is.
+_DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _KMSG)))
 
 
 def clean_line(raw: str) -> Line:
     """Strip transport prefixes (syslog, journald, kmsg, levels, timestamps, caller ids) from one line."""
+    return Line(*_clean(raw))
+
+
+def _clean(raw: str) -> tuple[str, str | None, bool]:
+    """:func:`clean_line` as a plain (text, caller, stamped) tuple: :func:`clean_log` runs it on
+    every line of a log and keeps no per-line object.
+
+    Each prefix regex is tried only when the line starts with a character it can start with
+    (the first character it requires: "[" for timestamps and caller ids, a digit for kmsg...):
+    a regex that cannot match is not called, so the result is the same as trying them all.
+    """
     s = raw[:MAX_LINE]
     if "\x1b" in s:
         s = _ANSI.sub("", s)
     s = s.rstrip("\r\n ")
     if not s.isprintable() and _CTRL.search(s):  # control characters are never printable
         s = _CTRL.sub("", s)
+    return _strip_prefixes(s)
+
+
+def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
+    """The prefix-stripping part of :func:`_clean`, for a line already cut, rstripped and free
+    of escapes and control characters."""
     stamped = False
     caller: str | None = None
     c = s[:1]
@@ -98,12 +118,29 @@ def clean_line(raw: str) -> Line:
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
     if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
-        return Line(s, None, False)  # fast path: plain kernel text, no transport prefix
-    for rnd in range(3):  # prefixes nest: gutter, syslog, level, timestamp, caller
+        return s, None, False  # fast path: plain kernel text, no transport prefix
+    if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
+        return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
+    if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
+        return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
+    if c == "<" and not s[1:2].isdigit():
+        return s, None, False  # "<TASK>", "<IRQ>": _LEVEL and _SYSLOG want a digit after the "<"
+    first = 0
+    if c == "[" and (m := _TS.match(s)):
+        # The console's "[  12.345678]" (most prefixed lines): the loop's first round would
+        # do just this, as no other prefix regex matches a "[" then a digit, space, "+" or "."
+        # (_HUMAN_TS wants a capital, _BRACKET_DATE a "-" after 4 digits; the rest no "[").
+        s, caller = _after_timestamp(s[m.end():], None)
+        stamped = True
+        first = 1
+    for rnd in range(first, 3):  # prefixes nest: gutter, syslog, level, timestamp, caller
         if (rnd or s[:1] != " ") and _no_prefix(s):
             break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
         before = s
-        m = _GUTTER.match(s) if rnd == 0 else None
+        # The gates below are each regex's possible first characters (\d is any Unicode decimal
+        # digit, which str.isdigit() includes; [A-Z] and the facility names are ASCII).
+        c = s[:1]
+        m = _GUTTER.match(s) if rnd == 0 and (c == " " or c.isdigit()) else None
         if m and len(s) > m.end():
             s = s[m.end():]
         m = _ELAPSED.match(s) if s[:1].isdigit() else None
@@ -113,43 +150,51 @@ def clean_line(raw: str) -> Line:
         m = _LOGIN.match(s) if " login: " in s[:80] else None
         if m:
             s = s[m.end():]
-        m = _SYSLOG.match(s)
+        c = s[:1]
+        m = _SYSLOG.match(s) if c == "<" or "A" <= c <= "Z" or c.isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
-        m = _KMSG.match(s)
+        m = _KMSG.match(s) if s[:1].isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
-        m = _LEVEL.match(s) or _FACILITY.match(s)
+        c = s[:1]
+        m = _LEVEL.match(s) if c == "<" else _FACILITY.match(s) if "a" <= c <= "z" else None
         if m:
             s = s[m.end():]
-        m = _HUMAN_TS.match(s) or _BRACKET_DATE.match(s)
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _DROPPED.match(s)
-        if m:
-            s = s[m.end():]
-        m = _TS.match(s)
+        c = s[1:2] if s[:1] == "[" else ""  # "[Sun Apr 14 ..." / "[2024-04-14 ...": a capital / a digit next
+        m = _HUMAN_TS.match(s) if "A" <= c <= "Z" else _BRACKET_DATE.match(s) if c.isdigit() else None
         if m:
             s = s[m.end():]
             stamped = True
-            k = _HOST_KERNEL.match(s)
-            if k:
-                s = s[k.end():]
-            m = _CALLER.match(s)
+        m = _DROPPED.match(s) if s[:1] == "*" else None
+        if m:
+            s = s[m.end():]
+        if s[:1] == "[":  # _TS and _CALLER_ONLY both start with "["
+            m = _TS.match(s)
             if m:
-                caller = m.group(1)
-                s = s[m.end():]
-        else:
-            m = _CALLER_ONLY.match(s)
-            if m:
-                caller = m.group(1)
-                s = s[m.end():]
+                s, caller = _after_timestamp(s[m.end():], caller)
+                stamped = True
+            else:
+                m = _CALLER_ONLY.match(s)
+                if m:
+                    caller = m.group(1)
+                    s = s[m.end():]
         if s == before:
             break
-    return Line(s, caller, stamped)
+    return s, caller, stamped
+
+
+def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
+    """What follows a printk timestamp: a journalctl host tag, then a printk caller id."""
+    k = _HOST_KERNEL.match(s) if " kernel:" in s[:73] else None  # {1,64} chars, then " kernel:"
+    if k:
+        s = s[k.end():]
+    m = _CALLER.match(s) if s[:1] == "[" else None
+    if m:
+        return s[m.end():], m.group(1)
+    return s, caller
 
 
 def _no_prefix(s: str) -> bool:
@@ -168,6 +213,30 @@ def _no_prefix(s: str) -> bool:
     if "a" <= c <= "z":
         return not _FACILITY.match(s)
     return True
+
+
+def lines_containing(lines: list[str], needles: tuple[str, ...]) -> list[int]:
+    """Indexes, in order, of the lines that contain any of ``needles`` (which hold no newline).
+
+    One C-speed ``str.find`` pass per needle over the joined lines instead of a Python test per
+    line: the loops that look for a few literals (machine context, stack keywords) only visit
+    the lines this returns.
+    """
+    body = "\n".join(lines)
+    hits: set[int] = set()
+    for needle in needles:
+        k = body.find(needle)
+        while k >= 0:
+            hits.add(k)
+            k = body.find(needle, k + 1)
+    out: list[int] = []
+    line = pos = 0
+    for k in sorted(hits):
+        line += body.count("\n", pos, k)
+        pos = k
+        if not out or out[-1] != line:
+            out.append(line)
+    return out
 
 
 def split_lines(
@@ -277,18 +346,30 @@ def unflow(raw_lines: list[str]) -> list[str]:
     Kernel output itself never ends a line with a space after a long run of text, so only lines
     of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
     """
-    nonempty = [r for r in raw_lines[:2000] if r.strip()]
-    if not nonempty or sum(1 for r in nonempty if r.endswith(" ")) * 2 > len(nonempty):
-        return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
-    if not any(r.endswith(" ") for r in raw_lines):
+    joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
+    if " \n" not in joined and not joined.endswith(" "):
         return raw_lines  # nothing to join: the loop below would copy every line unchanged
+    ends = [n for n, r in enumerate(raw_lines) if r.endswith(" ")]  # the lines that may continue
+    nonempty = len(list(filter(str.strip, raw_lines[:2000])))
+    spaced = sum(1 for n in ends if n < 2000 and raw_lines[n].strip())
+    if not nonempty or spaced * 2 > nonempty:
+        return raw_lines  # trailing spaces everywhere: old printk output, not mail wrapping
     out: list[str] = []
     pending = ""
-    for n, raw in enumerate(raw_lines):
+    last = len(raw_lines) - 1
+    start = 0  # the lines from here to the next one in `ends` are copied as they are
+    for n in ends:
+        if start < n:
+            if pending:
+                out.append(pending + raw_lines[start])
+                pending = ""
+                start += 1
+            out.extend(raw_lines[start:n])
+        raw = raw_lines[n]
         line = pending + raw if pending else raw
         pending = ""
-        nxt = raw_lines[n + 1] if n + 1 < len(raw_lines) else ""
-        if raw.endswith(" ") and len(line) < MAX_LINE and not _starts_record(nxt):
+        start = n + 1
+        if len(line) < MAX_LINE and not _starts_record(raw_lines[n + 1] if n < last else ""):
             if raw.endswith("  ") and len(raw) >= 24 and raw.strip():
                 # syzbot's mailer: the word's own space plus the flowed marker.
                 pending = line[:-1]
@@ -297,6 +378,12 @@ def unflow(raw_lines: list[str]) -> list[str]:
                 pending = line
                 continue
         out.append(line)
+    if start <= last:
+        if pending:
+            out.append(pending + raw_lines[start])
+            pending = ""
+            start += 1
+        out.extend(raw_lines[start:])
     if pending:
         out.append(pending)
     return out
@@ -313,18 +400,68 @@ def _starts_record(raw: str) -> bool:
 _CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,10} at ?$")
 
 
+# A line that _strip_prefixes may change (a superset: the rest is returned as it is, see its
+# fast paths): a "[", "<", digit or "*" first (after spaces, for the first three), a first
+# character that is no ASCII letter, space, "-" or "=", a syslog facility word, or an uppercase
+# "Mmm dd" syslog date. Each match starts at the newline before the line.
+_MAY_HAVE_PREFIX = re.compile(
+    r"\n(?: *[\[<\d*]| +[^\x00-\x7f]|[^ a-zA-Z\-=\n]"
+    r"|(?:kern|user|mail|daemon|auth|syslog|lpr|news|cron|ftp|local)|[A-Z][a-z]{2} {1,2}\d)"
+)
+# Bytes that _clean keeps as they are (no control character to remove).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+
+
+def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
+    """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
+    prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
+    rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
+    lines that may have a prefix (the caller runs _clean on those). None: clean every line,
+    because the log is not of that kind or most of its lines have a prefix (console captures).
+    """
+    body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
+    if not body.isascii() or body.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in body:
+        return None
+    work: list[int] = []
+    i = pos = 0
+    for m in _MAY_HAVE_PREFIX.finditer(body):
+        k = m.start()
+        i += body.count("\n", pos, k)  # newlines before k: the newline at k opens line i
+        pos = k
+        work.append(i)
+        if len(work) * 2 > len(raw_lines):
+            return None
+    return [raw[:MAX_LINE].rstrip("\r\n ") for raw in raw_lines], work
+
+
 def clean_log(
     text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
-) -> list[Line]:
-    """The log's lines, cleaned; a huge log is cut to its crash windows (see :func:`split_lines`)."""
-    lines = [clean_line(raw) for raw in unflow(split_lines(text, hint, is_header))]
-    for i in range(len(lines) - 1):
-        ln = lines[i]
-        if ln.text.endswith(("at", "at ")) and _CUT_WARNING.search(ln.text):
-            nxt = lines[i + 1]
-            lines[i] = Line(ln.text.rstrip() + " " + nxt.text.lstrip(), ln.caller, ln.stamped)
-            lines[i + 1] = Line("", nxt.caller, nxt.stamped)
-    return lines
+) -> tuple[list[str], list[str | None]]:
+    """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
+    per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
+    raw_lines = unflow(split_lines(text, hint, is_header))
+    plain = _plain_log(raw_lines)
+    if plain is not None:
+        texts, work = plain
+        callers: list[str | None] = [None] * len(texts)
+        for i in work:
+            texts[i], callers[i], _ = _clean(raw_lines[i])
+    else:
+        if "\x1b" in text:
+            cleaned = [_clean(raw) for raw in raw_lines]
+        else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
+            cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
+                       for raw in raw_lines]
+        texts = [c[0] for c in cleaned]
+        callers = [c[1] for c in cleaned]
+    joined = "\n".join(texts)
+    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at": see _CUT_WARNING
+        for i in range(len(texts) - 1):
+            t = texts[i]
+            if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
+                texts[i] = t.rstrip() + " " + texts[i + 1].lstrip()
+                texts[i + 1] = ""
+    return texts, callers
 
 
 # --- function names --------------------------------------------------------------------------
@@ -353,6 +490,8 @@ def syscall_variants(name: str) -> tuple[str, ...]:
     ``__x64_sys_write`` -> (``sys_write``, ``__x64_sys_write``); ``__se_sys_mremap`` ->
     (``mremap``, ``sys_mremap``, ``__se_sys_mremap``). A name that is no wrapper gives (name,).
     """
+    if not name.startswith(_syscall_starts()):
+        return (name,)  # no wrapper prefix at all (most names): one C-level test
     for prefix, repl in rules.syscall_prefixes():
         if name.startswith(prefix) and len(name) > len(prefix):
             rest = name[len(prefix):]
@@ -363,6 +502,11 @@ def syscall_variants(name: str) -> tuple[str, ...]:
             out.append(name)
             return tuple(dict.fromkeys(out))
     return (name,)
+
+
+@cache
+def _syscall_starts() -> tuple[str, ...]:
+    return tuple(prefix for prefix, _ in rules.syscall_prefixes())
 
 
 def normalize_function(raw: str) -> str:
@@ -385,13 +529,19 @@ MAX_TITLE = 120
 
 def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
     """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers."""
-    t = _T_NONPRINT.sub("", title)
-    t = _T_EXECUTOR.sub("syz-executor", t)
-    t = _T_FUNC_OFF.sub(r"\1", t)
-    t = _T_FILE_LINE.sub(r"\1:LINE", t)
+    # Each substitution is skipped when a literal it needs is absent (it would change nothing).
+    t = title if title.isascii() and title.isprintable() else _T_NONPRINT.sub("", title)
+    if "syz-executor" in t:
+        t = _T_EXECUTOR.sub("syz-executor", t)
+    if "+0x" in t:
+        t = _T_FUNC_OFF.sub(r"\1", t)
+    if ":" in t:
+        t = _T_FILE_LINE.sub(r"\1:LINE", t)
     t = _T_HEX.sub("ADDR", t)
-    t = _T_IP.sub("IP", t)
-    t = _T_CPU.sub("CPU", t)
+    if "." in t:
+        t = _T_IP.sub("IP", t)
+    if "CPU#" in t:
+        t = _T_CPU.sub("CPU", t)
     if not keep_numbers:
         t = _T_NUM.sub("NUM", t)
     t = " ".join(t.split())

@@ -25,8 +25,10 @@ Every step that gives up records why in ``Report.notes``; nothing here raises on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
@@ -34,9 +36,9 @@ from sigmatch.trace.context import log_kernel_version, machine_context
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
-    Line,
     clean_line,
     clean_log,
+    lines_containing,
     normalize_function,
     sanitize_title,
     strip_suffixes,
@@ -72,19 +74,29 @@ class _Header:
 class _Walk:
     frames: list[Frame] = field(default_factory=list)
     candidates: list[Frame] = field(default_factory=list)  # non-generic, reliable, in recipe order
+    # where each candidate is in `frames` (-1: named by a header line, not a stack entry);
+    # frames are shared values (see _make_frame), so they are told apart by position
+    cand_at: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     saw_stack: bool = False
     corrupt_line: bool = False
+
+    def add(self, fr: Frame, candidate: bool) -> None:
+        """A stack entry (or the RIP line), and a guilty-frame candidate when it qualifies."""
+        if candidate:
+            self.candidates.append(fr)
+            self.cand_at.append(len(self.frames))
+        self.frames.append(fr)
 
 
 def parse_log(text: str) -> list[Report]:
     """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
     if not isinstance(text, str) or not text:
         return []
-    lines = clean_log(text, _WINDOW_HINT, _is_header_line)
+    lines, callers = clean_log(text, _WINDOW_HINT, _is_header_line)
     headers = _find_headers(lines)
     if not headers:
-        return _headerless(lines)
+        return _headerless(lines, callers)
     log_version = log_kernel_version(lines)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
@@ -93,19 +105,19 @@ def parse_log(text: str) -> list[Report]:
         # With printk caller ids, a report of another task/CPU interleaved with this one does
         # not end it either (its lines are filtered out in _report_lines).
         end = len(lines)
-        caller = lines[h.index].caller
+        caller = callers[h.index]
         for nxt in headers[n + 1:]:
-            other = lines[nxt.index].caller
+            other = callers[nxt.index]
             if caller is not None and other is not None and other != caller:
                 continue
             if not _overlay(nxt.fmt) or _overlay(h.fmt):
                 end = nxt.index
                 break
         try:
-            reports.append(_build_report(lines, h, end, log_version))
+            reports.append(_build_report(lines, callers, h, end, log_version))
         except Exception as exc:  # a rule bug must not lose the whole answer
             reports.append(
-                Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index].text), corrupted=True,
+                Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index]), corrupted=True,
                        corrupted_reason=f"parser rule failed: {exc.__class__.__name__}",
                        notes=(f"rule {h.fmt.name} failed: {exc!r}",), rules_version=RULES_VERSION,
                        start_line=h.index, end_line=end)
@@ -116,15 +128,14 @@ def parse_log(text: str) -> list[Report]:
 _HEADERLESS_START = re.compile(r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|(?:Oops: )+[0-9a-f]{4,16} \[#\d+\])")
 
 
-def _headerless(lines: list[Line]) -> list[Report]:
+def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
     """An excerpt that starts after the crash banner (mail quotes, CVE descriptions, cut logs):
     a report titled by its frames, marked corrupted so it is never merged with confidence."""
     start = None
     first_frame = None
     nframes = 0
     hard = False
-    for i, ln in enumerate(lines[:50000]):
-        t = ln.text
+    for i, t in enumerate(lines[:50000]):
         if start is None and _HEADERLESS_START.match(t):
             start = i
         if parse_frame(t) is not None or (CONTEXT_MARK.match(t) and parse_frame(t[CONTEXT_MARK.match(t).end():])):  # type: ignore[union-attr]
@@ -139,9 +150,9 @@ def _headerless(lines: list[Line]) -> list[Report]:
     if at is None:
         return []
     f = fm.HEADERLESS_HARD_LOCKUP if hard else fm.HEADERLESS
-    m = re.match(r"", lines[at].text)
+    m = re.match(r"", lines[at])
     assert m is not None
-    report = _build_report(lines, _Header(at, f, m), len(lines), log_kernel_version(lines))
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines))
     if sum(fr.reliable for fr in report.frames) < 3:
         return []
     if f is fm.HEADERLESS:
@@ -160,7 +171,7 @@ def _is_header_line(raw: str) -> bool:
     t = clean_line(raw).text
     if _HEADERLESS_START.match(t):
         return True
-    if not fm.HEADER_HINT.search(t) or fm.SUPPRESS.search(t):
+    if not fm.HEADER_HINT.search(t) or fm.suppressed(t):
         return False
     return _header_format(t) >= 0
 
@@ -173,15 +184,27 @@ def _overlay(f: fm.Format) -> bool:
 
 # --- 2. headers ------------------------------------------------------------------------------
 
-def _find_headers(lines: list[Line]) -> list[_Header]:
+def _hint_lines(lines: list[str]) -> Iterator[int]:
+    """Indexes, in order, of the lines with a fm.HEADER_HINT match: one scan of the joined
+    lines with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
+    body = "\n".join(lines)
+    i = pos = 0
+    last = -1
+    for m in fm.HEADER_HINT_SCAN.finditer(body):
+        k = m.start()
+        i += body.count("\n", pos, k)
+        pos = k
+        if i != last:
+            last = i
+            yield i
+
+
+def _find_headers(lines: list[str]) -> list[_Header]:
     headers: list[_Header] = []
-    hint = fm.HEADER_HINT
     last_banner = -10
-    for i, line in enumerate(lines):
-        t = line.text
-        if not hint.search(t):
-            continue
-        if fm.SUPPRESS.search(t):
+    for i in _hint_lines(lines):
+        t = lines[i]
+        if fm.suppressed(t):
             continue
         if headers and i - headers[-1].index <= fm.CONTINUATION_WINDOW:
             last = headers[-1]
@@ -189,7 +212,7 @@ def _find_headers(lines: list[Line]) -> list[_Header]:
                 continue
             if last.fmt.absorbs is not None and last.fmt.absorbs.match(t.lstrip()):
                 continue
-        if headers and i - max(headers[-1].index, last_banner) <= 3 and _same_banner(headers[-1], lines[headers[-1].index].text, t):
+        if headers and i - max(headers[-1].index, last_banner) <= 3 and _same_banner(headers[-1], lines[headers[-1].index], t):
             # Symbolized reports repeat the banner once per inlined frame
             # ("BUG: KASAN: use-after-free in atomic_read ... [inline]").
             last_banner = i
@@ -237,26 +260,34 @@ def _same_banner(last: _Header, last_text: str, t: str) -> bool:
 
 # --- 3..7. one report ------------------------------------------------------------------------
 
-def _report_lines(lines: list[Line], h: _Header, end: int) -> list[str]:
+def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> list[str]:
     """The report's lines: header to end, bounded, de-interleaved by printk caller id."""
     stop = min(end, h.index + MAX_REPORT_LINES)
-    caller = lines[h.index].caller
-    out: list[str] = []
+    caller = callers[h.index]
+    if caller is None:  # no de-interleaving: the lines up to the first end marker after the header
+        out = lines[h.index:stop]
+        for k in lines_containing(out, ("---[ end ",)):
+            if k > 0 and _END_TRACE.match(out[k]):
+                return out[:k + 1]
+        return out
+    out = []
     for j in range(h.index, stop):
-        ln = lines[j]
-        if caller is not None and ln.caller is not None and ln.caller != caller:
+        t = lines[j]
+        other = callers[j]
+        if caller is not None and other is not None and other != caller:
             continue
-        if caller is not None and _ALL_CPUS.search(ln.text):
+        if caller is not None and _ALL_CPUS.search(t):
             caller = None  # the report asks other CPUs for their stacks: keep every context
-        out.append(ln.text)
-        if j > h.index and ln.text.startswith("---[ end ") and _END_TRACE.match(ln.text):  # its literal start
+        out.append(t)
+        if j > h.index and t.startswith("---[ end ") and _END_TRACE.match(t):  # its literal start
             break
     return out
 
 
-def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | None) -> Report:
+def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
+                  log_version: str | None) -> Report:
     f = h.fmt
-    text_lines = _report_lines(lines, h, end)
+    text_lines = _report_lines(lines, callers, h, end)
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
     notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
@@ -287,7 +318,7 @@ def _build_report(lines: list[Line], h: _Header, end: int, log_version: str | No
                         break
     title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
     lo = max(0, h.index - 60)
-    ctx = machine_context([ln.text for ln in lines[lo:h.index]] + text_lines, h.index - lo)
+    ctx = machine_context(lines[lo:h.index] + text_lines, h.index - lo)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
     return Report(
@@ -338,6 +369,17 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
+def _frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
+           skip_contexts: frozenset[Context]) -> tuple[Frame, bool]:
+    """The frame of a stack line in this context, and whether it is a guilty-frame candidate
+    (:func:`_candidate`). Memoized: a frame seen again (another walk of the report, another
+    report, a recursive stack, the same kernel's frames in another log) costs one lookup.
+    Frames are immutable values, so one may sit at several places; _Walk tracks them by position."""
+    fr = _make_frame(raw, context, skips, skip_contexts)
+    return fr, _eligible(fr) and fr.context not in skip_contexts
+
+
 def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
                 skip_contexts: frozenset[Context] = frozenset()) -> Frame:
     name = normalize_function(raw.func)
@@ -367,19 +409,52 @@ def _eligible(fr: Frame) -> bool:
 
 def _relabel(w: _Walk, since: int, context: Context, f: fm.Format) -> None:
     old = w.frames[since:]
-    old_ids = {id(fr) for fr in old}
-    keep = [c for c in w.candidates if id(c) not in old_ids]
+    keep = [(c, at) for c, at in zip(w.candidates, w.cand_at, strict=True) if at < since]
     if context in f.skip_contexts:
         why = f"skipped: runs on the {context.value.upper()} stack of the detector, not in the stuck code"
         new = [replace(fr, context=context, skipped=True, note=fr.note or why) for fr in old]
     else:
         new = [replace(fr, context=context) for fr in old]
     w.frames[since:] = new
-    w.candidates = keep + [fr for fr in new if _candidate(fr, f)]
+    keep += [(fr, since + k) for k, fr in enumerate(new) if _candidate(fr, f)]
+    w.candidates = [c for c, _ in keep]
+    w.cand_at = [at for _, at in keep]
 
 
 def _candidate(fr: Frame, f: fm.Format) -> bool:
     return _eligible(fr) and fr.context not in f.skip_contexts
+
+
+class _StackLine(NamedTuple):
+    """What the stack walk reads from one line (see :func:`_stack_line`)."""
+
+    corrupt: bool  # a fault-injection frame (_CORRUPT_LINE): the stack is mixed with another
+    mark: tuple[str, str] | None  # CONTEXT_MARK groups: (closing "/" or "", "IRQ"/"NMI"/...)
+    rest: str  # the line after the mark
+    blank: bool  # nothing follows the mark
+    start: bool  # STACK_START: a new listing begins
+    rip: RawFrame | None  # a faulting-instruction line
+    frame: RawFrame | None  # parse_frame(rest)
+
+
+@lru_cache(maxsize=32768)  # lines are at most normalize.MAX_LINE characters: a bounded memo
+def _stack_line(t: str) -> _StackLine:
+    """One line as the stack walk sees it, memoized: a report's lines are walked more than once
+    (recipe, recipe2, frames_from) and stacks repeat lines (recursion, the same kernel's frames
+    in many reports). The parts are pure functions of the line; _walk decides what to use."""
+    if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
+        return _StackLine(True, None, t, False, False, None, None)
+    mark = None
+    cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None  # the mark's "<" comes after <= 8 spaces
+    if cm:
+        mark = (cm.group(1), cm.group(2))
+        t = t[cm.end():]
+        if not t.strip():
+            return _StackLine(False, mark, t, True, False, None, None)
+    if STACK_START.match(t):
+        return _StackLine(False, mark, t, False, True, None, None)
+    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
+    return _StackLine(False, mark, t, False, False, rip, parse_frame(t))
 
 
 def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
@@ -404,40 +479,34 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
             after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
             j = pos
             while j < n:
-                t = text_lines[j]
+                ln = _stack_line(text_lines[j])
                 j += 1
-                if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
+                if ln.corrupt:
                     w.corrupt_line = True
                     continue
-                cm = CONTEXT_MARK.match(t)
-                if cm:
-                    if cm.group(2) in ("EOE", "EOI") and context is Context.TASK and not marked:
+                if ln.mark is not None:
+                    closing, name = ln.mark
+                    if name in ("EOE", "EOI") and context is Context.TASK and not marked:
                         # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
                         # the frames since the last marker ran on the NMI/IRQ stack.
-                        _relabel(w, since, Context.IRQ if cm.group(2) == "EOI" else Context.NMI, f)
+                        _relabel(w, since, Context.IRQ if name == "EOI" else Context.NMI, f)
                     marked = True
                     since = len(w.frames)
-                    context = _context_of(cm.group(1), cm.group(2))
-                    t = t[cm.end():]
-                    if not t.strip():
+                    context = _context_of(closing, name)
+                    if ln.blank:
                         continue
-                if STACK_START.match(t):
+                if ln.start:
                     if started:
                         break
                     after_frame = True
                     continue
-                if not seen_rip:
-                    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
-                    if rip is not None:
-                        fr = _make_frame(rip, context, f.skips, f.skip_contexts)
-                        w.frames.append(fr)
-                        if _candidate(fr, f):
-                            w.candidates.append(fr)
-                        seen_rip = True
-                        continue
-                raw = parse_frame(t)
+                if not seen_rip and ln.rip is not None:
+                    w.add(*_frame(ln.rip, context, f.skips, f.skip_contexts))
+                    seen_rip = True
+                    continue
+                raw = ln.frame
                 if raw is None and after_frame:
-                    raw = parse_bare(t)
+                    raw = parse_bare(ln.rest)
                 if raw is None:
                     after_frame = False
                     if pending is not None:
@@ -448,10 +517,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 after_frame = True
                 started = True
                 w.saw_stack = True
-                fr = _make_frame(raw, context, f.skips, f.skip_contexts)
-                w.frames.append(fr)
-                if _candidate(fr, f):
-                    w.candidates.append(fr)
+                w.add(*_frame(raw, context, f.skips, f.skip_contexts))
                 if len(w.frames) >= MAX_WALK_FRAMES:
                     break
             if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
@@ -468,9 +534,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 if rip is None:
                     continue
                 fr = _make_frame(rip, context, f.skips, f.skip_contexts)
-                w.frames.append(fr)
-                if _candidate(fr, f):
-                    w.candidates.append(fr)
+                w.add(fr, _candidate(fr, f))
                 seen_rip = True
                 found = True
             elif step.rx is not None:
@@ -483,6 +547,7 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     fr = _make_frame(raw, context, f.skips, f.skip_contexts)
                     if _eligible(fr):
                         w.candidates.append(fr)
+                        w.cand_at.append(-1)
                     else:
                         w.notes.append(f"header frame {fr.function} {fr.note}")
             if found:
@@ -497,9 +562,7 @@ def _add_caller(w: _Walk, raw: RawFrame, context: Context, f: fm.Format) -> None
     assert raw.caller is not None
     fr = _make_frame(RawFrame(raw.caller, raw.caller_module, True, None, None, False, False), context,
                      f.skips, f.skip_contexts)
-    w.frames.append(fr)
-    if _candidate(fr, f):
-        w.candidates.append(fr)
+    w.add(fr, _candidate(fr, f))
 
 
 def _drop_blocks(
@@ -583,10 +646,11 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     if not has_frames:
         return "no stack trace in report"
     seen_keyword = False
-    for j, t in enumerate(text_lines):
-        # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace), "Allocated"
-        # or "Freed": lines without them skip the regex (most lines of a report).
-        if ("race" not in t and "Allocated" not in t and "Freed" not in t) or not _STACK_KEYWORD.search(t):
+    # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace), "Allocated" or
+    # "Freed": only the lines with one of them (few in a report) are tried.
+    for j in lines_containing(text_lines, ("race", "Allocated", "Freed")):
+        t = text_lines[j]
+        if not _STACK_KEYWORD.search(t):
             continue
         seen_keyword = True
         found = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sigmatch.trace import rules
@@ -47,6 +48,13 @@ class Signature:
 MIN_SPECIFIC_FRAMES = 2
 
 
+@lru_cache(maxsize=65536)
+def _is_glue(function: str) -> bool:
+    """Entry/exit glue (rules/signature_glue.txt), memoized: a union of ~50 regexes per frame
+    costs more than the rest of the signature, and the same function names come back."""
+    return rules.pattern_union("signature_glue.txt").search(function) is not None
+
+
 def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
     """The fuzzy key: normalized, reliable, non-generic frames, top first.
 
@@ -56,8 +64,7 @@ def fuzzy_frames(report: Report, depth: int = 12) -> tuple[str, ...]:
     (rules/signature_glue.txt) is dropped too. Consecutive duplicates (recursion, a RIP frame
     repeated as the first trace entry) collapse.
     """
-    glue = rules.pattern_union("signature_glue.txt")
-    usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline and not glue.search(f.function)]
+    usable = [f for f in report.frames if f.reliable and not f.skipped and not f.inline and not _is_glue(f.function)]
     start = 0
     if report.guilty_frame and report.kind is Kind.HUNG_TASK:
         # A blocked task's stack starts with the scheduler and the lock it sleeps on: the key
