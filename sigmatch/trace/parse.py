@@ -316,9 +316,11 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                     if fr.function == func and fr.file:
                         guilty = fr
                         break
-    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
+    body = "\n".join(text_lines)
+    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
     lo = max(0, h.index - 60)
-    ctx = machine_context(lines[lo:h.index] + text_lines, h.index - lo)
+    before = lines[lo:h.index]
+    ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
     return Report(
@@ -339,7 +341,7 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         guilty_file=guilty.file if guilty is not None else None,
         start_line=h.index,
         end_line=h.index + len(text_lines),
-        text="\n".join(text_lines)[:MAX_TEXT],
+        text=body[:MAX_TEXT],
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
@@ -637,7 +639,7 @@ class _Fmt(dict[str, str]):
         return "?"
 
 
-def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool) -> str | None:
+def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool, body: str | None = None) -> str | None:
     """Why the report's stack is unusable (truncated log, interleaved output), or None.
 
     Every "Call Trace:"/"backtrace:"/"Allocated by"/"Freed by" must be followed by frames
@@ -646,9 +648,9 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     if not has_frames:
         return "no stack trace in report"
     seen_keyword = False
-    # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace), "Allocated" or
-    # "Freed": only the lines with one of them (few in a report) are tried.
-    for j in lines_containing(text_lines, ("race", "Allocated", "Freed")):
+    # Every _STACK_KEYWORD alternative contains "race:" ([Tt]race:, backtrace:), "race (" (backtrace
+    # (crc), "Allocated" or "Freed": only the lines with one of them (few in a report) are tried.
+    for j in lines_containing(text_lines, ("race:", "race (", "Allocated", "Freed"), body):
         t = text_lines[j]
         if not _STACK_KEYWORD.search(t):
             continue
@@ -669,7 +671,7 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
 
 def _title(
     f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
-    text_lines: list[str],
+    text_lines: list[str], body: str | None = None,
 ) -> tuple[str, tuple[str, ...], bool, str | None]:
     corrupted = False
     stack_cut = False  # the report's stack is missing or cut (see _stack_problem)
@@ -721,7 +723,7 @@ def _title(
         corrupted, reason = True, "fault-injection stack intermixed"
     if not corrupted and not f.no_stack:
         why = _stack_problem(text_lines, bool(walk.frames or walk.candidates),
-                             keyword_needed=f.kind not in _KEYWORDLESS)
+                             keyword_needed=f.kind not in _KEYWORDLESS, body=body)
         if why:
             corrupted, reason = True, why
             stack_cut = True
