@@ -480,14 +480,15 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
             pending: RawFrame | None = None
             after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
             j = pos
+            skips, skip_contexts = f.skips, f.skip_contexts
             while j < n:
-                ln = _stack_line(text_lines[j])
+                corrupt, mark, rest, blank, start, rip, raw = _stack_line(text_lines[j])
                 j += 1
-                if ln.corrupt:
+                if corrupt:
                     w.corrupt_line = True
                     continue
-                if ln.mark is not None:
-                    closing, name = ln.mark
+                if mark is not None:
+                    closing, name = mark
                     if name in ("EOE", "EOI") and context is Context.TASK and not marked:
                         # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
                         # the frames since the last marker ran on the NMI/IRQ stack.
@@ -495,20 +496,20 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     marked = True
                     since = len(w.frames)
                     context = _context_of(closing, name)
-                    if ln.blank:
+                    if blank:
                         continue
-                if ln.start:
+                if start:
                     if started:
                         break
                     after_frame = True
                     continue
-                if not seen_rip and ln.rip is not None:
-                    w.add(*_frame(ln.rip, context, f.skips, f.skip_contexts))
+                if not seen_rip and rip is not None:
+                    fr, cand = _frame(rip, context, skips, skip_contexts)
+                    w.add(fr, cand)
                     seen_rip = True
                     continue
-                raw = ln.frame
                 if raw is None and after_frame:
-                    raw = parse_bare(ln.rest)
+                    raw = parse_bare(rest)
                 if raw is None:
                     after_frame = False
                     if pending is not None:
@@ -519,7 +520,11 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 after_frame = True
                 started = True
                 w.saw_stack = True
-                w.add(*_frame(raw, context, f.skips, f.skip_contexts))
+                fr, cand = _frame(raw, context, skips, skip_contexts)
+                if cand:
+                    w.candidates.append(fr)
+                    w.cand_at.append(len(w.frames))
+                w.frames.append(fr)
                 if len(w.frames) >= MAX_WALK_FRAMES:
                     break
             if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
