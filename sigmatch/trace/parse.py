@@ -371,7 +371,7 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # = MEMO_FRAMES (keys: names <= 201 characters, paths <= 300)
 def _frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
            skip_contexts: frozenset[Context]) -> tuple[Frame, bool]:
     """The frame of a stack line in this context, and whether it is a guilty-frame candidate
@@ -439,11 +439,22 @@ class _StackLine(NamedTuple):
     frame: RawFrame | None  # parse_frame(rest)
 
 
-@lru_cache(maxsize=32768)  # lines are at most normalize.MAX_LINE characters: a bounded memo
+# The memos of the stack walk are bounded in entries and, for lines, in size: a line longer
+# than this is read without the memo (stack lines are ~40-150 characters; a hostile log of
+# long unique lines must not pin MAX_LINE-sized strings). About 10 MB at most, all told.
+MEMO_LINE = 200
+MEMO_LINES = 16384
+MEMO_FRAMES = 16384
+
+
 def _stack_line(t: str) -> _StackLine:
     """One line as the stack walk sees it, memoized: a report's lines are walked more than once
     (recipe, recipe2, frames_from) and stacks repeat lines (recursion, the same kernel's frames
     in many reports). The parts are pure functions of the line; _walk decides what to use."""
+    return _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t)
+
+
+def _read_stack_line(t: str) -> _StackLine:
     if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
         return _StackLine(True, None, t, False, False, None, None)
     mark = None
@@ -457,6 +468,9 @@ def _stack_line(t: str) -> _StackLine:
         return _StackLine(False, mark, t, False, True, None, None)
     rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
     return _StackLine(False, mark, t, False, False, rip, parse_frame(t))
+
+
+_stack_line_memo = lru_cache(maxsize=MEMO_LINES)(_read_stack_line)
 
 
 def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
