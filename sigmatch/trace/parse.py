@@ -75,7 +75,7 @@ class _Walk:
     frames: list[Frame] = field(default_factory=list)
     candidates: list[Frame] = field(default_factory=list)  # non-generic, reliable, in recipe order
     # where each candidate is in `frames` (-1: named by a header line, not a stack entry);
-    # frames are shared values (see _make_frame), so they are told apart by position
+    # frames are shared values (see _frame), so they are told apart by position
     cand_at: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     saw_stack: bool = False
