@@ -428,7 +428,7 @@ def _candidate(fr: Frame, f: fm.Format) -> bool:
 
 
 class _StackLine(NamedTuple):
-    """What the stack walk reads from one line (see :func:`_stack_line`)."""
+    """What the stack walk reads from one line (see :func:`_read_stack_line`)."""
 
     corrupt: bool  # a fault-injection frame (_CORRUPT_LINE): the stack is mixed with another
     mark: tuple[str, str] | None  # CONTEXT_MARK groups: (closing "/" or "", "IRQ"/"NMI"/...)
@@ -447,14 +447,11 @@ MEMO_LINES = 16384
 MEMO_FRAMES = 16384
 
 
-def _stack_line(t: str) -> _StackLine:
-    """One line as the stack walk sees it, memoized: a report's lines are walked more than once
-    (recipe, recipe2, frames_from) and stacks repeat lines (recursion, the same kernel's frames
-    in many reports). The parts are pure functions of the line; _walk decides what to use."""
-    return _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t)
-
-
 def _read_stack_line(t: str) -> _StackLine:
+    """One line as the stack walk sees it. Memoized (_stack_line_memo, for lines up to
+    MEMO_LINE): a report's lines are walked more than once (recipe, recipe2, frames_from) and
+    stacks repeat lines (recursion, the same kernel's frames in many reports). The parts are
+    pure functions of the line; _walk decides what to use."""
     if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
         return _StackLine(True, None, t, False, False, None, None)
     mark = None
@@ -496,8 +493,10 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
             j = pos
             skips, skip_contexts = f.skips, f.skip_contexts
             while j < n:
-                corrupt, mark, rest, blank, start, rip, raw = _stack_line(text_lines[j])
+                t = text_lines[j]
                 j += 1
+                corrupt, mark, rest, blank, start, rip, raw = (
+                    _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
                 if corrupt:
                     w.corrupt_line = True
                     continue
