@@ -417,7 +417,7 @@ def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
-    lines that may have a prefix (the caller runs _clean on those). None: clean every line,
+    lines that may have a prefix (the caller runs _strip_prefixes on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
     """
     body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
@@ -445,8 +445,8 @@ def clean_log(
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
-        for i in work:
-            texts[i], callers[i], _ = _clean(raw_lines[i])
+        for i in work:  # no escape or control character in the log: _clean is _strip_prefixes here
+            texts[i], callers[i], _ = _strip_prefixes(texts[i])
     else:
         if "\x1b" in text:
             cleaned = [_clean(raw) for raw in raw_lines]
