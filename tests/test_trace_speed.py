@@ -275,3 +275,17 @@ def test_unflow_equals_reference() -> None:
     for _ in range(3000):
         lines = [rnd.choice(words) + rnd.choice(["", "", " ", "  "]) for _ in range(rnd.randint(0, 12))]
         assert unflow(lines) == _unflow_reference(lines), lines
+
+
+def test_stack_memo_skips_long_lines() -> None:
+    """The stack walk's line memo keeps no line longer than MEMO_LINE (a hostile log of long
+    unique lines must not pin them), and the output does not depend on the memo."""
+    from sigmatch.trace import parse as P
+
+    long_frames = "".join(f" func_{i}+0x1/0x2 [{'m' * 40}] {'x' * 300}\n" for i in range(300))
+    text = "BUG: KASAN: use-after-free in f+0x1/0x2\nCall Trace:\n" + long_frames
+    before = P._stack_line_memo.cache_info().currsize
+    first = parse_log(text)
+    assert P._stack_line_memo.cache_info().currsize - before < 5  # the header lines at most
+    assert [r.to_dict() for r in parse_log(text)] == [r.to_dict() for r in first]
+    assert first and len(first[0].frames) > 100

@@ -28,16 +28,17 @@ _LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
-def machine_context(window: list[str], start: int) -> dict[str, str]:
+def machine_context(window: list[str], start: int, body: str | None = None) -> dict[str, str]:
     """Kernel version, taint, CPU/PID/comm, hardware and modules of a report.
 
     ``window`` is the report's lines preceded by the lines just before it (``start`` is the
     index of the header in it): "Modules linked in" and even "CPU:" lines may come first.
-    Keys: ver, taint, comm, pid, cpu, hw, mods (space-separated).
+    Keys: ver, taint, comm, pid, cpu, hw, mods (space-separated). ``body``: the window's lines
+    joined with newlines, when the caller has it.
     """
     ctx: dict[str, str] = {}
     # Each case below needs one of these on the line (most report lines have none).
-    for j in lines_containing(window, ("CPU: ", "Pid: ", "ainted", "Hardware name:", "Modules linked in:")):
+    for j in lines_containing(window, ("CPU: ", "Pid: ", "ainted", "Hardware name:", "Modules linked in:"), body):
         s = window[j].strip()
         if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= start):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)

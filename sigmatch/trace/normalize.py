@@ -215,14 +215,15 @@ def _no_prefix(s: str) -> bool:
     return True
 
 
-def lines_containing(lines: list[str], needles: tuple[str, ...]) -> list[int]:
+def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | None = None) -> list[int]:
     """Indexes, in order, of the lines that contain any of ``needles`` (which hold no newline).
 
-    One C-speed ``str.find`` pass per needle over the joined lines instead of a Python test per
-    line: the loops that look for a few literals (machine context, stack keywords) only visit
-    the lines this returns.
+    One C-speed ``str.find`` pass per needle over the joined lines (``body``, when the caller
+    has it already) instead of a Python test per line: the loops that look for a few literals
+    (machine context, stack keywords) only visit the lines this returns.
     """
-    body = "\n".join(lines)
+    if body is None:
+        body = "\n".join(lines)
     hits: set[int] = set()
     for needle in needles:
         k = body.find(needle)
@@ -416,7 +417,7 @@ def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
-    lines that may have a prefix (the caller runs _clean on those). None: clean every line,
+    lines that may have a prefix (the caller runs _strip_prefixes on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
     """
     body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
@@ -444,8 +445,8 @@ def clean_log(
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
-        for i in work:
-            texts[i], callers[i], _ = _clean(raw_lines[i])
+        for i in work:  # no escape or control character in the log: _clean is _strip_prefixes here
+            texts[i], callers[i], _ = _strip_prefixes(texts[i])
     else:
         if "\x1b" in text:
             cleaned = [_clean(raw) for raw in raw_lines]
@@ -524,6 +525,8 @@ _T_CPU = re.compile(r"CPU#\d{1,6}")
 _T_NUM = re.compile(r"(?<![A-Za-z0-9_./\-])\d+(?![A-Za-z0-9_\-])")
 _T_EXECUTOR = re.compile(r"syz-executor\d+")
 _T_NONPRINT = re.compile(r"[^\x20-\x7e]")
+_T_HEX6 = re.compile(r"[0-9a-fA-F]{6}")  # what _T_HEX needs
+_T_DIGIT = re.compile(r"\d")  # what _T_NUM needs
 MAX_TITLE = 120
 
 
@@ -537,12 +540,13 @@ def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
         t = _T_FUNC_OFF.sub(r"\1", t)
     if ":" in t:
         t = _T_FILE_LINE.sub(r"\1:LINE", t)
-    t = _T_HEX.sub("ADDR", t)
+    if _T_HEX6.search(t):  # (_T_HEX and _T_NUM start with a lookbehind: slow to search for)
+        t = _T_HEX.sub("ADDR", t)
     if "." in t:
         t = _T_IP.sub("IP", t)
     if "CPU#" in t:
         t = _T_CPU.sub("CPU", t)
-    if not keep_numbers:
+    if not keep_numbers and _T_DIGIT.search(t):
         t = _T_NUM.sub("NUM", t)
     t = " ".join(t.split())
     return t[:MAX_TITLE].rstrip()

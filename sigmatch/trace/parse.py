@@ -75,7 +75,7 @@ class _Walk:
     frames: list[Frame] = field(default_factory=list)
     candidates: list[Frame] = field(default_factory=list)  # non-generic, reliable, in recipe order
     # where each candidate is in `frames` (-1: named by a header line, not a stack entry);
-    # frames are shared values (see _make_frame), so they are told apart by position
+    # frames are shared values (see _frame), so they are told apart by position
     cand_at: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     saw_stack: bool = False
@@ -316,9 +316,11 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                     if fr.function == func and fr.file:
                         guilty = fr
                         break
-    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines)
+    body = "\n".join(text_lines)
+    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
     lo = max(0, h.index - 60)
-    ctx = machine_context(lines[lo:h.index] + text_lines, h.index - lo)
+    before = lines[lo:h.index]
+    ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
     return Report(
@@ -339,7 +341,7 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         guilty_file=guilty.file if guilty is not None else None,
         start_line=h.index,
         end_line=h.index + len(text_lines),
-        text="\n".join(text_lines)[:MAX_TEXT],
+        text=body[:MAX_TEXT],
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
@@ -369,7 +371,7 @@ def _skip_reason(name: str, skips: tuple[str, ...]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # = MEMO_FRAMES (keys: names <= 201 characters, paths <= 300)
 def _frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
            skip_contexts: frozenset[Context]) -> tuple[Frame, bool]:
     """The frame of a stack line in this context, and whether it is a guilty-frame candidate
@@ -426,7 +428,7 @@ def _candidate(fr: Frame, f: fm.Format) -> bool:
 
 
 class _StackLine(NamedTuple):
-    """What the stack walk reads from one line (see :func:`_stack_line`)."""
+    """What the stack walk reads from one line (see :func:`_read_stack_line`)."""
 
     corrupt: bool  # a fault-injection frame (_CORRUPT_LINE): the stack is mixed with another
     mark: tuple[str, str] | None  # CONTEXT_MARK groups: (closing "/" or "", "IRQ"/"NMI"/...)
@@ -437,11 +439,19 @@ class _StackLine(NamedTuple):
     frame: RawFrame | None  # parse_frame(rest)
 
 
-@lru_cache(maxsize=32768)  # lines are at most normalize.MAX_LINE characters: a bounded memo
-def _stack_line(t: str) -> _StackLine:
-    """One line as the stack walk sees it, memoized: a report's lines are walked more than once
-    (recipe, recipe2, frames_from) and stacks repeat lines (recursion, the same kernel's frames
-    in many reports). The parts are pure functions of the line; _walk decides what to use."""
+# The memos of the stack walk are bounded in entries and, for lines, in size: a line longer
+# than this is read without the memo (stack lines are ~40-150 characters; a hostile log of
+# long unique lines must not pin MAX_LINE-sized strings). About 10 MB at most, all told.
+MEMO_LINE = 200
+MEMO_LINES = 16384
+MEMO_FRAMES = 16384
+
+
+def _read_stack_line(t: str) -> _StackLine:
+    """One line as the stack walk sees it. Memoized (_stack_line_memo, for lines up to
+    MEMO_LINE): a report's lines are walked more than once (recipe, recipe2, frames_from) and
+    stacks repeat lines (recursion, the same kernel's frames in many reports). The parts are
+    pure functions of the line; _walk decides what to use."""
     if "should_fail" in t and _CORRUPT_LINE.match(t):  # the literal the regex needs
         return _StackLine(True, None, t, False, False, None, None)
     mark = None
@@ -455,6 +465,9 @@ def _stack_line(t: str) -> _StackLine:
         return _StackLine(False, mark, t, False, True, None, None)
     rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
     return _StackLine(False, mark, t, False, False, rip, parse_frame(t))
+
+
+_stack_line_memo = lru_cache(maxsize=MEMO_LINES)(_read_stack_line)
 
 
 def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
@@ -478,14 +491,17 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
             pending: RawFrame | None = None
             after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
             j = pos
+            skips, skip_contexts = f.skips, f.skip_contexts
             while j < n:
-                ln = _stack_line(text_lines[j])
+                t = text_lines[j]
                 j += 1
-                if ln.corrupt:
+                corrupt, mark, rest, blank, start, rip, raw = (
+                    _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
+                if corrupt:
                     w.corrupt_line = True
                     continue
-                if ln.mark is not None:
-                    closing, name = ln.mark
+                if mark is not None:
+                    closing, name = mark
                     if name in ("EOE", "EOI") and context is Context.TASK and not marked:
                         # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
                         # the frames since the last marker ran on the NMI/IRQ stack.
@@ -493,20 +509,20 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                     marked = True
                     since = len(w.frames)
                     context = _context_of(closing, name)
-                    if ln.blank:
+                    if blank:
                         continue
-                if ln.start:
+                if start:
                     if started:
                         break
                     after_frame = True
                     continue
-                if not seen_rip and ln.rip is not None:
-                    w.add(*_frame(ln.rip, context, f.skips, f.skip_contexts))
+                if not seen_rip and rip is not None:
+                    fr, cand = _frame(rip, context, skips, skip_contexts)
+                    w.add(fr, cand)
                     seen_rip = True
                     continue
-                raw = ln.frame
                 if raw is None and after_frame:
-                    raw = parse_bare(ln.rest)
+                    raw = parse_bare(rest)
                 if raw is None:
                     after_frame = False
                     if pending is not None:
@@ -517,7 +533,11 @@ def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _
                 after_frame = True
                 started = True
                 w.saw_stack = True
-                w.add(*_frame(raw, context, f.skips, f.skip_contexts))
+                fr, cand = _frame(raw, context, skips, skip_contexts)
+                if cand:
+                    w.candidates.append(fr)
+                    w.cand_at.append(len(w.frames))
+                w.frames.append(fr)
                 if len(w.frames) >= MAX_WALK_FRAMES:
                     break
             if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
@@ -637,7 +657,7 @@ class _Fmt(dict[str, str]):
         return "?"
 
 
-def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool) -> str | None:
+def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool, body: str | None = None) -> str | None:
     """Why the report's stack is unusable (truncated log, interleaved output), or None.
 
     Every "Call Trace:"/"backtrace:"/"Allocated by"/"Freed by" must be followed by frames
@@ -646,9 +666,9 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     if not has_frames:
         return "no stack trace in report"
     seen_keyword = False
-    # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace), "Allocated" or
-    # "Freed": only the lines with one of them (few in a report) are tried.
-    for j in lines_containing(text_lines, ("race", "Allocated", "Freed")):
+    # Every _STACK_KEYWORD alternative contains "race:" ([Tt]race:, backtrace:), "race (" (backtrace
+    # (crc), "Allocated" or "Freed": only the lines with one of them (few in a report) are tried.
+    for j in lines_containing(text_lines, ("race:", "race (", "Allocated", "Freed"), body):
         t = text_lines[j]
         if not _STACK_KEYWORD.search(t):
             continue
@@ -669,7 +689,7 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
 
 def _title(
     f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
-    text_lines: list[str],
+    text_lines: list[str], body: str | None = None,
 ) -> tuple[str, tuple[str, ...], bool, str | None]:
     corrupted = False
     stack_cut = False  # the report's stack is missing or cut (see _stack_problem)
@@ -721,7 +741,7 @@ def _title(
         corrupted, reason = True, "fault-injection stack intermixed"
     if not corrupted and not f.no_stack:
         why = _stack_problem(text_lines, bool(walk.frames or walk.candidates),
-                             keyword_needed=f.kind not in _KEYWORDLESS)
+                             keyword_needed=f.kind not in _KEYWORDLESS, body=body)
         if why:
             corrupted, reason = True, why
             stack_cut = True

@@ -48,7 +48,7 @@ class Signature:
 MIN_SPECIFIC_FRAMES = 2
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _is_glue(function: str) -> bool:
     """Entry/exit glue (rules/signature_glue.txt), memoized: a union of ~50 regexes per frame
     costs more than the rest of the signature, and the same function names come back."""
