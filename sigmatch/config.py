@@ -120,6 +120,12 @@ def get(name: str, env: Mapping[str, str] | None = None) -> Any:
         raise ConfigError(name, raw, f"expected {s.kind.__name__} ({s.unit})") from exc
 
 
+def upstream_lookups_on(settings: Mapping[str, Any]) -> bool:
+    """``SIGMATCH_UPSTREAM_LOOKUP``: whether answers and the refresh may ask upstream (on unless it
+    says off, 0, false or no)."""
+    return str(settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() not in ("off", "0", "false", "no")
+
+
 def load(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
     """All settings as a dict (name -> typed value), with ``overrides`` applied last."""
     values = {s.name: get(s.name, env) for s in SETTINGS}

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sigmatch import config
+from sigmatch.catalog.catalog import Catalog, curated_entries
 from sigmatch.catalog.cve import IMPORTER_VERSION, ImportResult, Skipped, VulnsRepo, import_cve
 from sigmatch.catalog.model import KnownBug, Origin
 from sigmatch.catalog.overlay import CuratedUpdate
@@ -114,8 +115,6 @@ def _setting(settings: Mapping[str, Any] | None, name: str) -> Any:
 
 
 def _counts(bugs: Iterable[KnownBug]) -> dict[str, int]:
-    from sigmatch.catalog.catalog import Catalog
-
     return Catalog.of(bugs).stats()
 
 
@@ -236,18 +235,18 @@ def _run(
     overlay: dict[str, CuratedUpdate] | None = None  # None: the current snapshot's, unchanged
     curated_ids: tuple[str, ...] = ()
     steps = tuple(s for s in CURATED_STEPS if s in wanted)
+    if steps and not config.upstream_lookups_on({**config.load(), **(settings or {})}):
+        # nobody may be asked: not even the snapshot is loaded
+        curated_report = {"steps": list(steps), "checked": 0, "notes": [
+            "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"]}
+        steps = ()
     if steps:
-        from sigmatch.refresh_curated import lookups_enabled, refresh_curated
+        from sigmatch.refresh_curated import refresh_curated
 
-        if not lookups_enabled({**config.load(), **(settings or {})}):  # not even the snapshot is loaded
-            curated_report = {"steps": list(steps), "checked": 0, "notes": [
-                "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"]}
-            steps = ()
-    if steps:
         snap = current()
         before = dict(snap.overlay) if snap else {}
         try:
-            curated = _curated(settings)
+            curated = curated_entries(settings)
         except SigmatchError as exc:
             notes.append(f"curated entries could not be read ({exc}); steps {', '.join(steps)} skipped")
         else:
@@ -310,10 +309,3 @@ def _run(
     store.update_meta(report=report.to_dict(ids_limit=50))
     return report
 
-
-def _curated(settings: Mapping[str, Any] | None) -> tuple[KnownBug, ...]:
-    """The curated entries as ``signatures/`` has them now (none when the directory is missing)."""
-    from sigmatch.catalog.curated import load_curated
-
-    sig_dir = Path(str(_setting(settings, "SIGMATCH_SIGNATURES_DIR"))).expanduser()
-    return tuple(load_curated(sig_dir)) if sig_dir.is_dir() else ()

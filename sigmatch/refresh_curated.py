@@ -37,7 +37,13 @@ from typing import Any
 from sigmatch import config
 from sigmatch.catalog.model import KnownBug, Reference, StableFix
 from sigmatch.catalog.overlay import MAX_ATTACHED, CuratedUpdate, merge_stable
+from sigmatch.catalog.store import utcnow
 from sigmatch.errors import UpstreamError
+from sigmatch.upstream.http import MemoryCache, UpstreamClient, build_url, client_from_settings
+from sigmatch.upstream.lookup import Query, lookup
+from sigmatch.upstream.lore import strip_subject
+from sigmatch.upstream.model import SourceState
+from sigmatch.upstream.stable import STABLE_VERSION_RE, Stable, branch_of, changelog_path, same_commit
 
 STEPS = ("stable", "upstream")
 PER_ENTRY_BUDGET = 60.0  # seconds one entry's upstream lookup may take
@@ -47,7 +53,6 @@ NEIGHBOURS = (0, 1, -1, 2, -2)  # around a release signatures/ names without hav
 
 _FUNC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,100}$")
 _TAG_RE = re.compile(r"^\s*(?:\[[^\]]{0,80}\]\s*)+")
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 Progress = Callable[[str, int, int], None]
 
@@ -86,9 +91,9 @@ class CuratedReport:
 class _Run:
     """Mutable state of one pass (findings, failure streaks)."""
 
-    stable: Any  # sigmatch.upstream.stable.Stable
+    stable: Stable
     settings: Mapping[str, Any]
-    client: Any  # sigmatch.upstream.http.UpstreamClient
+    client: UpstreamClient
     deadline: float
     today: str
     verified: list[str] = field(default_factory=list)
@@ -106,10 +111,6 @@ class _Run:
         return self.deadline - time.monotonic()
 
 
-def lookups_enabled(settings: Mapping[str, Any]) -> bool:
-    return str(settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() not in ("off", "0", "false", "no")
-
-
 def refresh_curated(
     curated: Sequence[KnownBug],
     previous: Mapping[str, CuratedUpdate],
@@ -119,7 +120,7 @@ def refresh_curated(
     settings: Mapping[str, Any] | None = None,
     checked: Mapping[str, str] | None = None,
     progress: Progress | None = None,
-    client: Any = None,
+    client: UpstreamClient | None = None,
     now: str | None = None,
 ) -> tuple[dict[str, CuratedUpdate], CuratedReport, dict[str, str]]:
     """Ask upstream about ``curated`` entries; returns the new overlay, the report, and the new
@@ -127,12 +128,9 @@ def refresh_curated(
 
     ``previous`` is the overlay of the current snapshot (kept for entries not reached or whose
     sources failed); ``imported`` the imported bugs (their CVE records name stable releases for
-    the same commits). Never raises for upstream trouble.
+    the same commits). Never raises for upstream trouble. Whether upstream may be asked at all
+    (``SIGMATCH_UPSTREAM_LOOKUP``) is the caller's decision (:func:`sigmatch.refresh.refresh`).
     """
-    from sigmatch.catalog.store import utcnow
-    from sigmatch.upstream.http import MemoryCache, client_from_settings
-    from sigmatch.upstream.stable import Stable
-
     t0 = time.perf_counter()
     wanted = tuple(s for s in STEPS if s in set(steps))
     s = {**config.load(), **(settings or {})}
@@ -141,9 +139,6 @@ def refresh_curated(
     asked = {k: v for k, v in (checked or {}).items() if k in ids}
     if not wanted:
         return overlay, CuratedReport(steps=wanted), asked
-    if not lookups_enabled(s):
-        note = "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"
-        return overlay, CuratedReport(steps=wanted, notes=(note,)), asked
     now = now or utcnow()
     # a cache of its own: tonight's pass must see tonight's upstream, not an answer cached for the API
     the_client = client if client is not None else client_from_settings(s, cache=MemoryCache())
@@ -206,7 +201,7 @@ def _imported_releases(imported: Iterable[KnownBug]) -> dict[str, list[str]]:
     """fix sha (12 hex) -> stable releases the imported records name for it."""
     out: dict[str, list[str]] = {}
     for b in imported:
-        versions = [s.version for s in b.stable if s.version and _VERSION_RE.match(s.version)]
+        versions = [s.version for s in b.stable if s.version and STABLE_VERSION_RE.match(s.version)]
         if not versions:
             continue
         for f in b.fixes:
@@ -215,22 +210,16 @@ def _imported_releases(imported: Iterable[KnownBug]) -> dict[str, list[str]]:
 
 
 def _around(version: str) -> list[str]:
-    m = _VERSION_RE.match(version)
+    m = STABLE_VERSION_RE.match(version)
     if not m:
         return []
     major, minor, sub = (int(x) for x in m.groups())
     return [f"{major}.{minor}.{sub + d}" for d in NEIGHBOURS if sub + d >= 1]
 
 
-def _branch(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
 def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list[str],
                     by_sha: Mapping[str, list[str]]) -> CuratedUpdate:
     """``update`` with the stable releases that ChangeLogs now confirm for the entry's fix."""
-    from sigmatch.upstream.stable import changelog_path, same_commit
-
     fix = next((f for f in bug.fixes if re.fullmatch(r"[0-9a-f]{12,40}", f.sha.lower())), None)
     if fix is None:
         return update
@@ -242,8 +231,8 @@ def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list
         if s.version and s.branch not in settled:
             candidates.setdefault(s.branch, []).extend(_around(s.version))
     for v in [*hints, *by_sha.get(sha[:12], ())]:
-        if _VERSION_RE.match(v) and _branch(v) not in settled:
-            candidates.setdefault(_branch(v), []).insert(0, v)  # a release upstream named is the best guess
+        if STABLE_VERSION_RE.match(v) and branch_of(v) not in settled:
+            candidates.setdefault(branch_of(v), []).insert(0, v)  # a release upstream named is the best guess
     absent = list(update.absent)
     found: list[StableFix] = []
     for branch, versions in candidates.items():
@@ -274,7 +263,7 @@ def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list
                 absent.append(key)
                 without.append(version)
                 continue
-            url = run.stable.base + "/" + (changelog_path(version) or "")
+            url = build_url(run.stable.base, changelog_path(version) or "")
             fact = StableFix(branch=branch, version=version, sha=hit.stable_sha, verified=True,
                              source=f"kernel.org ChangeLog-{version} ({url}): {sha[:12]} backported as "
                                     f"{hit.stable_sha[:12]}; read by the refresh of {run.today}")
@@ -324,15 +313,11 @@ def _conflicts(curated: Sequence[KnownBug], overlay: Mapping[str, CuratedUpdate]
 
 
 def _norm(title: str) -> str:
-    from sigmatch.upstream.lore import strip_subject
-
     t = _TAG_RE.sub("", strip_subject(title or ""))
     return " ".join(t.split()).lower()
 
 
-def _query(bug: KnownBug) -> Any:
-    from sigmatch.upstream.lookup import Query
-
+def _query(bug: KnownBug) -> Query:
     titles = [s.title for s in bug.signatures if s.title]
     frames = [f for s in bug.signatures for f in s.frames if _FUNC_RE.match(f)]
     term = next(iter(frames), None) or next((f for f in bug.functions if _FUNC_RE.match(f)), None)
@@ -352,10 +337,6 @@ def _title_in(text: str, titles: Iterable[str]) -> bool:
 
 def _upstream(run: _Run, bug: KnownBug, prev: CuratedUpdate) -> tuple[tuple[Reference, ...], list[str]]:
     """New reports of ``bug`` upstream, and stable releases upstream named for its fix."""
-    from sigmatch.upstream.lookup import lookup
-    from sigmatch.upstream.model import SourceState
-    from sigmatch.upstream.stable import STABLE_VERSION_RE, same_commit
-
     query = _query(bug)
     if not (query.lore or query.syzbot_title or query.fix_commits):
         return (), []

@@ -52,6 +52,22 @@ class Catalog:
         }
 
 
+def curated_entries(settings: Mapping[str, Any] | None = None) -> list[KnownBug]:
+    """The curated entries as ``SIGMATCH_SIGNATURES_DIR`` has them now (none when it is missing).
+
+    Raises :class:`~sigmatch.errors.SignatureFileError` for a broken file.
+    """
+    from pathlib import Path
+
+    from sigmatch import config
+    from sigmatch.catalog.curated import load_curated
+
+    raw = settings["SIGMATCH_SIGNATURES_DIR"] if settings is not None and "SIGMATCH_SIGNATURES_DIR" in settings \
+        else config.get("SIGMATCH_SIGNATURES_DIR")
+    sig_dir = Path(str(raw)).expanduser()
+    return load_curated(sig_dir) if sig_dir.is_dir() else []
+
+
 def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotStore | None = None) -> Catalog:
     """Every known bug: the curated entries (``signatures/``) merged with the imported snapshot.
 
@@ -64,24 +80,10 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
     """
     import hashlib
     import json
-    from pathlib import Path
 
-    from sigmatch import config
     from sigmatch.catalog.store import open_store
 
-    def setting(name: str) -> Any:
-        return settings[name] if settings is not None and name in settings else config.get(name)
-
-    curated: list[KnownBug] = []
-    curated_available = True
-    try:
-        from sigmatch.catalog.curated import load_curated  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the curated loader is not there yet: imported entries only
-        curated_available = False
-    else:
-        sig_dir = Path(str(setting("SIGMATCH_SIGNATURES_DIR"))).expanduser()
-        if sig_dir.is_dir():
-            curated = list(load_curated(sig_dir))
+    curated = curated_entries(settings)
     the_store = store if store is not None else open_store(settings)
     snapshot = the_store.load()
     imported: tuple[KnownBug, ...] = snapshot.bugs if snapshot is not None else ()
@@ -102,7 +104,6 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
     meta: dict[str, Any] = {
         "imported_version": imported_version,
         "curated": len(curated),
-        "curated_available": curated_available,
         "imported": len(imported) + len(shadowed),
         "shadowed": shadowed,
         "refreshed": sorted(b.id for b in curated if b.id in overlay),

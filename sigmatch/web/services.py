@@ -19,6 +19,7 @@ from sigmatch.answer import Answer
 from sigmatch.answer import analyze as core_analyze
 from sigmatch.catalog.catalog import Catalog, load_catalog
 from sigmatch.catalog.store import current_version
+from sigmatch.config import upstream_lookups_on
 from sigmatch.errors import CatalogError, SigmatchError
 from sigmatch.jobs import Jobs
 from sigmatch.match.matcher import Matcher
@@ -156,10 +157,6 @@ UPSTREAM_JOB = "worker.tasks.lookup_job"
 BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
 
 
-def upstream_enabled(settings: Mapping[str, Any]) -> bool:
-    return str(settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() not in ("off", "0", "false", "no")
-
-
 def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: Jobs | None) -> Answer:
     """The answer with what upstream says within ``SIGMATCH_UPSTREAM_BUDGET``.
 
@@ -169,7 +166,7 @@ def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: 
     """
     if not answer.reports:
         return answer
-    if not upstream_enabled(settings):
+    if not upstream_lookups_on(settings):
         return replace(answer, upstream={"enabled": False,
                                          "notes": ["upstream lookup is off (SIGMATCH_UPSTREAM_LOOKUP=off)"]})
     from sigmatch.upstream.lookup import start_lookup  # adapter code, loaded only when asked for

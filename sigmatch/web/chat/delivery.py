@@ -32,6 +32,7 @@ import requests
 
 from sigmatch import __version__
 from sigmatch.answer import Answer
+from sigmatch.config import upstream_lookups_on
 from sigmatch.errors import InputError
 from sigmatch.textio import decode_log
 from sigmatch.web.chat import format as fmt
@@ -172,17 +173,21 @@ def download_file(f: SlackFile, d: Delivery) -> bytes:
             if ctype.startswith("text/html"):  # Slack serves its login page when the token lacks files:read
                 raise InputError(f"could not download file {f.name or f.id}: got a web page, not the file "
                                  "(does the app have the files:read scope?)")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in resp.iter_content(65536):
-                total += len(chunk)
-                if total > d.max_bytes:
-                    raise InputError(f"file {f.name or f.id} is larger than the limit of {d.max_bytes} bytes",
-                                     reason="too_large")
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return read_capped(resp, d.max_bytes, f.name or f.id)
     except requests.RequestException as exc:
         raise InputError(f"could not download file {f.name or f.id}: {type(exc).__name__}") from exc
+
+
+def read_capped(resp: requests.Response, limit: int, name: str) -> bytes:
+    """A streamed file's bytes; InputError (``too_large``) as soon as it passes ``limit``."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in resp.iter_content(65536):
+        total += len(chunk)
+        if total > limit:
+            raise InputError(f"file {name} is larger than the limit of {limit} bytes", reason="too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _files_info(f: SlackFile, d: Delivery) -> SlackFile:
@@ -240,7 +245,7 @@ def _thread_root(job: ReplyJob, d: Delivery) -> ReplyJob | None:
                    files=tuple(SlackFile.from_event(f) for f in files[:5] if isinstance(f, Mapping)))
 
 
-_MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
+MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
 
 
 def gather_log(job: ReplyJob, d: Delivery) -> str:
@@ -255,12 +260,12 @@ def gather_log(job: ReplyJob, d: Delivery) -> str:
     problems: list[InputError] = []
     budget = d.max_bytes
     for f in job.files[:5]:
-        if f.mimetype.startswith(_MEDIA):
+        if f.mimetype.startswith(MEDIA):
             continue
         try:
             if not f.url and f.id:
                 f = _files_info(f, d)
-                if f.mimetype.startswith(_MEDIA):
+                if f.mimetype.startswith(MEDIA):
                     continue
             data = download_file(f, replace(d, max_bytes=max(0, budget)))
             parts.append(decode_log(data, max_bytes=d.max_bytes))
@@ -319,7 +324,7 @@ def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
     """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``."""
     if d.upstream_budget <= 0 or not answer.reports:
         return answer
-    if str(d.settings.get("SIGMATCH_UPSTREAM_LOOKUP", "on")).strip().lower() in ("off", "0", "false", "no"):
+    if not upstream_lookups_on(d.settings):
         return answer
     try:
         from sigmatch.upstream.lookup import lookup

@@ -30,7 +30,7 @@ from sigmatch.errors import InputError
 from sigmatch.textio import decode_log
 from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
-from sigmatch.web.chat.delivery import USER_AGENT, ReplyJob, render
+from sigmatch.web.chat.delivery import MEDIA, USER_AGENT, ReplyJob, read_capped, render
 from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 
@@ -136,7 +136,6 @@ def _webhook(st: ChatState, d: dict[str, Any], text: str) -> Response:
 
 MAX_FILES = 5
 _FILE_ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32 characters
-_MEDIA = ("image/", "video/", "audio/", "application/pdf", "application/zip", "application/x-")
 
 
 def _attachments(st: ChatState, file_ids: list[str]) -> tuple[list[str], list[str]]:
@@ -164,7 +163,7 @@ def _attachments(st: ChatState, file_ids: list[str]) -> tuple[list[str], list[st
                 problems.append(f"could not read file {fid}: HTTP {info.status_code}")
                 continue
             name = str(meta.get("name") or fid)[:200]
-            if str(meta.get("mime_type") or "").startswith(_MEDIA):
+            if str(meta.get("mime_type") or "").startswith(MEDIA):
                 continue  # a screenshot beside the log
             size = meta.get("size")
             if isinstance(size, int) and size > budget:
@@ -184,11 +183,4 @@ def _download(url: str, headers: dict[str, str], timeout: float, limit: int, nam
     with requests.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False) as resp:
         if resp.status_code != 200:
             raise InputError(f"could not download file {name}: HTTP {resp.status_code}")
-        chunks: list[bytes] = []
-        total = 0
-        for chunk in resp.iter_content(65536):
-            total += len(chunk)
-            if total > limit:
-                raise InputError(f"file {name} is larger than the limit of {limit} bytes", reason="too_large")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_capped(resp, limit, name)
