@@ -28,6 +28,11 @@ def bug_url(base: str, extid: str) -> str:
     return build_url(base, "bug", {"extid": extid})
 
 
+def _list(value: Any) -> list[Any]:
+    """``value`` when the JSON holds a list there, else an empty one (a hostile page may put anything)."""
+    return value if isinstance(value, list) else []
+
+
 def _commit(d: Any, source: str) -> UpstreamCommit | None:
     if not isinstance(d, dict):
         return None
@@ -43,10 +48,9 @@ def bug_from_json(doc: Any, base: str, extid: str | None = None) -> SyzbotBug | 
     if not isinstance(doc, dict) or not isinstance(doc.get("title"), str):
         return None
     source = f"syzbot:{extid}" if extid else "syzbot"
-    fixes = tuple(c for c in (_commit(x, source) for x in (doc.get("fix-commits") or [])[:20]
-                              if isinstance(doc.get("fix-commits"), list)) if c is not None)
+    fixes = tuple(c for c in (_commit(x, source) for x in _list(doc.get("fix-commits"))[:20]) if c is not None)
     cause = _commit(doc.get("cause-commit"), source)
-    discussions = tuple(clean_text(u, 300) for u in (doc.get("discussions") or [])[:20]
+    discussions = tuple(clean_text(u, 300) for u in _list(doc.get("discussions"))[:20]
                         if isinstance(u, str) and u.startswith(("https://", "http://")))
     status = "fixed" if any(c.sha for c in fixes) else ("fix pending" if fixes else "open")
     return SyzbotBug(
@@ -71,8 +75,8 @@ def bugs_from_group(doc: Any, base: str) -> list[SyzbotBug]:
             continue
         m = _LINK_EXTID_RE.search(str(d.get("link") or ""))
         extid = m.group(1) if m else None
-        fixes = tuple(c for c in (_commit(x, f"syzbot:{extid}") for x in (d.get("fix-commits") or [])[:20]
-                                  if isinstance(d.get("fix-commits"), list)) if c is not None)
+        fixes = tuple(c for c in (_commit(x, f"syzbot:{extid}") for x in _list(d.get("fix-commits"))[:20])
+                      if c is not None)
         out.append(SyzbotBug(title=clean_text(d["title"], 300),
                              url=bug_url(base, extid) if extid else base.rstrip("/") + "/",
                              extid=extid, status="fixed" if fixes else "", fix_commits=fixes))
