@@ -18,8 +18,8 @@ from sigmatch.catalog.model import (
     Verdict,
 )
 from sigmatch.match.model import Match
+from sigmatch.runtime.chat import format as fmt
 from sigmatch.trace.model import Kind, Report
-from sigmatch.web.chat import format as fmt
 
 FIX = "d90a10e2444ba5a351fa695917258ff4c5709fa5"
 BUG = KnownBug(

@@ -13,8 +13,8 @@ import pytest
 from chat_servers import SlackServer, slack_headers
 from test_chat_slack import SECRET, event_body, make_app, post_event
 
-from sigmatch.web.chat.delivery import QueueRunner, ReplyJob, SlackFile
-from sigmatch.web.chat.idempotency import (
+from sigmatch.runtime.chat.delivery import QueueRunner, ReplyJob, SlackFile
+from sigmatch.runtime.chat.idempotency import (
     MemoryIdempotency,
     RedisIdempotency,
     SqliteIdempotency,
@@ -60,7 +60,7 @@ def test_sqlite_claims_are_shared_between_processes(tmp_path: Path) -> None:
     a, b = SqliteIdempotency(path), SqliteIdempotency(path)
     assert a.claim("k1", ttl=60)
     assert not b.claim("k1", ttl=60)
-    code = (f"from sigmatch.web.chat.idempotency import SqliteIdempotency as S; import sys; "
+    code = (f"from sigmatch.runtime.chat.idempotency import SqliteIdempotency as S; import sys; "
             f"s = S({str(path)!r}); sys.exit(0 if (not s.claim('k1') and s.claim('k2')) else 1)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
     assert not a.claim("k2", ttl=60)

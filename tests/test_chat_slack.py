@@ -320,7 +320,7 @@ def test_retried_and_duplicated_events_get_one_reply(app: Flask, client: FlaskCl
 
 def test_an_event_whose_reply_could_not_be_queued_is_answered_on_slacks_retry(app: Flask, client: FlaskClient,
                                                                               slack: SlackServer) -> None:
-    from sigmatch.web.chat.delivery import ThreadRunner
+    from sigmatch.runtime.chat.delivery import ThreadRunner
 
     st = app.extensions.get("sigmatch_chat")
     body = event_body(event_id="EvQueueDown")
@@ -469,7 +469,7 @@ def test_two_apps_sharing_a_redis_store_answer_a_duplicated_event_once(slack: Sl
 
 
 def _thread_jobs() -> Any:
-    from sigmatch.jobs import ThreadJobs
+    from sigmatch.runtime.jobs import ThreadJobs
 
     return ThreadJobs()
 

@@ -17,15 +17,15 @@ from rq import SimpleWorker
 
 from sigmatch.catalog.model import KnownBug, Origin
 from sigmatch.catalog.store import StoreMeta, current_version, open_store
-from sigmatch.coordination import redis_health, upstream_cache, upstream_limiter
 from sigmatch.errors import ConfigError, JobError, QueueUnavailableError, StoreError
-from sigmatch.jobs import JobStatus, jobs_for
-from sigmatch.jobs_rq import RQJobs
-from sigmatch.redisio import client_for
-from sigmatch.redisio.cache import RedisCache, RedisRateLimiter
-from sigmatch.redisio.locks import RedisLock, claim_once
-from sigmatch.redisio.store import CURRENT, META, SNAPSHOT_PREFIX, RedisSnapshotStore
-from sigmatch.schedule import RefreshSchedule, enabled, next_run
+from sigmatch.runtime.coordination import redis_health, upstream_cache, upstream_limiter
+from sigmatch.runtime.jobs import JobStatus, jobs_for
+from sigmatch.runtime.jobs_rq import RQJobs
+from sigmatch.runtime.redisio import client_for
+from sigmatch.runtime.redisio.cache import RedisCache, RedisRateLimiter
+from sigmatch.runtime.redisio.locks import RedisLock, claim_once
+from sigmatch.runtime.redisio.store import CURRENT, META, SNAPSHOT_PREFIX, RedisSnapshotStore
+from sigmatch.runtime.schedule import RefreshSchedule, enabled, next_run
 from sigmatch.upstream.http import MemoryCache
 
 
@@ -167,7 +167,7 @@ def test_rq_jobs_report_queued_started_finished_failed(redis_url: str) -> None:
     jobs = jobs_for({"REDIS_URL": redis_url, "SIGMATCH_JOB_TIMEOUT": 60, "SIGMATCH_JOB_RETRIES": 0})
     assert isinstance(jobs, RQJobs) and jobs.backend == "rq"
     ok = jobs.enqueue("textwrap.indent", text="x", prefix="> ")  # any plain module-level function
-    bad = jobs.enqueue("sigmatch.jobs.resolve", func="not-a-path")
+    bad = jobs.enqueue("sigmatch.runtime.jobs.resolve", func="not-a-path")
     assert jobs.get(ok).status is JobStatus.QUEUED
     SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
     done = jobs.get(ok)
@@ -181,7 +181,7 @@ def test_rq_jobs_report_queued_started_finished_failed(redis_url: str) -> None:
 
 def test_rq_jobs_retry_a_failed_job(redis_url: str) -> None:
     jobs = RQJobs({"REDIS_URL": redis_url, "SIGMATCH_JOB_TIMEOUT": 60, "SIGMATCH_JOB_RETRIES": 1})
-    jid = jobs.enqueue("sigmatch.jobs.resolve", func="still-not-a-path")
+    jid = jobs.enqueue("sigmatch.runtime.jobs.resolve", func="still-not-a-path")
     SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
     info = jobs.get(jid)  # waiting for its retry: still queued, with the reason it failed
     assert info.status is JobStatus.QUEUED and info.error is not None and info.error.startswith("retrying")
@@ -206,14 +206,14 @@ def test_worker_cron_registers_the_nightly_refresh() -> None:
         "from rq.cron import CronScheduler\n"
         "import redis\n"
         "s = CronScheduler(connection=redis.Redis(), logging_level=logging.WARNING)\n"
-        "s.load_config_from_file('worker.cron')\n"
+        "s.load_config_from_file('sigmatch.worker.cron')\n"
         "[j] = s.get_jobs()\n"
         "print(j.func_name, j.queue_name, j.cron, j.next_enqueue_time.hour, j.next_enqueue_time.minute)\n"
     )
     root = Path(__file__).resolve().parents[1]
     env = {"PATH": "/usr/bin:/bin", "SIGMATCH_REFRESH_CRON": "30 4 * * *", "TZ": "Asia/Tokyo"}
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["worker.tasks.refresh_job", "sigmatch", "30", "4", "*", "*", "*", "4", "30"]
+    assert out.stdout.split() == ["sigmatch.worker.tasks.refresh_job", "sigmatch", "30", "4", "*", "*", "*", "4", "30"]
     env["SIGMATCH_REFRESH_CRON"] = "every night"
     bad = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "SIGMATCH_REFRESH_CRON" in bad.stderr
@@ -252,8 +252,8 @@ def test_upstream_client_shares_the_redis_cache_and_pace(redis_url: str) -> None
 
 def test_worker_loads_the_catalog_before_forking_once_per_snapshot(tmp_path: Path, redis_url: str) -> None:
     from sigmatch import config
-    from sigmatch.web.chat import delivery
-    from worker.rq_worker import warm
+    from sigmatch.runtime.chat import delivery
+    from sigmatch.worker.rq_worker import warm
 
     store = RedisSnapshotStore(redis_url)
     first = store.save(bugs(3), StoreMeta())
@@ -272,7 +272,7 @@ def test_worker_loads_the_catalog_before_forking_once_per_snapshot(tmp_path: Pat
 def test_lookup_job_returns_json_and_never_leaves_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     from vulns_fixture import TRACE
 
-    from worker.tasks import lookup_job
+    from sigmatch.worker.tasks import lookup_job
 
     for name in ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL"):
         monkeypatch.setenv(name, "http://127.0.0.1:1")  # nothing listens there: every source fails fast

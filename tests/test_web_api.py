@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import FSNOTIFY_FIX, FSNOTIFY_LOG, small_catalog
 
-from sigmatch.jobs import JobStatus, ThreadJobs
+from sigmatch.runtime.jobs import JobStatus, ThreadJobs
 from sigmatch.web import create_app
 
 LOG = FSNOTIFY_LOG.read_bytes()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from web_helpers import small_catalog
 
-from sigmatch.jobs import ThreadJobs
+from sigmatch.runtime.jobs import ThreadJobs
 from sigmatch.web import create_app
 
 schemathesis = pytest.importorskip("schemathesis")

@@ -27,11 +27,11 @@ from rq import SimpleWorker
 from vulns_fixture import TRACE, add_records, make_repo
 
 from sigmatch.catalog.store import open_store
-from sigmatch.jobs import JobStatus
-from sigmatch.jobs_rq import RQJobs
-from sigmatch.redisio import client_for
-from sigmatch.redisio.store import CURRENT, RedisSnapshotStore
 from sigmatch.refresh import refresh
+from sigmatch.runtime.jobs import JobStatus
+from sigmatch.runtime.jobs_rq import RQJobs
+from sigmatch.runtime.redisio import client_for
+from sigmatch.runtime.redisio.store import CURRENT, RedisSnapshotStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK_KEY = "sigmatch:lock:refresh"
@@ -291,7 +291,7 @@ def test_procfile_lines() -> None:
     assert {"web", "worker", "scheduler"} <= set(lines)
     cmd = procfile_worker({"REDIS_URL": "redis://127.0.0.1:9/0"})
     assert cmd[:2] == ["rq", "worker"] and "redis://127.0.0.1:9/0" in cmd and cmd[-2:] == ["sigmatch", "--burst"]
-    assert "worker.cron" in lines["scheduler"]
+    assert "sigmatch.worker.cron" in lines["scheduler"]
 
 
 # --------------------------------------------------------------------------- a failing nightly is visible

@@ -304,8 +304,8 @@ def open_store(settings: Mapping[str, Any] | None = None) -> SnapshotStore:
         return settings[name] if settings is not None and name in settings else config.get(name)
 
     redis_url = setting("REDIS_URL")
-    if redis_url and importlib.util.find_spec("sigmatch.redisio.store") is not None:
-        store: SnapshotStore = importlib.import_module("sigmatch.redisio.store").RedisSnapshotStore(str(redis_url))
+    if redis_url and importlib.util.find_spec("sigmatch.runtime.redisio.store") is not None:
+        store: SnapshotStore = importlib.import_module("sigmatch.runtime.redisio.store").RedisSnapshotStore(str(redis_url))
         return store
     return LocalStore(os.path.expanduser(str(setting("SIGMATCH_DATA_DIR"))))
 

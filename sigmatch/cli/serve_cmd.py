@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     # SIGMATCH_SERVE_REFRESH=on: the embedded deployment runs its own nightly refresh (a child
     # process, started from gunicorn's master so that there is one schedule, not one per worker).
-    from sigmatch.schedule import RefreshSchedule
+    from sigmatch.runtime.schedule import RefreshSchedule
 
     schedule = RefreshSchedule.from_settings(app.extensions["sigmatch"].settings)
     if schedule is not None:

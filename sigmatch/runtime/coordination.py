@@ -7,7 +7,7 @@ One place decides, so the web app, the chat bot, the upstream clients and the wo
     redis_health(settings)        -> dict | None   None without Redis; {"ok": ..., "detail": ...} with it
 
 Nothing here imports redis unless ``REDIS_URL`` is set. (Chat idempotency keys live with the chat
-code: :mod:`sigmatch.web.chat.idempotency`; :func:`sigmatch.redisio.locks.claim_once` is the same
+code: :mod:`sigmatch.runtime.chat.idempotency`; :func:`sigmatch.runtime.redisio.locks.claim_once` is the same
 ``SET NX EX`` for other callers.)
 """
 
@@ -38,7 +38,7 @@ def redis_health(settings: Mapping[str, Any] | None = None) -> dict[str, Any] | 
     url = redis_url(settings)
     if not url:
         return None
-    from sigmatch.redisio import health
+    from sigmatch.runtime.redisio import health
 
     return health(url)
 
@@ -47,8 +47,8 @@ def upstream_cache(settings: Mapping[str, Any] | None = None) -> Cache:
     url = redis_url(settings)
     if not url:
         return default_cache()
-    from sigmatch.redisio import PROBE_TIMEOUT, client_for
-    from sigmatch.redisio.cache import RedisCache
+    from sigmatch.runtime.redisio import PROBE_TIMEOUT, client_for
+    from sigmatch.runtime.redisio.cache import RedisCache
 
     # Short timeouts: a hung Redis must cost a lookup a cache miss, not its whole time budget.
     return RedisCache(client_for(url, timeout=PROBE_TIMEOUT))
@@ -59,7 +59,7 @@ def upstream_limiter(settings: Mapping[str, Any] | None = None) -> RateLimiter:
     url = redis_url(settings)
     if not url:
         return default_limiter(rate)
-    from sigmatch.redisio import PROBE_TIMEOUT, client_for
-    from sigmatch.redisio.cache import RedisRateLimiter
+    from sigmatch.runtime.redisio import PROBE_TIMEOUT, client_for
+    from sigmatch.runtime.redisio.cache import RedisRateLimiter
 
     return RedisRateLimiter(client_for(url, timeout=PROBE_TIMEOUT), rate)

@@ -11,7 +11,7 @@ queue that runs it in another process (RQ, added behind the same :class:`Jobs` i
 import it there. Keyword arguments must be JSON-able for the same reason.
 
 :func:`jobs_for` picks the backend from the settings: an RQ/Redis one when ``REDIS_URL`` is set and
-``sigmatch.jobs_rq`` is there, the thread-backed one otherwise.
+``sigmatch.runtime.jobs_rq`` is there, the thread-backed one otherwise.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from sigmatch.errors import JobError
 
-log = logging.getLogger("sigmatch.jobs")
+log = logging.getLogger("sigmatch.runtime.jobs")
 _SAFE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -231,8 +231,8 @@ class ThreadJobs:
 
 def jobs_for(settings: Mapping[str, Any]) -> Jobs:
     """The backend the settings ask for: RQ when ``REDIS_URL`` is set and available, threads otherwise."""
-    if settings.get("REDIS_URL") and importlib.util.find_spec("sigmatch.jobs_rq") is not None:
-        mod = importlib.import_module("sigmatch.jobs_rq")
+    if settings.get("REDIS_URL") and importlib.util.find_spec("sigmatch.runtime.jobs_rq") is not None:
+        mod = importlib.import_module("sigmatch.runtime.jobs_rq")
         backend: Jobs = mod.RQJobs(settings)
         return backend
     data_dir = settings.get("SIGMATCH_DATA_DIR")

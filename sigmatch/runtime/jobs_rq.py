@@ -1,4 +1,4 @@
-"""The RQ backend of :class:`sigmatch.jobs.Jobs`: jobs in Redis, run by ``rq worker`` processes.
+"""The RQ backend of :class:`sigmatch.runtime.jobs.Jobs`: jobs in Redis, run by ``rq worker`` processes.
 
 ::
 
@@ -9,7 +9,7 @@
 Jobs go to the queue :data:`QUEUE` (the ``Procfile``'s ``worker:`` line listens to it). A job is
 the dotted path of a plain function plus JSON-able keyword arguments, so any worker on any host
 with sigmatch installed can run it. Some functions are run through a thin wrapper in
-:mod:`worker.tasks` (:data:`ALIASES`): the refresh, for instance, returns a JSON summary there.
+:mod:`sigmatch.worker.tasks` (:data:`ALIASES`): the refresh, for instance, returns a JSON summary there.
 
 Each job may take ``SIGMATCH_JOB_TIMEOUT`` seconds and is retried ``SIGMATCH_JOB_RETRIES`` times
 after a failure (RQ's own ``Retry``; the worker needs ``--with-scheduler`` for the delayed retries).
@@ -32,14 +32,14 @@ from rq.job import JobStatus as RQStatus
 
 from sigmatch import config
 from sigmatch.errors import JobError, QueueUnavailableError
-from sigmatch.jobs import JobInfo, JobStatus, _jsonable
-from sigmatch.redisio import client_for
+from sigmatch.runtime.jobs import JobInfo, JobStatus, _jsonable
+from sigmatch.runtime.redisio import client_for
 
 QUEUE = "sigmatch"
 RETRY_INTERVALS = (30, 300)  # seconds before the first and the later retries
 RESULT_TTL = 7 * 24 * 3600  # how long a finished job's result can still be polled
 # Functions enqueued by name that the worker runs through a wrapper with a JSON-able result.
-ALIASES = {"sigmatch.refresh.refresh": "worker.tasks.refresh_job"}
+ALIASES = {"sigmatch.refresh.refresh": "sigmatch.worker.tasks.refresh_job"}
 
 _STATUS = {
     RQStatus.QUEUED: JobStatus.QUEUED,

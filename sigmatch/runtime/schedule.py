@@ -29,7 +29,7 @@ from croniter import croniter
 from sigmatch import config
 from sigmatch.errors import ConfigError
 
-log = logging.getLogger("sigmatch.schedule")
+log = logging.getLogger("sigmatch.runtime.schedule")
 
 ON = frozenset({"1", "on", "true", "yes"})
 OFF = frozenset({"", "0", "off", "false", "no"})

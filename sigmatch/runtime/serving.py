@@ -21,8 +21,8 @@ from sigmatch.catalog.catalog import Catalog, load_catalog
 from sigmatch.catalog.store import current_version
 from sigmatch.config import upstream_lookups_on
 from sigmatch.errors import CatalogError, SigmatchError
-from sigmatch.jobs import Jobs
 from sigmatch.match.matcher import Matcher
+from sigmatch.runtime.jobs import Jobs
 
 log = logging.getLogger("sigmatch.web")
 
@@ -153,7 +153,7 @@ def analyze(text: str, loaded: Loaded, *, top: int) -> Answer:
 _UPSTREAM_SETTINGS = ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL",
                       "SIGMATCH_HTTP_TIMEOUT", "SIGMATCH_RATE_LIMIT", "SIGMATCH_CACHE_TTL",
                       "SIGMATCH_UPSTREAM_MAX_BYTES")
-UPSTREAM_JOB = "worker.tasks.lookup_job"
+UPSTREAM_JOB = "sigmatch.worker.tasks.lookup_job"
 BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
 
 

@@ -521,7 +521,7 @@ def client_from_settings(
     """An :class:`UpstreamClient` allowed to reach exactly the four configured upstream base URLs."""
     s = {**_config.load(), **(settings or {})}  # a partial settings mapping gets the defaults
     if s.get("REDIS_URL") and (cache is None or limiter is None):
-        from sigmatch import coordination  # with Redis, every process shares one cache and one pace
+        from sigmatch.runtime import coordination  # with Redis, every process shares one cache and one pace
 
         cache = cache if cache is not None else coordination.upstream_cache(s)
         limiter = limiter if limiter is not None else coordination.upstream_limiter(s)

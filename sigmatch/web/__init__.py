@@ -8,7 +8,7 @@
 
 ``config`` keys that are sigmatch settings (see :mod:`sigmatch.config`) override the environment;
 ``CATALOG`` (a :class:`~sigmatch.catalog.catalog.Catalog` or a function returning one) and
-``JOBS`` (a :class:`~sigmatch.jobs.Jobs`) replace the defaults; any other key goes to Flask's config.
+``JOBS`` (a :class:`~sigmatch.runtime.jobs.Jobs`) replace the defaults; any other key goes to Flask's config.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from flask import Flask
 
 from sigmatch import config as sigconfig
 from sigmatch.catalog.catalog import Catalog
-from sigmatch.jobs import Jobs, ThreadJobs, jobs_for
+from sigmatch.runtime.jobs import Jobs, ThreadJobs, jobs_for
+from sigmatch.runtime.serving import CatalogHolder, default_loader, default_probe
 from sigmatch.web import api, chat, errors, openapi, pages
 from sigmatch.web.metrics import Metrics, install
-from sigmatch.web.services import CatalogHolder, default_loader, default_probe
 from sigmatch.web.state import AppState, state
 
 __all__ = ["create_app", "warm_up"]

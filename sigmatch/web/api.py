@@ -1,6 +1,6 @@
 """The JSON API: ``/api/v1/...`` plus ``/healthz``, ``/readyz`` and ``/metrics``.
 
-Views are thin: read the request, call the core (:func:`sigmatch.web.services.analyze`), render.
+Views are thin: read the request, call the core (:func:`sigmatch.runtime.serving.analyze`), render.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import Origin
-from sigmatch.coordination import redis_health
+from sigmatch.runtime.coordination import redis_health
+from sigmatch.runtime.serving import analyze, with_upstream
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
 from sigmatch.web.present import answer_json, bug_detail, bug_summary
-from sigmatch.web.services import analyze, with_upstream
 from sigmatch.web.state import state
 
 bp = Blueprint("api", __name__)

@@ -8,10 +8,10 @@ from typing import Any
 from flask import current_app
 
 from sigmatch.catalog.catalog import Catalog
-from sigmatch.jobs import Jobs
+from sigmatch.runtime.jobs import Jobs
+from sigmatch.runtime.serving import CatalogHolder
 from sigmatch.web.metrics import Metrics
 from sigmatch.web.present import search_blob
-from sigmatch.web.services import CatalogHolder
 
 
 @dataclass

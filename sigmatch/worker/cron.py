@@ -2,9 +2,9 @@
 
 ::
 
-    rq cron --url "$REDIS_URL" worker.cron
+    rq cron --url "$REDIS_URL" sigmatch.worker.cron
 
-enqueues :func:`worker.tasks.refresh_job` on the ``sigmatch`` queue at ``SIGMATCH_REFRESH_CRON``
+enqueues :func:`sigmatch.worker.tasks.refresh_job` on the ``sigmatch`` queue at ``SIGMATCH_REFRESH_CRON``
 (default ``0 3 * * *``, 03:00 UTC); any ``rq worker`` on that queue runs it. Running two schedulers
 is harmless: the second refresh finds the refresh lock held and is refused.
 """
@@ -19,8 +19,8 @@ from rq import cron
 
 from sigmatch import config
 from sigmatch.errors import ConfigError
-from sigmatch.jobs_rq import QUEUE
-from worker.tasks import refresh_job
+from sigmatch.runtime.jobs_rq import QUEUE
+from sigmatch.worker.tasks import refresh_job
 
 # rq's cron fields follow the process's local time; the setting is documented in UTC, so this
 # (dedicated) scheduler process runs on UTC whatever the host's zone is.

@@ -9,7 +9,7 @@ running when rq forks.
 
 ::
 
-    rq worker --url "$REDIS_URL" --worker-class worker.rq_worker.Worker sigmatch
+    rq worker --url "$REDIS_URL" --worker-class sigmatch.worker.rq_worker.Worker sigmatch
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from rq import Worker as _RQWorker
 
 log = logging.getLogger("sigmatch.worker")
 
-# Jobs that answer from the catalog in the work horse (the chat reply; see sigmatch.web.chat.delivery).
-NEEDS_CATALOG = frozenset({"sigmatch.web.chat.delivery.reply_job", "worker.tasks.chat_reply_job"})
+# Jobs that answer from the catalog in the work horse (the chat reply; see sigmatch.runtime.chat.delivery).
+NEEDS_CATALOG = frozenset({"sigmatch.runtime.chat.delivery.reply_job", "sigmatch.worker.tasks.chat_reply_job"})
 
 
 def warm(settings: Mapping[str, Any] | None = None) -> str | None:
     """Load the catalog the chat jobs answer from into this process, or reload it when the store's
     snapshot changed; returns the snapshot version in memory (``None`` when there is none)."""
     try:
-        from sigmatch.web.chat import delivery
-        from sigmatch.web.services import CatalogHolder, default_loader, default_probe
+        from sigmatch.runtime.chat import delivery
+        from sigmatch.runtime.serving import CatalogHolder, default_loader, default_probe
     except ImportError:
         return None
     from sigmatch import config

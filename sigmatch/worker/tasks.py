@@ -4,7 +4,7 @@
 
     refresh_job(sources=None, full=False)   the refresh (sigmatch.refresh.refresh), report as JSON
     lookup_job(text, budget=30.0)           upstream lookup for a pasted log, result as JSON
-    chat_reply_job(job)                     one chat reply (sigmatch.web.chat.delivery.reply_job)
+    chat_reply_job(job)                     one chat reply (sigmatch.runtime.chat.delivery.reply_job)
 
 Settings come from the worker's environment (``REDIS_URL``, ``SIGMATCH_*``), like any process of
 the deployment. Each function is a thin caller of the core: no logic lives here.
@@ -69,6 +69,6 @@ def lookup_job(text: str, budget: float = 30.0, settings: Mapping[str, Any] | No
 
 def chat_reply_job(job: Mapping[str, Any]) -> dict[str, Any]:
     """One chat reply, run by a worker (the chat code's own job function)."""
-    from sigmatch.web.chat.delivery import reply_job
+    from sigmatch.runtime.chat.delivery import reply_job
 
     return reply_job(job)

@@ -7,7 +7,7 @@
 
 :class:`ThreadRunner` (the embedded default) runs jobs on a small thread pool of this process,
 with the catalog the web app already holds. :class:`QueueRunner` hands them to a
-:class:`~sigmatch.jobs.Jobs` queue (RQ when ``REDIS_URL`` is set) as the plain function
+:class:`~sigmatch.runtime.jobs.Jobs` queue (RQ when ``REDIS_URL`` is set) as the plain function
 :func:`reply_job`, which a worker process runs with its own catalog.
 
 Replies go out through Slack's SDK (``WebhookClient`` for a ``response_url``, ``WebClient`` for
@@ -34,8 +34,8 @@ from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.config import upstream_lookups_on
 from sigmatch.errors import InputError
+from sigmatch.runtime.chat import format as fmt
 from sigmatch.textio import decode_log
-from sigmatch.web.chat import format as fmt
 
 log = logging.getLogger("sigmatch.chat")
 
@@ -453,10 +453,10 @@ class ThreadRunner:
 
 
 class QueueRunner:
-    """Hands jobs to a :class:`~sigmatch.jobs.Jobs` queue (RQ with Redis) as :func:`reply_job`."""
+    """Hands jobs to a :class:`~sigmatch.runtime.jobs.Jobs` queue (RQ with Redis) as :func:`reply_job`."""
 
     backend = "queue"
-    FUNC = "sigmatch.web.chat.delivery.reply_job"
+    FUNC = "sigmatch.runtime.chat.delivery.reply_job"
 
     def __init__(self, jobs: Any) -> None:
         self._jobs = jobs
@@ -472,7 +472,7 @@ _worker_lock = threading.Lock()
 
 def _worker_analyze(settings: Mapping[str, Any]) -> Analyze:
     global _worker_holder
-    from sigmatch.web.services import CatalogHolder, analyze, default_loader, default_probe
+    from sigmatch.runtime.serving import CatalogHolder, analyze, default_loader, default_probe
 
     with _worker_lock:
         if _worker_holder is None:

@@ -81,7 +81,7 @@ class MemoryIdempotency:
 
 
 class RedisIdempotency:
-    """``SET key 1 NX EX ttl`` in Redis (:func:`sigmatch.redisio.locks.claim_once`): one claim wins
+    """``SET key 1 NX EX ttl`` in Redis (:func:`sigmatch.runtime.redisio.locks.claim_once`): one claim wins
     across every web process and host."""
 
     backend = "redis"
@@ -92,17 +92,17 @@ class RedisIdempotency:
 
     @classmethod
     def from_url(cls, url: str) -> RedisIdempotency:
-        from sigmatch.redisio import PROBE_TIMEOUT, client_for
+        from sigmatch.runtime.redisio import PROBE_TIMEOUT, client_for
 
         return cls(client_for(url, timeout=max(PROBE_TIMEOUT, 2.0)))
 
     def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
-        from sigmatch.redisio.locks import claim_once
+        from sigmatch.runtime.redisio.locks import claim_once
 
         return claim_once(self._redis, self.NAMESPACE, key, ttl)
 
     def release(self, key: str) -> None:
-        from sigmatch.redisio.locks import release_once
+        from sigmatch.runtime.redisio.locks import release_once
 
         release_once(self._redis, self.NAMESPACE, key)
 

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-from sigmatch.redisio import key as _key
+from sigmatch.runtime.redisio import key as _key
 from sigmatch.upstream.http import TokenBucket
 
 log = logging.getLogger("sigmatch.redis")

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import redis
 
-from sigmatch.redisio import key as _key
+from sigmatch.runtime.redisio import key as _key
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

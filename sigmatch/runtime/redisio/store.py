@@ -34,9 +34,9 @@ from sigmatch.catalog.model import KnownBug
 from sigmatch.catalog.overlay import Overlay
 from sigmatch.catalog.store import Snapshot, StoreMeta, decode_snapshot, encode_bugs, utcnow
 from sigmatch.errors import StoreError
-from sigmatch.redisio import PROBE_TIMEOUT, client_for
-from sigmatch.redisio import key as _key
-from sigmatch.redisio.locks import RedisLock
+from sigmatch.runtime.redisio import PROBE_TIMEOUT, client_for
+from sigmatch.runtime.redisio import key as _key
+from sigmatch.runtime.redisio.locks import RedisLock
 
 _ERRORS = (redis.RedisError, OSError)
 META = _key("catalog", "meta")

@@ -10,12 +10,12 @@
 
 Every request is checked first (Slack: v0 HMAC signature, 5-minute window, no replays; Mattermost:
 token), acknowledged at once, and answered in the background by one reply in the thread
-(:mod:`sigmatch.web.chat.delivery`), rendered by :mod:`sigmatch.web.chat.format`.
+(:mod:`sigmatch.runtime.chat.delivery`), rendered by :mod:`sigmatch.runtime.chat.format`.
 
 The per-app chat state (:class:`ChatState`: idempotency store and background runner) is built on
 first use from the app's settings. Tests and embedders may pass their own through Flask config keys
-``CHAT_IDEMPOTENCY`` (an :class:`~sigmatch.web.chat.idempotency.IdempotencyStore`) and
-``CHAT_RUNNER`` (a :class:`~sigmatch.web.chat.delivery.Runner`).
+``CHAT_IDEMPOTENCY`` (an :class:`~sigmatch.runtime.chat.idempotency.IdempotencyStore`) and
+``CHAT_RUNNER`` (a :class:`~sigmatch.runtime.chat.delivery.Runner`).
 """
 
 from __future__ import annotations

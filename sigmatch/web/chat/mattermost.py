@@ -27,10 +27,10 @@ import requests
 from flask import Response, jsonify, request
 
 from sigmatch.errors import InputError
+from sigmatch.runtime.chat import format as fmt
+from sigmatch.runtime.chat.delivery import MEDIA, USER_AGENT, ReplyJob, read_capped, render
 from sigmatch.textio import decode_log
-from sigmatch.web.chat import format as fmt
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
-from sigmatch.web.chat.delivery import MEDIA, USER_AGENT, ReplyJob, read_capped, render
 from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 

@@ -22,9 +22,9 @@ import time
 from flask import Response, jsonify, request
 from slack_sdk.signature import SignatureVerifier
 
-from sigmatch.web.chat import format as fmt
+from sigmatch.runtime.chat import format as fmt
+from sigmatch.runtime.chat.delivery import ReplyJob, SlackFile, clean_text
 from sigmatch.web.chat.common import is_http_url, parse_form, parse_json_object, read_body
-from sigmatch.web.chat.delivery import ReplyJob, SlackFile, clean_text
 from sigmatch.web.chat.state import ChatState, chat_state, submit
 from sigmatch.web.errors import ApiError
 

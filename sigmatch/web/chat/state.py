@@ -11,8 +11,8 @@ from typing import Any
 from flask import current_app
 
 from sigmatch.answer import Answer
-from sigmatch.web.chat.delivery import Analyze, Delivery, QueueRunner, Runner, ThreadRunner
-from sigmatch.web.chat.idempotency import IdempotencyStore, idempotency_for
+from sigmatch.runtime.chat.delivery import Analyze, Delivery, QueueRunner, Runner, ThreadRunner
+from sigmatch.runtime.chat.idempotency import IdempotencyStore, idempotency_for
 from sigmatch.web.errors import ApiError
 
 log = logging.getLogger("sigmatch.chat")
@@ -46,7 +46,7 @@ def chat_state() -> ChatState:
 
 
 def _build(app_state: Any, config: Any) -> ChatState:
-    from sigmatch.web.services import analyze
+    from sigmatch.runtime.serving import analyze
 
     settings: dict[str, Any] = dict(app_state.settings)
     delivery = Delivery.from_settings(settings)
