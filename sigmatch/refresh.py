@@ -25,16 +25,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from sigmatch import config
 from sigmatch.catalog.catalog import Catalog, curated_entries
 from sigmatch.catalog.cve import IMPORTER_VERSION, ImportResult, Skipped, VulnsRepo, import_cve
 from sigmatch.catalog.model import KnownBug, Origin
 from sigmatch.catalog.overlay import CuratedUpdate
-from sigmatch.catalog.store import SnapshotStore, StoreMeta, open_store, utcnow
+from sigmatch.catalog.store import SnapshotStore, StoreMeta, utcnow
+from sigmatch.config import Settings
 from sigmatch.errors import CatalogError, ConfigError, SigmatchError
+from sigmatch.runtime import Runtime, build_runtime
+from sigmatch.upstream.http import MemoryCache
 
 SOURCES = ("cve", "stable", "upstream")
 CURATED_STEPS = ("stable", "upstream")
@@ -108,12 +109,6 @@ class RefreshReport:
         }
 
 
-def _setting(settings: Mapping[str, Any] | None, name: str) -> Any:
-    if settings is not None and name in settings:
-        return settings[name]
-    return config.get(name)
-
-
 def _counts(bugs: Iterable[KnownBug]) -> dict[str, int]:
     return Catalog.of(bugs).stats()
 
@@ -145,13 +140,16 @@ def _validate(bugs: Iterable[KnownBug], previous: Mapping[str, KnownBug],
 def refresh(
     sources: Iterable[str] = SOURCES,
     *,
-    settings: Mapping[str, Any] | None = None,
+    runtime: Runtime | None = None,
+    settings: Settings | None = None,
     progress: Progress | None = None,
-    store: SnapshotStore | None = None,
     full: bool = False,
     source: str | None = None,
 ) -> RefreshReport:
     """Run the refresh steps named in ``sources`` and swap in the new snapshot.
+
+    ``runtime`` is the deployment's (its store, its upstream pace); without one it is built from
+    ``settings`` (default: the environment) by :func:`sigmatch.runtime.build_runtime`.
 
     Raises :class:`~sigmatch.errors.ImportSourceError` when the CVE repository cannot be reached,
     :class:`~sigmatch.errors.StoreError` when another refresh holds the lock or the store cannot
@@ -164,14 +162,15 @@ def refresh(
     for s in wanted:
         if s not in SOURCES:
             raise ConfigError("source", s, f"unknown refresh source (known: {', '.join(SOURCES)})")
-    store = store if store is not None else open_store(settings)
+    rt = runtime if runtime is not None else build_runtime(settings if settings is not None else Settings.from_env())
+    store = rt.store
     started = utcnow()
     t0 = time.perf_counter()
     with store.lock():
         meta = store.read_meta()
         store.update_meta(last_attempt=started)
         try:
-            return _run(wanted, store, meta, settings, progress, full, started, t0)
+            return _run(wanted, store, meta, rt, progress, full, started, t0)
         except SigmatchError as exc:
             store.update_meta(last_error=f"{started}: {exc}")
             raise
@@ -184,7 +183,7 @@ def _run(
     wanted: tuple[str, ...],
     store: SnapshotStore,
     meta: StoreMeta,
-    settings: Mapping[str, Any] | None,
+    runtime: Runtime,
     progress: Progress | None,
     full: bool,
     started: str,
@@ -192,6 +191,7 @@ def _run(
 ) -> RefreshReport:
     from sigmatch import RULES_VERSION
 
+    settings = runtime.settings
     notes: list[str] = []
     snapshot = None
     loaded = False
@@ -207,9 +207,8 @@ def _run(
     source: str | None = None
     commit: str | None = None
     if "cve" in wanted:
-        source = str(_setting(settings, "SIGMATCH_CVE_REPO"))
-        data_dir = Path(str(_setting(settings, "SIGMATCH_DATA_DIR"))).expanduser()
-        repo = VulnsRepo(data_dir / "vulns.git", source)
+        source = settings.cve_repo
+        repo = VulnsRepo(settings.data_dir / "vulns.git", source)
         if meta.importer_version and meta.importer_version != IMPORTER_VERSION:
             notes.append(f"importer version {meta.importer_version} -> {IMPORTER_VERSION}: full re-import")
             full = True
@@ -235,7 +234,7 @@ def _run(
     overlay: dict[str, CuratedUpdate] | None = None  # None: the current snapshot's, unchanged
     curated_ids: tuple[str, ...] = ()
     steps = tuple(s for s in CURATED_STEPS if s in wanted)
-    if steps and not config.upstream_lookups_on({**config.load(), **(settings or {})}):
+    if steps and not settings.upstream_lookup:
         # nobody may be asked: not even the snapshot is loaded
         curated_report = {"steps": list(steps), "checked": 0, "notes": [
             "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"]}
@@ -252,8 +251,11 @@ def _run(
         else:
             curated_ids = tuple(b.id for b in curated)
             imported = result.bugs if result is not None else (snap.bugs if snap else ())
+            # a cache of its own (tonight's pass must see tonight's upstream), the deployment's pace
+            client = runtime.upstream_client(cache=MemoryCache())
             new_overlay, creport, checked = refresh_curated(
-                curated, before, imported, steps=steps, settings=settings, checked=checked, progress=progress)
+                curated, before, imported, steps=steps, settings=settings, checked=checked, progress=progress,
+                client=client)
             curated_report = creport.to_dict()
             if new_overlay != before:
                 overlay = new_overlay

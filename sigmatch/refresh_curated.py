@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sigmatch import config
 from sigmatch.catalog.model import KnownBug, Reference, StableFix
 from sigmatch.catalog.overlay import MAX_ATTACHED, CuratedUpdate, merge_stable
 from sigmatch.catalog.store import utcnow
+from sigmatch.config import Settings
 from sigmatch.errors import UpstreamError
 from sigmatch.upstream.http import MemoryCache, UpstreamClient, build_url, client_from_settings
 from sigmatch.upstream.lookup import Query, lookup
@@ -92,7 +92,7 @@ class _Run:
     """Mutable state of one pass (findings, failure streaks)."""
 
     stable: Stable
-    settings: Mapping[str, Any]
+    settings: Settings
     client: UpstreamClient
     deadline: float
     today: str
@@ -117,7 +117,7 @@ def refresh_curated(
     imported: Iterable[KnownBug] = (),
     *,
     steps: Iterable[str] = STEPS,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings,
     checked: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     client: UpstreamClient | None = None,
@@ -133,7 +133,7 @@ def refresh_curated(
     """
     t0 = time.perf_counter()
     wanted = tuple(s for s in STEPS if s in set(steps))
-    s = {**config.load(), **(settings or {})}
+    s = settings
     ids = {b.id for b in curated}
     overlay = {k: v for k, v in previous.items() if k in ids}  # a deleted curated file takes its update along
     asked = {k: v for k, v in (checked or {}).items() if k in ids}
@@ -142,8 +142,8 @@ def refresh_curated(
     now = now or utcnow()
     # a cache of its own: tonight's pass must see tonight's upstream, not an answer cached for the API
     the_client = client if client is not None else client_from_settings(s, cache=MemoryCache())
-    run = _Run(stable=Stable(the_client, str(s["SIGMATCH_STABLE_URL"])), settings=s, client=the_client,
-               deadline=time.monotonic() + float(s["SIGMATCH_REFRESH_UPSTREAM_BUDGET"]), today=now[:10])
+    run = _Run(stable=Stable(the_client, s.stable_url), settings=s, client=the_client,
+               deadline=time.monotonic() + s.refresh_upstream_budget, today=now[:10])
     by_sha = _imported_releases(imported)
     # least recently asked first: a pass the budget cut short continues where it stopped
     order = sorted(curated, key=lambda b: (asked.get(b.id, ""), b.id))

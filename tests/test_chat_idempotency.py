@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from chat_servers import SlackServer, slack_headers
+from conftest import settings_with
 from test_chat_slack import SECRET, event_body, make_app, post_event
 
+from sigmatch.runtime import build_runtime
 from sigmatch.runtime.chat.delivery import QueueRunner, ReplyJob, SlackFile
 from sigmatch.runtime.chat.idempotency import (
     MemoryIdempotency,
-    RedisIdempotency,
     SqliteIdempotency,
-    idempotency_for,
 )
+from sigmatch.runtime.redisio.locks import RedisIdempotency
 
 
 def test_memory_claim_once_until_expiry() -> None:
@@ -85,25 +87,23 @@ def test_sqlite_concurrent_claims_have_one_winner(tmp_path: Path) -> None:
     assert wins.count(True) == 1
 
 
-def test_default_store_is_machine_wide_unless_redis(tmp_path: Path) -> None:
-    assert idempotency_for({"SIGMATCH_DATA_DIR": str(tmp_path)}).backend == "sqlite"
-    assert idempotency_for({}).backend == "memory"
+def test_default_store_is_machine_wide_unless_redis(tmp_path: Path, redis_url: str) -> None:
+    assert build_runtime(settings_with(SIGMATCH_DATA_DIR=tmp_path, REDIS_URL="")).idempotency.backend == "sqlite"
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    assert idempotency_for({"SIGMATCH_DATA_DIR": str(blocked)}).backend == "memory"
+    assert build_runtime(settings_with(SIGMATCH_DATA_DIR=blocked, REDIS_URL="")).idempotency.backend == "memory"
+    assert build_runtime(settings_with(REDIS_URL=redis_url)).idempotency.backend == "redis"
 
 
 def test_redis_claim_is_shared_between_clients(redis_url: str) -> None:
-    a = RedisIdempotency.from_url(redis_url)
-    b = RedisIdempotency.from_url(redis_url)
+    a = build_runtime(settings_with(REDIS_URL=redis_url)).idempotency
+    b = RedisIdempotency(redis.Redis.from_url(redis_url))
     assert a.claim("slack:event:Ev1", ttl=60)
     assert not b.claim("slack:event:Ev1", ttl=60)
     assert b.claim("slack:event:Ev2", ttl=60)
 
 
 def test_a_released_claim_can_be_claimed_again(tmp_path: Path, redis_url: str) -> None:
-    import redis
-
     stores = [MemoryIdempotency(), SqliteIdempotency(tmp_path / "claims.sqlite3"),
               RedisIdempotency(redis.Redis.from_url(redis_url))]
     for store in stores:

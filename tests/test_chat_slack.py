@@ -1,6 +1,6 @@
 """Slack endpoints end to end: real signed requests in, real HTTP replies out to a local Slack stand-in.
 
-The app is the real one (``create_app``) with a small catalog written here; the replies go to
+The app is the real one (``create_app``, through conftest.app_with) with a small catalog written here; the replies go to
 :class:`tests.chat_servers.SlackServer` on 127.0.0.1 through Slack's SDK. After each request the
 background runner is drained (``settle``), so "exactly one reply" and "no reply" are exact counts,
 not timing guesses.
@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 
 import pytest
 from chat_servers import SlackServer, slack_headers
+from conftest import app_with
 from flask import Flask
 from flask.testing import FlaskClient
 
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import BugSignature, FixCommit, KnownBug, Reference, StableFix
-from sigmatch.web import create_app
 from sigmatch.web.chat import bp as chat_bp
 
 SECRET = "test-signing-secret"
@@ -72,7 +72,7 @@ def make_app(server: SlackServer, **settings: Any) -> Flask:
         "TESTING": True,
         **settings,
     }
-    app = create_app(config)
+    app = app_with(config)
     if "chat" not in app.blueprints:
         app.register_blueprint(chat_bp)
     return app

@@ -13,9 +13,11 @@ import yaml
 from conftest import shared_path
 
 from sigmatch import parse_log, signature_of
+from sigmatch.catalog.catalog import curated_entries
 from sigmatch.catalog.curated import MAX_FILE_BYTES, lint, load_curated, load_file
 from sigmatch.catalog.model import FixCommit, Introduced, KnownBug, Origin, StableFix, Status
 from sigmatch.catalog.versions import verdict, version_from_log
+from sigmatch.config import Settings
 from sigmatch.errors import SignatureFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,9 +98,19 @@ def test_real_tree_loads() -> None:
 def test_default_directory_comes_from_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     write(tmp_path, "widget-poke-null.yaml", good_entry())
     monkeypatch.setenv("SIGMATCH_SIGNATURES_DIR", str(tmp_path))
-    assert [b.id for b in load_curated()] == ["widget-poke-null"]
+    assert [b.id for b in curated_entries(Settings.from_env())] == ["widget-poke-null"]
     monkeypatch.delenv("SIGMATCH_SIGNATURES_DIR")
-    assert len(load_curated()) == len(ENTRY_FILES)
+    assert len(curated_entries(Settings.from_env())) == len(ENTRY_FILES)
+
+
+def test_a_missing_curated_directory_is_an_error_that_names_it(tmp_path: Path) -> None:
+    """A deployment whose curated tree is not there must not quietly serve zero curated bugs."""
+    from sigmatch.runtime import build_runtime
+
+    gone = tmp_path / "no-such-signatures"
+    s = Settings.from_env({"SIGMATCH_SIGNATURES_DIR": str(gone), "SIGMATCH_DATA_DIR": str(tmp_path / "data")})
+    with pytest.raises(SignatureFileError, match="no-such-signatures"):
+        build_runtime(s).load_catalog()
 
 
 @pytest.mark.parametrize("path", ENTRY_FILES, ids=[p.stem for p in ENTRY_FILES])

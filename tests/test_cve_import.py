@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_path
+from conftest import settings_with, shared_path
 from vulns_fixture import bippy_record
 
-from sigmatch.catalog.catalog import load_catalog
+from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.cve import (
     MalformedRecord,
     VulnsRepo,
@@ -27,6 +27,7 @@ from sigmatch.catalog.cve import (
 from sigmatch.catalog.store import LocalStore
 from sigmatch.errors import ConfigError, ImportSourceError, StoreError
 from sigmatch.refresh import refresh
+from sigmatch.runtime import build_runtime
 
 # Real records picked for what they show: the fsnotify soft-lockup fix (stable fixes on 6 branches),
 # an unfixed-branch record, a multi-sha record (stable backport shas listed in .sha1), a record
@@ -90,8 +91,14 @@ def repo(tmp_path: Path, real_records: dict[str, dict[str, bytes]]) -> Path:
 
 
 def settings_for(tmp_path: Path, source: Path | str) -> dict[str, Any]:
+    """The environment of a deployment with no curated entries (an empty curated directory)."""
+    (tmp_path / "no-curated").mkdir(exist_ok=True)
     return {"SIGMATCH_DATA_DIR": str(tmp_path / "data"), "SIGMATCH_CVE_REPO": str(source),
             "SIGMATCH_SIGNATURES_DIR": str(tmp_path / "no-curated"), "REDIS_URL": ""}
+
+
+def catalog_of(env: dict[str, Any]) -> Catalog:
+    return build_runtime(settings_with(env)).load_catalog()
 
 
 def commit_all(repo: Path, message: str) -> None:
@@ -104,9 +111,9 @@ def commit_all(repo: Path, message: str) -> None:
 
 def test_first_import_keeps_the_facts(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    report = refresh(settings=s)
+    report = refresh(settings=settings_with(s))
     assert report.full and sorted(report.added) == sorted(REAL) and not report.skipped
-    catalog = load_catalog(s)
+    catalog = catalog_of(s)
     assert len(catalog) == len(REAL)
     bug = catalog.get("CVE-2024-47660")
     assert bug is not None and bug.origin.value == "cve"
@@ -130,8 +137,8 @@ def test_first_import_keeps_the_facts(tmp_path: Path, repo: Path) -> None:
 
 def test_unfixed_branches_multi_sha_and_stable_only_records(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    refresh(settings=s)
-    catalog = load_catalog(s)
+    refresh(settings=settings_with(s))
+    catalog = catalog_of(s)
     leak = catalog.get("CVE-2026-52990")
     assert leak is not None
     assert leak.unfixed_branches == ("5.10", "5.15")
@@ -154,7 +161,7 @@ def test_unfixed_branches_multi_sha_and_stable_only_records(tmp_path: Path, repo
 def test_a_bundle_is_a_repository_too(tmp_path: Path, repo: Path) -> None:
     bundle = tmp_path / "vulns.bundle"
     git(repo, "bundle", "create", str(bundle), "HEAD", "master")
-    report = refresh(settings=settings_for(tmp_path, bundle))
+    report = refresh(settings=settings_with(settings_for(tmp_path, bundle)))
     assert len(report.added) == len(REAL)
 
 
@@ -163,24 +170,24 @@ def test_a_bundle_is_a_repository_too(tmp_path: Path, repo: Path) -> None:
 
 def test_incremental_import_reads_only_what_changed(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    first = refresh(settings=s)
-    again = refresh(settings=s)
+    first = refresh(settings=settings_with(s))
+    again = refresh(settings=settings_with(s))
     assert again.unchanged and again.records_read == 0 and again.snapshot_version == first.snapshot_version
     # a new record, and a modified one (a new stable backport for 6.1)
     write_record(repo, "CVE-2099-0001", own_record("CVE-2099-0001", "widget: fix double free", "b" * 40))
     write_record(repo, "CVE-2099-0002", own_record("CVE-2099-0002", "widget: fix leak", "c" * 40))
     commit_all(repo, "two new")
-    second = refresh(settings=s)
+    second = refresh(settings=settings_with(s))
     assert sorted(second.added) == ["CVE-2099-0001", "CVE-2099-0002"] and second.records_read == 2
     assert not second.full and second.from_commit == first.to_commit
     write_record(repo, "CVE-2099-0002", own_record("CVE-2099-0002", "widget: fix leak", "c" * 40,
                                                    stable=(("6.1.99", "d" * 40),)))
     commit_all(repo, "backport")
-    third = refresh(settings=s)
+    third = refresh(settings=settings_with(s))
     assert third.changed == ("CVE-2099-0002",) and not third.added and third.records_read == 1
-    bug = load_catalog(s).get("CVE-2099-0002")
+    bug = catalog_of(s).get("CVE-2099-0002")
     assert bug is not None and bug.stable_fixed == {"6.1": "6.1.99"}
-    assert len(load_catalog(s)) == len(REAL) + 2
+    assert len(catalog_of(s)) == len(REAL) + 2
     assert third.previous_version == second.snapshot_version != third.snapshot_version
 
 
@@ -193,7 +200,7 @@ def test_malformed_record_is_skipped_and_reported(tmp_path: Path, repo: Path) ->
     write_record(repo, "CVE-2099-0004", {"json": b'{"dataType": "CVE_RECORD"}'})
     write_record(repo, "CVE-2099-0005", {"json": b"\xff\xfe\x00binary"})
     commit_all(repo, "broken ones")
-    report = refresh(settings=s)
+    report = refresh(settings=settings_with(s))
     reasons = {sk.id: sk.reason for sk in report.skipped}
     assert set(reasons) == {"CVE-2099-0003", "CVE-2099-0004", "CVE-2099-0005"}
     assert "cve/published/2099/CVE-2099-0003.json" in reasons["CVE-2099-0003"]
@@ -202,14 +209,14 @@ def test_malformed_record_is_skipped_and_reported(tmp_path: Path, repo: Path) ->
     # a good record that turns malformed keeps its last good version
     (repo / "cve/published/2024/CVE-2024-47660.json").write_text("{ truncated")
     commit_all(repo, "damage one")
-    damaged = refresh(settings=s)
+    damaged = refresh(settings=settings_with(s))
     assert [sk.id for sk in damaged.skipped] == ["CVE-2024-47660"] and not damaged.removed
-    assert load_catalog(s).get("CVE-2024-47660") is not None
+    assert catalog_of(s).get("CVE-2024-47660") is not None
 
 
 def test_withdrawn_records_leave_the_catalog(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    refresh(settings=s)
+    refresh(settings=settings_with(s))
     # upstream moves a rejected CVE from cve/published to cve/rejected
     (repo / "cve/rejected/2022").mkdir(parents=True)
     git(repo, "mv", "cve/published/2022/CVE-2022-50240.json", "cve/rejected/2022/CVE-2022-50240.json")
@@ -221,9 +228,9 @@ def test_withdrawn_records_leave_the_catalog(tmp_path: Path, repo: Path) -> None
     doc["cveMetadata"]["state"] = "REJECTED"
     p.write_text(json.dumps(doc))
     commit_all(repo, "reject two")
-    report = refresh(settings=s)
+    report = refresh(settings=settings_with(s))
     assert sorted(report.removed) == ["CVE-2021-4440", "CVE-2022-50240"]
-    catalog = load_catalog(s)
+    catalog = catalog_of(s)
     assert catalog.get("CVE-2022-50240") is None and catalog.get("CVE-2021-4440") is None
     assert len(catalog) == len(REAL) - 2
 
@@ -233,13 +240,13 @@ def test_withdrawn_records_leave_the_catalog(tmp_path: Path, repo: Path) -> None
 
 def test_unreachable_repository_keeps_previous_data(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    good = refresh(settings=s)
-    before = load_catalog(s)
+    good = refresh(settings=settings_with(s))
+    before = catalog_of(s)
     for source in (tmp_path / "no-such-repo", "http://127.0.0.1:9/vulns.git", tmp_path):
         with pytest.raises(ImportSourceError) as err:
-            refresh(settings={**s, "SIGMATCH_CVE_REPO": str(source)})
+            refresh(settings=settings_with(s, SIGMATCH_CVE_REPO=source))
         assert str(source) in str(err.value) and err.value.source == str(source)
-    after = load_catalog(s)
+    after = catalog_of(s)
     assert after.version == before.version and len(after) == len(before)
     meta = LocalStore(tmp_path / "data").read_meta()
     assert meta.version == good.snapshot_version and meta.last_error and "no-such-repo" not in meta.last_error
@@ -248,18 +255,18 @@ def test_unreachable_repository_keeps_previous_data(tmp_path: Path, repo: Path) 
 def test_unreachable_repository_on_first_run(tmp_path: Path) -> None:
     s = settings_for(tmp_path, tmp_path / "missing")
     with pytest.raises(ImportSourceError, match="does not exist"):
-        refresh(settings=s)
-    assert len(load_catalog(s)) == 0
+        refresh(settings=settings_with(s))
+    assert len(catalog_of(s)) == 0
     assert not (tmp_path / "data" / "vulns.git").exists()
 
 
 def test_unknown_source_and_concurrent_refresh(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
     with pytest.raises(ConfigError):
-        refresh(("nope",), settings=s)
+        refresh(("nope",), settings=settings_with(s))
     store = LocalStore(tmp_path / "data")
     with store.lock(), pytest.raises(StoreError, match="another refresh"):
-        refresh(settings=s)
+        refresh(settings=settings_with(s))
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -352,18 +359,18 @@ def test_db_lint_names_file_field_problem(tmp_path: Path, capsys: pytest.Capture
 
 def test_importer_or_rules_change_forces_one_full_reimport(tmp_path: Path, repo: Path) -> None:
     s = settings_for(tmp_path, repo)
-    first = refresh(settings=s)
+    first = refresh(settings=settings_with(s))
     store = LocalStore(tmp_path / "data")
     store.update_meta(importer_version="0-old")
-    redo = refresh(settings=s)
+    redo = refresh(settings=settings_with(s))
     assert redo.full and redo.records_read == len(REAL) and any("full re-import" in n for n in redo.notes)
     assert redo.unchanged and redo.snapshot_version == first.snapshot_version  # same content, same id
-    after = refresh(settings=s)
+    after = refresh(settings=settings_with(s))
     assert after.unchanged and after.records_read == 0 and not after.notes
     # a commit outside cve/ reads no record but moves the imported commit on
     (repo / "README").write_text("readme\n")
     commit_all(repo, "readme")
-    moved = refresh(settings=s)
+    moved = refresh(settings=settings_with(s))
     assert moved.records_read == 0 and moved.unchanged
     assert store.read_meta().cve_commit == git(repo, "rev-parse", "HEAD").strip()
 

@@ -12,20 +12,21 @@ from pathlib import Path
 
 import pytest
 import redis
+from conftest import settings_with
 from redis_server import RedisServer
 from rq import SimpleWorker
 
 from sigmatch.catalog.model import KnownBug, Origin
-from sigmatch.catalog.store import StoreMeta, current_version, open_store
+from sigmatch.catalog.store import StoreMeta
 from sigmatch.errors import ConfigError, JobError, QueueUnavailableError, StoreError
-from sigmatch.runtime.coordination import redis_health, upstream_cache, upstream_limiter
-from sigmatch.runtime.jobs import JobStatus, jobs_for
+from sigmatch.runtime import build_runtime
+from sigmatch.runtime.jobs import JobStatus
 from sigmatch.runtime.jobs_rq import RQJobs
 from sigmatch.runtime.redisio import client_for
 from sigmatch.runtime.redisio.cache import RedisCache, RedisRateLimiter
 from sigmatch.runtime.redisio.locks import RedisLock, claim_once
 from sigmatch.runtime.redisio.store import CURRENT, META, SNAPSHOT_PREFIX, RedisSnapshotStore
-from sigmatch.runtime.schedule import RefreshSchedule, enabled, next_run
+from sigmatch.runtime.schedule import RefreshSchedule, next_run
 from sigmatch.upstream.http import MemoryCache
 
 
@@ -37,13 +38,14 @@ def bugs(n: int, tag: str = "") -> list[KnownBug]:
 
 
 def test_store_saves_swaps_and_keeps_the_previous_snapshot(redis_url: str) -> None:
-    store = open_store({"REDIS_URL": redis_url, "SIGMATCH_DATA_DIR": "/nonexistent"})
+    runtime = build_runtime(settings_with(REDIS_URL=redis_url, SIGMATCH_DATA_DIR="/nonexistent"))
+    store = runtime.store
     assert isinstance(store, RedisSnapshotStore)
     assert store.load() is None and store.read_meta().version == ""
-    assert current_version({"REDIS_URL": redis_url}) is None
+    assert runtime.current_version() is None
 
     first = store.save(bugs(3), StoreMeta(counts={"bugs": 3}, last_success="2026-01-01T00:00:00Z"))
-    assert current_version({"REDIS_URL": redis_url}) == first.version
+    assert runtime.current_version() == first.version
     snap = store.load()
     assert snap is not None and [b.id for b in snap.bugs] == [b.id for b in bugs(3)]
     assert snap.meta.last_success == "2026-01-01T00:00:00Z"
@@ -127,17 +129,17 @@ def test_claim_once_is_set_nx_ex(redis_url: str) -> None:
 
 
 def test_cache_and_rate_limiter_are_shared_and_degrade(redis_url: str) -> None:
-    settings = {"REDIS_URL": redis_url, "SIGMATCH_RATE_LIMIT": 1.0}
-    cache = upstream_cache(settings)
+    runtime = build_runtime(settings_with(REDIS_URL=redis_url, SIGMATCH_RATE_LIMIT=1.0))
+    cache = runtime.upstream_cache
     assert isinstance(cache, RedisCache)
     cache.set("k", b"v" * 10, ttl=60)
     assert RedisCache(redis.Redis.from_url(redis_url)).get("k") == b"v" * 10  # another process's view
     cache.set("short", b"x", ttl=0.05)
     time.sleep(0.2)
     assert cache.get("short") is None
-    assert isinstance(upstream_cache({"REDIS_URL": ""}), MemoryCache)
+    assert isinstance(build_runtime(settings_with(REDIS_URL="")).upstream_cache, MemoryCache)
 
-    limiter = upstream_limiter(settings)
+    limiter = runtime.upstream_limiter
     assert isinstance(limiter, RedisRateLimiter)
     other = RedisRateLimiter(redis.Redis.from_url(redis_url), rate=1.0, burst=4.0)
     granted = [limiter.acquire("lore.kernel.org", deadline=time.monotonic()) for _ in range(2)]
@@ -154,9 +156,9 @@ def test_cache_and_rate_limiter_are_shared_and_degrade(redis_url: str) -> None:
 
 
 def test_redis_health(redis_url: str) -> None:
-    assert redis_health({"REDIS_URL": ""}) is None
-    assert redis_health({"REDIS_URL": redis_url}) == {"ok": True}
-    bad = redis_health({"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert build_runtime(settings_with(REDIS_URL="")).redis_health() is None
+    assert build_runtime(settings_with(REDIS_URL=redis_url)).redis_health() == {"ok": True}
+    bad = build_runtime(settings_with(REDIS_URL="redis://127.0.0.1:1/0")).redis_health()
     assert bad is not None and not bad["ok"] and "unreachable" in bad["detail"]
 
 
@@ -164,7 +166,7 @@ def test_redis_health(redis_url: str) -> None:
 
 
 def test_rq_jobs_report_queued_started_finished_failed(redis_url: str) -> None:
-    jobs = jobs_for({"REDIS_URL": redis_url, "SIGMATCH_JOB_TIMEOUT": 60, "SIGMATCH_JOB_RETRIES": 0})
+    jobs = build_runtime(settings_with(REDIS_URL=redis_url, SIGMATCH_JOB_TIMEOUT=60, SIGMATCH_JOB_RETRIES=0)).jobs
     assert isinstance(jobs, RQJobs) and jobs.backend == "rq"
     ok = jobs.enqueue("textwrap.indent", text="x", prefix="> ")  # any plain module-level function
     bad = jobs.enqueue("sigmatch.runtime.jobs.resolve", func="not-a-path")
@@ -180,7 +182,7 @@ def test_rq_jobs_report_queued_started_finished_failed(redis_url: str) -> None:
 
 
 def test_rq_jobs_retry_a_failed_job(redis_url: str) -> None:
-    jobs = RQJobs({"REDIS_URL": redis_url, "SIGMATCH_JOB_TIMEOUT": 60, "SIGMATCH_JOB_RETRIES": 1})
+    jobs = RQJobs(redis_url, timeout=60, retries=1)
     jid = jobs.enqueue("sigmatch.runtime.jobs.resolve", func="still-not-a-path")
     SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
     info = jobs.get(jid)  # waiting for its retry: still queued, with the reason it failed
@@ -189,7 +191,7 @@ def test_rq_jobs_retry_a_failed_job(redis_url: str) -> None:
 
 def test_rq_jobs_say_when_redis_is_unreachable() -> None:
     server = RedisServer()
-    jobs = RQJobs({"REDIS_URL": server.url, "SIGMATCH_JOB_TIMEOUT": 60, "SIGMATCH_JOB_RETRIES": 0})
+    jobs = RQJobs(server.url, timeout=60, retries=0)
     with pytest.raises(QueueUnavailableError):
         jobs.enqueue("os.getpid")
     with pytest.raises(QueueUnavailableError):
@@ -225,12 +227,13 @@ def test_serve_side_schedule(tmp_path: Path) -> None:
     assert next_run("0 3 * * *", after.replace(hour=3, minute=0, second=0)).day == 2
     with pytest.raises(ConfigError):
         next_run("at three", after)
-    assert not enabled({"SIGMATCH_SERVE_REFRESH": "off"}) and enabled({"SIGMATCH_SERVE_REFRESH": "on"})
-    with pytest.raises(ConfigError):
-        enabled({"SIGMATCH_SERVE_REFRESH": "sometimes"})
-    assert RefreshSchedule.from_settings({"SIGMATCH_SERVE_REFRESH": "off"}) is None
-    sched = RefreshSchedule.from_settings({"SIGMATCH_SERVE_REFRESH": "on", "SIGMATCH_REFRESH_CRON": "0 3 * * *",
-                                           "SIGMATCH_JOB_TIMEOUT": 30})
+    assert not settings_with(SIGMATCH_SERVE_REFRESH="off").serve_refresh
+    assert settings_with(SIGMATCH_SERVE_REFRESH="on").serve_refresh
+    with pytest.raises(ConfigError, match="SIGMATCH_SERVE_REFRESH"):
+        settings_with(SIGMATCH_SERVE_REFRESH="sometimes")
+    assert RefreshSchedule.from_settings(settings_with(SIGMATCH_SERVE_REFRESH="off")) is None
+    sched = RefreshSchedule.from_settings(settings_with(SIGMATCH_SERVE_REFRESH="on", SIGMATCH_REFRESH_CRON="0 3 * * *",
+                                                        SIGMATCH_JOB_TIMEOUT=30))
     assert sched is not None and sched.cron == "0 3 * * *"
     marker = tmp_path / "ran"
     sched.command = (sys.executable, "-c", f"open({str(marker)!r}, 'w').write('yes')")
@@ -241,32 +244,31 @@ def test_serve_side_schedule(tmp_path: Path) -> None:
 
 
 def test_upstream_client_shares_the_redis_cache_and_pace(redis_url: str) -> None:
-    from sigmatch import config
-    from sigmatch.upstream.http import client_from_settings
-
-    shared = client_from_settings(config.load(REDIS_URL=redis_url))
+    shared = build_runtime(settings_with(REDIS_URL=redis_url)).upstream_client()
     assert isinstance(shared.cache, RedisCache) and isinstance(shared.limiter, RedisRateLimiter)
-    alone = client_from_settings(config.load(REDIS_URL=""))
+    alone = build_runtime(settings_with(REDIS_URL="")).upstream_client()
     assert isinstance(alone.cache, MemoryCache)
 
 
 def test_worker_loads_the_catalog_before_forking_once_per_snapshot(tmp_path: Path, redis_url: str) -> None:
-    from sigmatch import config
-    from sigmatch.runtime.chat import delivery
+    from sigmatch.worker import tasks
     from sigmatch.worker.rq_worker import warm
 
     store = RedisSnapshotStore(redis_url)
     first = store.save(bugs(3), StoreMeta())
-    settings = config.load(REDIS_URL=redis_url, SIGMATCH_SIGNATURES_DIR=str(tmp_path))
+    runtime = build_runtime(settings_with(REDIS_URL=redis_url, SIGMATCH_SIGNATURES_DIR=str(tmp_path)))
     try:
-        assert warm(settings) == first.version
-        holder = delivery._worker_holder
-        assert holder is not None and len(holder.peek().catalog) == 3
-        assert warm(settings) == first.version and delivery._worker_holder is holder  # nothing new: kept
+        assert warm(runtime) == first.version
+        holder = tasks.catalog_holder(runtime)
+        loaded = holder.peek()
+        assert loaded is not None and len(loaded.catalog) == 3
+        assert warm(runtime) == first.version and tasks.catalog_holder(runtime) is holder  # nothing new: kept
         second = store.save(bugs(5), StoreMeta())
-        assert warm(settings) == second.version and len(delivery._worker_holder.peek().catalog) == 5
+        assert warm(runtime) == second.version
+        reloaded = tasks.catalog_holder(runtime).peek()
+        assert reloaded is not None and len(reloaded.catalog) == 5
     finally:
-        delivery._worker_holder = None
+        tasks._holder = None
 
 
 def test_lookup_job_returns_json_and_never_leaves_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

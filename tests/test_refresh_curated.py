@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_path
+from conftest import app_with, settings_with, shared_path
 from upstream_server import ReplayServer, fixed, sequence
 from vulns_fixture import add_records, make_repo
 
-from sigmatch import config
-from sigmatch.catalog.catalog import load_catalog
+from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import KnownBug, Reference, StableFix
 from sigmatch.catalog.overlay import CuratedUpdate, apply_update
 from sigmatch.catalog.store import LocalStore, encode_bugs
 from sigmatch.cli import main
 from sigmatch.errors import CatalogError
 from sigmatch.refresh import refresh
+from sigmatch.runtime import build_runtime
 
 PARENT_FIX = "172e422ffea20a89bfdc672741c1aad6fbb5044e"  # the upstream-samples' ChangeLog-6.1.109 names it
 PARENT_STABLE = "d8c42405fc3507cc43ba7e4986a773c3fc633f6e"
@@ -89,9 +89,13 @@ def changelog(version: str, backports: dict[str, str]) -> str:
 def settings(tmp: Path, url: str, sig_dir: Path, **over: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"SIGMATCH_UPSTREAM_LOOKUP": "on", "SIGMATCH_HTTP_TIMEOUT": 1.0,
                               "SIGMATCH_RATE_LIMIT": 0.0, **over}
-    return config.load({}, SIGMATCH_DATA_DIR=str(tmp / "data"), SIGMATCH_SIGNATURES_DIR=str(sig_dir),
-                       SIGMATCH_LORE_URL=url, SIGMATCH_BUGZILLA_URL=url, SIGMATCH_SYZBOT_URL=url,
-                       SIGMATCH_STABLE_URL=url, **values)
+    return {"SIGMATCH_DATA_DIR": str(tmp / "data"), "SIGMATCH_SIGNATURES_DIR": str(sig_dir), "REDIS_URL": "",
+            "SIGMATCH_LORE_URL": url, "SIGMATCH_BUGZILLA_URL": url, "SIGMATCH_SYZBOT_URL": url,
+            "SIGMATCH_STABLE_URL": url, **values}
+
+
+def catalog_of(env: dict[str, Any]) -> Catalog:
+    return build_runtime(settings_with(env)).load_catalog()
 
 
 def sigdir(tmp: Path, *docs: str) -> Path:
@@ -119,8 +123,8 @@ def stable_of(bug: KnownBug | None) -> dict[str, StableFix]:
 
 def test_stable_step_corrects_an_unverified_release_and_keeps_a_verified_one(tmp_path: Path, own_server: ReplayServer) -> None:
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML))
-    report = refresh(("stable",), settings=s)
-    facts = stable_of(load_catalog(s).get("own-widget-null"))
+    report = refresh(("stable",), settings=settings_with(s))
+    facts = stable_of(catalog_of(s).get("own-widget-null"))
     assert facts["6.6"].version == "6.6.31" and facts["6.6"].verified and facts["6.6"].sha == "3" * 40
     assert "ChangeLog-6.6.31" in (facts["6.6"].source or "")
     assert facts["6.1"].version == "6.1.90" and facts["6.1"].source == "test fixture, checked by a person"
@@ -133,9 +137,9 @@ def test_stable_step_corrects_an_unverified_release_and_keeps_a_verified_one(tmp
 
 def test_changelogs_are_not_read_twice_and_nothing_new_makes_no_new_snapshot(tmp_path: Path, own_server: ReplayServer) -> None:
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML))
-    first = refresh(("stable",), settings=s)
+    first = refresh(("stable",), settings=settings_with(s))
     n = len(own_server.requests)
-    second = refresh(("stable",), settings=s)
+    second = refresh(("stable",), settings=settings_with(s))
     assert len(own_server.requests) == n  # 6.6 settled, 6.6.30 remembered as not carrying it
     assert second.unchanged and second.snapshot_version == first.snapshot_version
     assert LocalStore(tmp_path / "data").read_meta().curated_checked.get("own-widget-null")
@@ -144,31 +148,31 @@ def test_changelogs_are_not_read_twice_and_nothing_new_makes_no_new_snapshot(tmp
 def test_a_cve_only_refresh_keeps_what_the_curated_steps_learned(tmp_path: Path, own_server: ReplayServer) -> None:
     repo = make_repo(tmp_path / "vulns.git", 3)
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML), SIGMATCH_CVE_REPO=str(repo))
-    refresh(("cve",), settings=s)
-    refresh(("stable",), settings=s)
+    refresh(("cve",), settings=settings_with(s))
+    refresh(("stable",), settings=settings_with(s))
     add_records(repo, 2, first=1)
-    report = refresh(("cve",), settings=s)
+    report = refresh(("cve",), settings=settings_with(s))
     assert len(report.added) == 2
-    assert stable_of(load_catalog(s).get("own-widget-null"))["6.6"].version == "6.6.31"
+    assert stable_of(catalog_of(s).get("own-widget-null"))["6.6"].version == "6.6.31"
 
 
 def test_upstream_off_asks_nobody(tmp_path: Path, own_server: ReplayServer) -> None:
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML), SIGMATCH_UPSTREAM_LOOKUP="off")
-    report = refresh(("stable", "upstream"), settings=s)
+    report = refresh(("stable", "upstream"), settings=settings_with(s))
     assert own_server.requests == []
     assert any("SIGMATCH_UPSTREAM_LOOKUP=off" in n for n in report.curated["notes"])
-    assert stable_of(load_catalog(s).get("own-widget-null"))["6.6"].verified is False
+    assert stable_of(catalog_of(s).get("own-widget-null"))["6.6"].verified is False
 
 
 def test_kernel_org_down_fails_nothing_and_gives_up_after_a_few_tries(tmp_path: Path) -> None:
     with ReplayServer(None) as srv:
         srv.route("/", fixed(503, "down", "text/plain"))
         s = settings(tmp_path, srv.url, sigdir(tmp_path, OWN_YAML, PARENT_YAML))
-        report = refresh(("stable",), settings=s)
+        report = refresh(("stable",), settings=settings_with(s))
         assert report.unchanged
         assert any("could not be read" in n for n in report.curated["notes"])
         assert srv.count("/v6.x/") <= 3 * 3  # three ChangeLogs (each with its retries), then it stops
-        assert stable_of(load_catalog(s).get("own-widget-null"))["6.6"].version == "6.6.30"
+        assert stable_of(catalog_of(s).get("own-widget-null"))["6.6"].version == "6.6.30"
 
 
 def test_a_changelog_not_yet_released_is_asked_again_next_time(tmp_path: Path) -> None:
@@ -176,17 +180,17 @@ def test_a_changelog_not_yet_released_is_asked_again_next_time(tmp_path: Path) -
         srv.route("/v6.x/ChangeLog-6.6.31", sequence(fixed(404, "no", "text/plain"),
                                                      fixed(200, changelog("6.6.31", {"3" * 40: OWN_FIX}), "text/plain")))
         s = settings(tmp_path, srv.url, sigdir(tmp_path, OWN_YAML))
-        assert refresh(("stable",), settings=s).unchanged
-        assert not refresh(("stable",), settings=s).unchanged
-        assert stable_of(load_catalog(s).get("own-widget-null"))["6.6"].version == "6.6.31"
+        assert refresh(("stable",), settings=settings_with(s)).unchanged
+        assert not refresh(("stable",), settings=settings_with(s)).unchanged
+        assert stable_of(catalog_of(s).get("own-widget-null"))["6.6"].version == "6.6.31"
 
 
 def test_the_budget_cuts_a_pass_short_and_the_next_one_starts_where_it_stopped(tmp_path: Path, own_server: ReplayServer) -> None:
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML), SIGMATCH_REFRESH_UPSTREAM_BUDGET=0)
-    report = refresh(("stable",), settings=s)
+    report = refresh(("stable",), settings=settings_with(s))
     assert report.curated["not_reached"] == ["own-widget-null"] and own_server.requests == []
     s["SIGMATCH_REFRESH_UPSTREAM_BUDGET"] = 60
-    assert refresh(("stable",), settings=s).curated["checked"] == 1
+    assert refresh(("stable",), settings=settings_with(s)).curated["checked"] == 1
 
 
 # ------------------------------------------------------------------ against the upstream samples
@@ -202,8 +206,8 @@ def replay() -> Iterator[ReplayServer]:
 def test_both_steps_against_the_samples(tmp_path: Path, replay: ReplayServer) -> None:
     fsnotify_race = (Path(__file__).parent.parent / "signatures" / "fsnotify-mark-connector-race.yaml").read_text()
     s = settings(tmp_path, replay.url, sigdir(tmp_path, PARENT_YAML, fsnotify_race))
-    report = refresh(("stable", "upstream"), settings=s)
-    cat = load_catalog(s)
+    report = refresh(("stable", "upstream"), settings=settings_with(s))
+    cat = catalog_of(s)
     bug = cat.get("parent-watched-softlockup")
     assert bug is not None
     fact = stable_of(bug)["6.1"]
@@ -231,8 +235,8 @@ signatures:
   kind: lockdep
 """
     s = settings(tmp_path, replay.url, sigdir(tmp_path, deadlock))
-    refresh(("upstream",), settings=s)
-    bug = load_catalog(s).get("destroy-mark-deadlock")
+    refresh(("upstream",), settings=settings_with(s))
+    bug = catalog_of(s).get("destroy-mark-deadlock")
     assert bug is not None
     lore = [r for r in bug.references if r.kind == "lore"]
     assert [r.value for r in lore] == ["000000000000ae63710620417f67@google.com"]
@@ -293,12 +297,9 @@ def test_through_redis_both_web_processes_serve_what_the_refresh_confirmed(
         tmp_path: Path, own_server: ReplayServer, redis_url: str) -> None:
     import time
 
-    from sigmatch.catalog.store import current_version
-    from sigmatch.web import create_app
-
     s = settings(tmp_path, own_server.url, sigdir(tmp_path, OWN_YAML), REDIS_URL=redis_url,
                  SIGMATCH_SNAPSHOT_CHECK=0.05)
-    webs = [create_app(dict(s, SIGMATCH_DATA_DIR=str(tmp_path / f"web{i}"), TESTING=True)).test_client()
+    webs = [app_with(dict(s, SIGMATCH_DATA_DIR=str(tmp_path / f"web{i}"), TESTING=True)).test_client()
             for i in range(2)]
 
     def six_six(web: Any) -> dict[str, Any]:
@@ -307,9 +308,10 @@ def test_through_redis_both_web_processes_serve_what_the_refresh_confirmed(
         return next(x for x in r.get_json()["stable"] if x["branch"] == "6.6")
 
     assert all(six_six(w)["version"] == "6.6.30" for w in webs)
-    before = current_version(s)
-    report = refresh(("stable",), settings=s)
-    assert current_version(s) == report.snapshot_version != before
+    runtime = build_runtime(settings_with(s))
+    before = runtime.current_version()
+    report = refresh(("stable",), runtime=runtime)
+    assert runtime.current_version() == report.snapshot_version != before
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not all(six_six(w)["version"] == "6.6.31" for w in webs):
         time.sleep(0.05)
@@ -319,13 +321,12 @@ def test_through_redis_both_web_processes_serve_what_the_refresh_confirmed(
 
 
 def test_the_bug_page_shows_where_a_refreshed_fact_comes_from(tmp_path: Path, replay: ReplayServer) -> None:
-    from sigmatch.web import create_app
 
     s = settings(tmp_path, replay.url, sigdir(tmp_path, PARENT_YAML))
-    web = create_app(dict(s, TESTING=True)).test_client()
+    web = app_with(dict(s, TESTING=True)).test_client()
     assert "(unverified)" in web.get("/bugs/parent-watched-softlockup").get_data(as_text=True)
-    refresh(("stable", "upstream"), settings=s)
-    web = create_app(dict(s, TESTING=True)).test_client()
+    refresh(("stable", "upstream"), settings=settings_with(s))
+    web = app_with(dict(s, TESTING=True)).test_client()
     html = web.get("/bugs/parent-watched-softlockup").get_data(as_text=True)
     assert "6.1.109" in html and "ChangeLog-6.1.109" in html and "(unverified)" not in html
     assert "found by a refresh" in html and "172e422ffea2" in html
@@ -337,7 +338,7 @@ def test_upstream_down_stops_after_a_few_entries_and_they_go_first_next_time(tmp
     with ReplayServer(None) as srv:
         srv.route("/", fixed(503, "down", "text/plain"))
         s = settings(tmp_path, srv.url, sigdir(tmp_path, *docs))
-        report = refresh(("upstream",), settings=s)
+        report = refresh(("upstream",), settings=settings_with(s))
     c = report.curated
     assert c["lookups"] == 3 and len(c["not_reached"]) == 2 and report.unchanged
     assert any("kept failing" in n for n in c["notes"])
@@ -354,8 +355,8 @@ def test_hostile_upstream_answers_change_nothing_and_fail_nothing(tmp_path: Path
         srv.route("/v6.x/", fixed(200, "<html><body>not a ChangeLog \x00\xff</body></html>"))  # HTML, not git log
         s = settings(tmp_path, srv.url, sigdir(tmp_path, OWN_YAML, PARENT_YAML),
                      SIGMATCH_UPSTREAM_MAX_BYTES=1024 * 1024)
-        report = refresh(("stable", "upstream"), settings=s)
+        report = refresh(("stable", "upstream"), settings=settings_with(s))
     assert report.unchanged and report.curated["notes"]
-    cat = load_catalog(s)
+    cat = catalog_of(s)
     assert stable_of(cat.get("own-widget-null"))["6.6"].version == "6.6.30"
     assert all(r.found is None for b in cat.bugs for r in b.references)

@@ -6,19 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import settings_with
 
-from sigmatch.catalog.catalog import load_catalog
 from sigmatch.catalog.model import BugSignature, FixCommit, Introduced, KnownBug, Origin, Reference, StableFix
 from sigmatch.catalog.store import (
     LocalStore,
     StoreMeta,
-    current_version,
     decode_bugs,
     encode_bugs,
-    open_store,
 )
 from sigmatch.errors import CatalogError, StoreError
 from sigmatch.refresh import refresh
+from sigmatch.runtime import build_runtime
 
 
 def bug(n: int, **kw: object) -> KnownBug:
@@ -63,7 +62,7 @@ def test_save_load_meta_and_pruning(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "catalog").glob("snapshot-*"))
     assert files == sorted(f"snapshot-{v}.json.gz" for v in versions[-2:])  # the current and the previous one
     assert not list((tmp_path / "catalog").glob(".*.tmp"))
-    assert current_version({"SIGMATCH_DATA_DIR": str(tmp_path), "REDIS_URL": ""}) == versions[-1]
+    assert build_runtime(settings_with(SIGMATCH_DATA_DIR=tmp_path, REDIS_URL="")).current_version() == versions[-1]
     updated = store.update_meta(last_error="boom")
     assert updated.version == versions[-1] and store.read_meta().last_error == "boom"
 
@@ -104,7 +103,7 @@ def test_interrupted_refresh_changes_nothing_served(tmp_path: Path) -> None:
     settings = {"SIGMATCH_DATA_DIR": str(tmp_path / "data"), "SIGMATCH_CVE_REPO": str(tmp_path / "nowhere"),
                 "REDIS_URL": ""}
     with pytest.raises(KeyboardInterrupt):
-        refresh(settings=settings, progress=die)
+        refresh(settings=settings_with(settings), progress=die)
     meta = store.read_meta()
     assert meta.version == first.version and meta.last_error and "interrupted" in meta.last_error
     snap = store.load()
@@ -138,10 +137,11 @@ def test_load_catalog_merges_curated_and_imported(tmp_path: Path) -> None:
         "references": [{"kind": "cve", "value": "CVE-2099-0001"}],
     }))
     settings = {"SIGMATCH_DATA_DIR": str(tmp_path / "data"), "SIGMATCH_SIGNATURES_DIR": str(sig_dir), "REDIS_URL": ""}
-    empty = load_catalog(settings)
+    runtime = build_runtime(settings_with(settings))
+    empty = runtime.load_catalog()
     assert len(empty) == 1 and empty.meta["imported"] == 0
-    open_store(settings).save([bug(1), bug(2)], StoreMeta())
-    catalog = load_catalog(settings)
+    runtime.store.save([bug(1), bug(2)], StoreMeta())
+    catalog = runtime.load_catalog()
     # the curated entry covers CVE-2099-0001: the imported copy of that CVE is shadowed
     assert len(catalog) == 2 and catalog.meta["imported"] == 2 and catalog.meta["curated"] == 1
     assert catalog.meta["shadowed"] == ["CVE-2099-0001"]

@@ -195,10 +195,10 @@ def test_fetched_round_trips_through_the_cache_encoding() -> None:
 
 
 def test_client_from_settings_allows_exactly_the_four_bases() -> None:
-    from sigmatch import config
+    from sigmatch.config import Settings
 
-    s = config.load({}, SIGMATCH_LORE_URL="http://127.0.0.1:1/lore", SIGMATCH_BUGZILLA_URL="http://127.0.0.1:2",
-                    SIGMATCH_SYZBOT_URL="http://127.0.0.1:3", SIGMATCH_STABLE_URL="http://127.0.0.1:4/pub")
+    s = Settings.from_env({"SIGMATCH_LORE_URL": "http://127.0.0.1:1/lore", "SIGMATCH_BUGZILLA_URL": "http://127.0.0.1:2",
+                           "SIGMATCH_SYZBOT_URL": "http://127.0.0.1:3", "SIGMATCH_STABLE_URL": "http://127.0.0.1:4/pub"})
     c = client_from_settings(s)
     assert c.allowed("http://127.0.0.1:1/lore/all/?q=x") and c.allowed("http://127.0.0.1:4/pub/v6.x/x")
     assert not c.allowed("http://127.0.0.1:1/other") and not c.allowed("http://127.0.0.1:5/")

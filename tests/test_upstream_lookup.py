@@ -13,8 +13,8 @@ import pytest
 from conftest import shared_path
 from upstream_server import BOT_WALL_HTML, ReplayServer, fixed, slow, syzbot_address
 
-from sigmatch import config
 from sigmatch.cli import main
+from sigmatch.config import Settings
 from sigmatch.trace.model import Frame, Kind, Report
 from sigmatch.trace.signature import Signature
 from sigmatch.upstream.http import MemoryCache, UpstreamClient, make_session
@@ -26,11 +26,11 @@ PATCH = "20240927091231.360334-1-lizhi.xu@windriver.com"
 EXTID = "c679f13773f295d2da53"
 
 
-def settings(url: str, **over: Any) -> dict[str, Any]:
+def settings(url: str, **over: Any) -> Settings:
     values: dict[str, Any] = {"SIGMATCH_HTTP_TIMEOUT": 1.0, "SIGMATCH_RATE_LIMIT": 0.0,
                               "SIGMATCH_UPSTREAM_BUDGET": 5.0, **over}
-    return config.load({}, SIGMATCH_LORE_URL=url, SIGMATCH_BUGZILLA_URL=url, SIGMATCH_SYZBOT_URL=url,
-                       SIGMATCH_STABLE_URL=url, **values)
+    return Settings.from_env({"SIGMATCH_LORE_URL": url, "SIGMATCH_BUGZILLA_URL": url, "SIGMATCH_SYZBOT_URL": url,
+                              "SIGMATCH_STABLE_URL": url, **{k: str(v) for k, v in values.items()}})
 
 
 def client(url: str, timeout: float = 1.0) -> UpstreamClient:

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import app_with
 from flask import Flask
 from flask.testing import FlaskClient
 from web_helpers import FSNOTIFY_FIX, FSNOTIFY_LOG, small_catalog
 
 from sigmatch.runtime.jobs import JobStatus, ThreadJobs
-from sigmatch.web import create_app
 
 LOG = FSNOTIFY_LOG.read_bytes()
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Flask:
-    return create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
+    return app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
                        "SIGMATCH_CVE_REPO": str(tmp_path / "no-such-repo"),
                        "SIGMATCH_ADMIN_TOKEN": "s3cret", "JOBS": ThreadJobs(state_dir=tmp_path / "jobs")})
 
@@ -121,7 +121,7 @@ def test_refresh_needs_the_token_and_runs_as_a_job(client: FlaskClient) -> None:
 
 
 def test_refresh_disabled_without_a_token(tmp_path: Path) -> None:
-    app = create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path), "SIGMATCH_ADMIN_TOKEN": ""})
+    app = app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path), "SIGMATCH_ADMIN_TOKEN": ""})
     r = app.test_client().post("/api/v1/refresh", headers={"Authorization": "Bearer anything"})
     assert r.status_code == 403 and r.get_json()["error"]["code"] == "admin_disabled"
 

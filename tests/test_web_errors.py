@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import app_with
 from web_helpers import small_catalog
-
-from sigmatch.web import create_app
 
 
 def test_every_error_has_the_one_shape(tmp_path: Path) -> None:
-    app = create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
+    app = app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
                       "SIGMATCH_MAX_REQUEST_BYTES": 4096})
 
     @app.get("/api/v1/_boom")  # a deliberate internal error
@@ -56,7 +55,7 @@ def test_every_error_has_the_one_shape(tmp_path: Path) -> None:
 
 
 def test_pages_render_errors_as_html_for_browsers(tmp_path: Path) -> None:
-    client = create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path)}).test_client()
+    client = app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path)}).test_client()
     r = client.get("/bugs/<script>x<script>", headers={"Accept": "text/html,application/xhtml+xml"})
     assert r.status_code == 404 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)

@@ -6,17 +6,16 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import app_with
 from flask.testing import FlaskClient
 from web_helpers import FSNOTIFY_FIX, FSNOTIFY_LOG, small_catalog
-
-from sigmatch.web import create_app
 
 LOG = FSNOTIFY_LOG.read_text()
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> FlaskClient:
-    return create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path)}).test_client()
+    return app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path)}).test_client()
 
 
 def test_front_page_has_a_form_that_works_without_javascript(client: FlaskClient) -> None:

@@ -10,18 +10,18 @@ import os
 import tempfile
 
 import pytest
+from conftest import app_with
 from hypothesis import HealthCheck, settings
 from web_helpers import small_catalog
 
 from sigmatch.runtime.jobs import ThreadJobs
-from sigmatch.web import create_app
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 EXAMPLES = int(os.environ.get("SIGMATCH_FUZZ_EXAMPLES", "30"))
 
-app = create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": tempfile.mkdtemp(prefix="sigmatch-fuzz-"),
+app = app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": tempfile.mkdtemp(prefix="sigmatch-fuzz-"),
                   "SIGMATCH_ADMIN_TOKEN": "fuzz-token", "JOBS": ThreadJobs()})
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 

@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_path
+from conftest import app_with, shared_path
 from flask.testing import FlaskClient
 from upstream_server import BOT_WALL_HTML, ReplayServer, fixed, slow
 from web_helpers import small_catalog
-
-from sigmatch.web import create_app
 
 REPORT = "000000000000ae63710620417f67@google.com"
 PATCH = "20240927091231.360334-1-lizhi.xu@windriver.com"
@@ -38,7 +36,7 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def app_client(tmp_path: Path, url: str, **over: Any) -> FlaskClient:
-    app = create_app({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
+    app = app_with({"CATALOG": small_catalog(), "SIGMATCH_DATA_DIR": str(tmp_path),
                       "SIGMATCH_UPSTREAM_LOOKUP": "on", "SIGMATCH_LORE_URL": url, "SIGMATCH_BUGZILLA_URL": url,
                       "SIGMATCH_SYZBOT_URL": url, "SIGMATCH_STABLE_URL": url, "SIGMATCH_HTTP_TIMEOUT": 2.0,
                       "SIGMATCH_RATE_LIMIT": 0.0, "SIGMATCH_UPSTREAM_BUDGET": 5.0, **over})

@@ -22,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import app_with, settings_with
 from redis_server import RedisServer
 from rq import SimpleWorker
 from vulns_fixture import TRACE, add_records, make_repo
 
-from sigmatch.catalog.store import open_store
 from sigmatch.refresh import refresh
+from sigmatch.runtime import build_runtime
 from sigmatch.runtime.jobs import JobStatus
-from sigmatch.runtime.jobs_rq import RQJobs
 from sigmatch.runtime.redisio import client_for
 from sigmatch.runtime.redisio.store import CURRENT, RedisSnapshotStore
+from sigmatch.worker import tasks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK_KEY = "sigmatch:lock:refresh"
@@ -77,12 +78,11 @@ def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
 
 @pytest.fixture
 def app_factory() -> Iterator[Callable[[dict[str, Any]], Any]]:
-    from sigmatch.web import create_app
 
     apps: list[Any] = []
 
     def make(settings: dict[str, Any]) -> Any:
-        app = create_app(dict(settings, TESTING=True))
+        app = app_with(dict(settings, TESTING=True))
         apps.append(app)
         return app.test_client()
 
@@ -106,11 +106,11 @@ def test_kill9_of_the_worker_mid_refresh_changes_nothing_and_the_next_run_comple
         tmp_path: Path, redis_url: str) -> None:
     repo = make_repo(tmp_path / "vulns", 100)
     s = settings_for(tmp_path, redis_url, repo)
-    first = refresh(settings=s)  # the snapshot being served
+    first = refresh(settings=settings_with(s))  # the snapshot being served
     add_records(repo, 3000, first=20000)  # a long enough refresh to be killed in the middle of
 
-    jobs = RQJobs(s)
-    jobs.enqueue("sigmatch.refresh.refresh")
+    jobs = build_runtime(settings_with(s)).jobs
+    jobs.enqueue("sigmatch.worker.tasks.refresh_job")
     env = as_env(settings_for(tmp_path, redis_url, repo, "worker-data"))
     worker = start_worker(env, tmp_path / "worker1.log")
     client = client_for(redis_url)
@@ -122,13 +122,13 @@ def test_kill9_of_the_worker_mid_refresh_changes_nothing_and_the_next_run_comple
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
 
-    store = open_store(s)
+    store = build_runtime(settings_with(s)).store
     assert client.get(CURRENT) == first.snapshot_version.encode()
     snap = store.load()
     assert snap is not None and len(snap.bugs) == 100  # the served catalog did not change
 
     wait_for(lambda: client.exists(LOCK_KEY) == 0, 10, "the dead worker's lock to expire")
-    job = jobs.enqueue("sigmatch.refresh.refresh")
+    job = jobs.enqueue("sigmatch.worker.tasks.refresh_job")
     worker = start_worker(env, tmp_path / "worker2.log")
     assert worker.wait(timeout=120) == 0
     info = jobs.get(job)
@@ -145,7 +145,7 @@ def test_redis_down_keeps_answering_from_memory_and_recovers(
         tmp_path: Path, own_redis: RedisServer, app_factory: Callable[[dict[str, Any]], Any]) -> None:
     repo = make_repo(tmp_path / "vulns", 40)
     s = settings_for(tmp_path, own_redis.url, repo)
-    refresh(settings=s)
+    refresh(settings=settings_with(s))
     web = app_factory(s)
     assert total(web) == 40
     assert web.get("/readyz").get_json()["status"] == "ready"
@@ -167,7 +167,7 @@ def test_redis_down_keeps_answering_from_memory_and_recovers(
 
     own_redis.start()  # back, empty (no persistence): the next refresh publishes again
     add_records(repo, 5, first=30000)
-    refresh(settings=dict(s, SIGMATCH_DATA_DIR=str(tmp_path / "data2")))
+    refresh(settings=settings_with(s, SIGMATCH_DATA_DIR=str(tmp_path / "data2")))
     wait_for(lambda: total(web) == 45, 20, "the web app to serve the new snapshot")
     assert web.get("/readyz").get_json()["status"] == "ready"
 
@@ -176,7 +176,7 @@ def test_hung_redis_costs_requests_at_most_a_short_timeout(
         tmp_path: Path, own_redis: RedisServer, app_factory: Callable[[dict[str, Any]], Any]) -> None:
     repo = make_repo(tmp_path / "vulns", 10)
     s = settings_for(tmp_path, own_redis.url, repo)
-    refresh(settings=s)
+    refresh(settings=settings_with(s))
     web = app_factory(s)
     assert total(web) == 10
     own_redis.pause()  # accepts connections, answers nothing
@@ -200,20 +200,21 @@ def test_malformed_record_and_unreachable_repository_through_the_worker(
     s = settings_for(tmp_path, redis_url, repo)
     for k, v in s.items():
         monkeypatch.setenv(k, str(v))
-    jobs = RQJobs(s)
-    job = jobs.enqueue("sigmatch.refresh.refresh", sources=["cve"])
+    jobs = build_runtime(settings_with(s)).jobs
+    job = jobs.enqueue("sigmatch.worker.tasks.refresh_job", sources=["cve"])
     SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
     info = jobs.get(job)
     assert info.status is JobStatus.FINISHED, info
     assert info.result["added"] == 20 and info.result["skipped"] == 1
     assert info.result["skipped_records"][0]["id"] == "CVE-2025-1020"
-    store = open_store(s)
+    store = build_runtime(settings_with(s)).store
     good = store.load()
     assert good is not None and len(good.bugs) == 20
 
     monkeypatch.setenv("SIGMATCH_CVE_REPO", str(tmp_path / "no-such-repository"))
     monkeypatch.setenv("SIGMATCH_DATA_DIR", str(tmp_path / "fresh-data"))
-    job = jobs.enqueue("sigmatch.refresh.refresh")
+    tasks.reset()  # a worker started with this environment
+    job = jobs.enqueue("sigmatch.worker.tasks.refresh_job")
     SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
     info = jobs.get(job)
     assert info.status is JobStatus.FAILED and info.error and "ImportSourceError" in info.error, info
@@ -231,8 +232,8 @@ def test_two_refreshes_at_once_one_runs_the_other_is_refused(
     s = settings_for(tmp_path, redis_url, repo)
     for k, v in settings_for(tmp_path, redis_url, repo, "in-process-worker").items():
         monkeypatch.setenv(k, str(v))  # what the in-process worker's job reads
-    jobs = RQJobs(s)
-    first = jobs.enqueue("sigmatch.refresh.refresh")
+    jobs = build_runtime(settings_with(s)).jobs
+    first = jobs.enqueue("sigmatch.worker.tasks.refresh_job")
     env = as_env(settings_for(tmp_path, redis_url, repo, "worker-data"))
     worker = start_worker(env, tmp_path / "worker.log")
     client = client_for(redis_url)
@@ -240,8 +241,8 @@ def test_two_refreshes_at_once_one_runs_the_other_is_refused(
         wait_for(lambda: client.exists(LOCK_KEY) == 1 or worker.poll() is not None, 30, "the first refresh")
         # the second refresh, started while the first holds the lock
         with pytest.raises(Exception, match="another refresh is running"):
-            refresh(settings=dict(s, SIGMATCH_DATA_DIR=str(tmp_path / "other")))
-        second = jobs.enqueue("sigmatch.refresh.refresh")
+            refresh(settings=settings_with(s, SIGMATCH_DATA_DIR=str(tmp_path / "other")))
+        second = jobs.enqueue("sigmatch.worker.tasks.refresh_job")
         SimpleWorker([jobs.queue], connection=jobs.queue.connection).work(burst=True)
         assert worker.wait(timeout=120) == 0
     finally:
@@ -253,7 +254,7 @@ def test_two_refreshes_at_once_one_runs_the_other_is_refused(
     refused = b.status is JobStatus.FAILED and "another refresh is running" in (b.error or "")
     ran_after = b.status is JobStatus.FINISHED and b.result["unchanged"]
     assert refused or ran_after, b
-    snap = open_store(s).load()
+    snap = build_runtime(settings_with(s)).store.load()
     assert snap is not None and len(snap.bugs) == 2000 and snap.version == a.result["snapshot_version"]
 
 
@@ -303,14 +304,14 @@ def test_readyz_and_metrics_say_when_the_last_refresh_failed(
     s = settings_for(tmp_path, redis_url, repo)
     web = app_factory(s)
     assert web.get("/readyz").get_json()["refresh"]["last_success"] is None
-    refresh(("cve",), settings=s)
+    refresh(("cve",), settings=settings_with(s))
     ready = web.get("/readyz").get_json()
     assert ready["refresh"]["last_success"] and not ready["refresh"]["failing"]
     assert not any("refresh failed" in d for d in ready["degraded"])
 
     broken = dict(s, SIGMATCH_CVE_REPO=str(tmp_path / "no-such-repo"), SIGMATCH_DATA_DIR=str(tmp_path / "other"))
     with pytest.raises(Exception):  # noqa: B017 - the repository error, whatever its class
-        refresh(("cve",), settings=broken)
+        refresh(("cve",), settings=settings_with(broken))
     ready = web.get("/readyz").get_json()
     assert ready["status"] == "degraded" and ready["refresh"]["failing"]
     assert any("the last refresh failed" in d for d in ready["degraded"])
@@ -318,6 +319,6 @@ def test_readyz_and_metrics_say_when_the_last_refresh_failed(
     assert "sigmatch_refresh_failing 1.0" in metrics
     assert "sigmatch_refresh_last_success_timestamp_seconds 0.0" not in metrics
 
-    refresh(("cve",), settings=s)  # the next night works again
+    refresh(("cve",), settings=settings_with(s))  # the next night works again
     assert not web.get("/readyz").get_json()["refresh"]["failing"]
     assert "sigmatch_refresh_failing 0.0" in web.get("/metrics").get_data(as_text=True)

@@ -8,7 +8,7 @@ snapshot and is laid over them here (:mod:`sigmatch.catalog.overlay`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from sigmatch.catalog.model import KnownBug, Origin
 
 if TYPE_CHECKING:
     from sigmatch.catalog.store import SnapshotStore
+    from sigmatch.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,27 +53,21 @@ class Catalog:
         }
 
 
-def curated_entries(settings: Mapping[str, Any] | None = None) -> list[KnownBug]:
-    """The curated entries as ``SIGMATCH_SIGNATURES_DIR`` has them now (none when it is missing).
+def curated_entries(settings: Settings) -> list[KnownBug]:
+    """The curated entries as ``SIGMATCH_SIGNATURES_DIR`` has them now.
 
-    Raises :class:`~sigmatch.errors.SignatureFileError` for a broken file.
+    Raises :class:`~sigmatch.errors.SignatureFileError` for a broken file or a missing directory
+    (a deployment without its curated bugs must not quietly serve none).
     """
-    from pathlib import Path
-
-    from sigmatch import config
     from sigmatch.catalog.curated import load_curated
 
-    raw = settings["SIGMATCH_SIGNATURES_DIR"] if settings is not None and "SIGMATCH_SIGNATURES_DIR" in settings \
-        else config.get("SIGMATCH_SIGNATURES_DIR")
-    sig_dir = Path(str(raw)).expanduser()
-    return load_curated(sig_dir) if sig_dir.is_dir() else []
+    return load_curated(settings.signatures_dir)
 
 
-def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotStore | None = None) -> Catalog:
+def load_catalog(settings: Settings, *, store: SnapshotStore) -> Catalog:
     """Every known bug: the curated entries (``signatures/``) merged with the imported snapshot.
 
-    ``settings`` is a mapping as :func:`sigmatch.config.load` returns (missing names fall back to
-    the environment); ``store`` overrides the store the settings name (a ``SnapshotStore``).
+    ``store`` is the deployment's snapshot store (:attr:`sigmatch.runtime.Runtime.store`).
     Curated entries win on id clashes, and an imported CVE that a curated entry cites (its ``cves``)
     is left out ("shadowed", listed in ``meta``): one bug, one entry. The catalog's ``version`` changes whenever either part does.
     Raises :class:`~sigmatch.errors.SignatureFileError` for a broken curated file and
@@ -81,11 +76,8 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
     import hashlib
     import json
 
-    from sigmatch.catalog.store import open_store
-
     curated = curated_entries(settings)
-    the_store = store if store is not None else open_store(settings)
-    snapshot = the_store.load()
+    snapshot = store.load()
     imported: tuple[KnownBug, ...] = snapshot.bugs if snapshot is not None else ()
     overlay = snapshot.overlay if snapshot is not None else {}
     if overlay:

@@ -62,24 +62,24 @@ _PATTERN_PROBLEMS = {
 
 
 def default_schema_path() -> Path:
-    """The schema shipped with the repository's ``signatures/``."""
-    return config.REPO_DIR / "signatures" / SCHEMA_NAME
+    """The schema shipped with sigmatch's own curated tree (``signatures/schema.json``)."""
+    return config.curated_dir() / SCHEMA_NAME
 
 
-def load_curated(directory: Path | None = None) -> list[KnownBug]:
-    """Every curated bug in ``directory`` (default: the ``SIGMATCH_SIGNATURES_DIR`` setting).
+def load_curated(directory: Path) -> list[KnownBug]:
+    """Every curated bug in ``directory`` (``Settings.signatures_dir``; a missing one is a problem).
 
     Raises :class:`SignatureFileError` naming file, field and problem on the first problem found.
     """
-    bugs, problems, _ = _load_dir(_directory(directory))
+    bugs, problems, _ = _load_dir(Path(directory))
     if problems:
         raise problems[0]
     return bugs
 
 
-def lint(directory: Path | None = None) -> list[SignatureFileError]:
+def lint(directory: Path) -> list[SignatureFileError]:
     """Every problem in ``directory`` (empty list: the tree is clean)."""
-    _, problems, example_problems = _load_dir(_directory(directory))
+    _, problems, example_problems = _load_dir(Path(directory))
     return sorted([*problems, *example_problems], key=lambda e: e.path)
 
 
@@ -94,10 +94,6 @@ def load_file(path: Path, schema_path: Path | None = None) -> KnownBug:
 
 
 # ----------------------------------------------------------------------------------- internals
-
-
-def _directory(directory: Path | None) -> Path:
-    return Path(directory) if directory is not None else Path(config.get("SIGMATCH_SIGNATURES_DIR"))
 
 
 def _schema_for(directory: Path) -> Path:
@@ -124,7 +120,8 @@ def _files(directory: Path) -> list[Path]:
 def _load_dir(directory: Path) -> tuple[list[KnownBug], list[SignatureFileError], list[SignatureFileError]]:
     """(bugs, problems that stop loading, problems with example traces)."""
     if not directory.is_dir():
-        return [], [SignatureFileError(str(directory), "(directory)", "not a directory")], []
+        return [], [SignatureFileError(str(directory), "(directory)", "no such directory of curated known bugs "
+                                       "(SIGMATCH_SIGNATURES_DIR)")], []
     validator = _validator(_schema_for(directory))
     bugs: list[KnownBug] = []
     problems: list[SignatureFileError] = []

@@ -1,8 +1,9 @@
 """Where the imported catalog lives between runs: versioned snapshots behind one small interface.
 
 :class:`SnapshotStore` is what the refresh writes and what ``load_catalog()`` reads;
-:class:`LocalStore` is the embedded default (files in ``SIGMATCH_DATA_DIR``). A Redis-backed store
-can implement the same protocol and reuse :func:`encode_bugs` / :func:`decode_bugs`.
+:class:`LocalStore` is the embedded default (files in ``SIGMATCH_DATA_DIR``); the Redis one is
+:class:`sigmatch.runtime.redisio.store.RedisSnapshotStore` (same encoding). Which one a process
+uses is decided by :func:`sigmatch.runtime.build_runtime`.
 
 Layout of a local store::
 
@@ -290,31 +291,3 @@ class LocalStore:
             yield
         finally:
             os.close(fd)  # closing releases the flock
-
-
-def open_store(settings: Mapping[str, Any] | None = None) -> SnapshotStore:
-    """The store the settings name: Redis when ``REDIS_URL`` is set (and its store module is there),
-    else the local one in ``SIGMATCH_DATA_DIR``."""
-    import importlib
-    import importlib.util
-
-    from sigmatch import config
-
-    def setting(name: str) -> Any:
-        return settings[name] if settings is not None and name in settings else config.get(name)
-
-    redis_url = setting("REDIS_URL")
-    if redis_url and importlib.util.find_spec("sigmatch.runtime.redisio.store") is not None:
-        store: SnapshotStore = importlib.import_module("sigmatch.runtime.redisio.store").RedisSnapshotStore(str(redis_url))
-        return store
-    return LocalStore(os.path.expanduser(str(setting("SIGMATCH_DATA_DIR"))))
-
-
-def current_version(settings: Mapping[str, Any] | None = None) -> str | None:
-    """The current snapshot's id, cheaply (a web process polls it to pick up a new snapshot)."""
-    store = open_store(settings)
-    probe = getattr(store, "current_version", None)  # the Redis store: one GET with a short timeout
-    if callable(probe):
-        version = probe()
-        return str(version) if version else None
-    return store.read_meta().version or None

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
 from sigmatch import __version__
+from sigmatch.config import Settings
 from sigmatch.errors import SigmatchError
 
-# Subcommand modules, in help order. A module that is not there yet is left out.
+# Subcommand modules (sigmatch.cli.<name>_cmd), in help order.
 COMMANDS = ("parse", "match", "lookup", "db", "refresh", "serve")
 
 
@@ -24,10 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sigmatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        modname = f"sigmatch.cli.{name}_cmd"
-        if importlib.util.find_spec(modname) is None:
-            continue
-        importlib.import_module(modname).register(sub)
+        importlib.import_module(f"sigmatch.cli.{name}_cmd").register(sub)
     return parser
 
 
@@ -38,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        args.settings = Settings.from_env()  # read once; a bad value stops here, naming the setting
         rc: int = args.func(args)
         return rc
     except SigmatchError as exc:

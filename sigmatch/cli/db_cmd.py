@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sigmatch.catalog.catalog import load_catalog
 from sigmatch.catalog.model import KnownBug, Origin
+from sigmatch.cli.common import runtime_of, settings_of
 
 
 def register(sub: Any) -> None:
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 def stats(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
+    catalog = runtime_of(args).load_catalog()
     out: dict[str, Any] = dict(catalog.stats())
     out["version"] = catalog.version
     out["cve_commit"] = catalog.meta.get("cve_commit")
@@ -77,7 +77,7 @@ def _render(bug: KnownBug) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
+    catalog = runtime_of(args).load_catalog()
     bug = catalog.get(args.id) or catalog.get(args.id.upper())
     if bug is None:
         print(f"sigmatch: no known bug with id {args.id!r}", file=sys.stderr)
@@ -92,9 +92,7 @@ def lint(args: argparse.Namespace) -> int:
     except ImportError:
         print("sigmatch: the curated-signature loader is not available", file=sys.stderr)
         return 2
-    from sigmatch import config
-
-    directory = Path(args.dir or config.get("SIGMATCH_SIGNATURES_DIR")).expanduser()
+    directory = Path(args.dir).expanduser() if args.dir else settings_of(args).signatures_dir
     if not directory.is_dir():
         print(f"sigmatch: {directory}: not a directory", file=sys.stderr)
         return 2

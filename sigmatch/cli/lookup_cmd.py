@@ -17,8 +17,8 @@ import argparse
 import json
 from typing import Any
 
-from sigmatch import config, parse_log
-from sigmatch.cli.common import read_log
+from sigmatch import parse_log
+from sigmatch.cli.common import read_log, runtime_of
 from sigmatch.errors import InputError
 from sigmatch.upstream.lookup import Query, lookup, query_for
 from sigmatch.upstream.model import LoreMessage, UpstreamResult
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InputError("no crash report found in the log: nothing to look up (use --query TERM)",
                          reason="no_report")
-    result = lookup(q, settings=config.load(), budget=args.budget)
+    rt = runtime_of(args)
+    result = lookup(q, settings=rt.settings, budget=args.budget, client=rt.upstream_client())
     if args.json:
         doc = result.to_dict()
         doc["title"] = reports[0].title if reports else None

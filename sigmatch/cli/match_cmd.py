@@ -17,10 +17,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from sigmatch import config
 from sigmatch.answer import Answer, analyze
-from sigmatch.catalog.catalog import load_catalog
-from sigmatch.cli.common import read_log
+from sigmatch.cli.common import read_log, runtime_of, settings_of
 from sigmatch.errors import InputError, SigmatchError
 from sigmatch.match.matcher import Matcher
 from sigmatch.match.model import Match
@@ -44,11 +42,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    top = args.top if args.top is not None else int(config.get("SIGMATCH_TOP_K"))
+    top = args.top if args.top is not None else settings_of(args).top_k
     if top < 1:
         raise InputError("--top must be at least 1")
     if args.jsonl is not None:
-        matcher = Matcher(load_catalog())
+        matcher = Matcher(runtime_of(args).load_catalog())
         if args.jsonl == "-":
             lines: Iterable[str] = sys.stdin
             batch(lines, matcher, sys.stdout, top=top)
@@ -62,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.jsonl}: is a directory") from exc
         return 0
     text = read_log(args.file)
-    matcher = Matcher(load_catalog())
+    matcher = Matcher(runtime_of(args).load_catalog())
     answer = analyze(text, matcher, top=top, kernel=args.kernel)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from sigmatch.cli.common import runtime_of
 from sigmatch.refresh import SOURCES, RefreshReport, refresh
 
 
@@ -115,7 +116,7 @@ def _curated_lines(c: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(sys.stderr)
-    report = refresh(tuple(args.sources or SOURCES), progress=progress, full=args.full)
+    report = refresh(tuple(args.sources or SOURCES), runtime=runtime_of(args), progress=progress, full=args.full)
     if args.json:
         print(json.dumps(report.to_dict(ids_limit=None), indent=1))
     else:

@@ -7,11 +7,10 @@ background jobs in-process.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-DEFAULT_PORT = 8000
+from sigmatch.cli.common import runtime_of, settings_of
 
 
 def register(sub: Any) -> None:
@@ -20,30 +19,33 @@ def register(sub: Any) -> None:
         description="Serve the HTTP API (/api/v1/...), the web page (/), /healthz, /readyz and /metrics.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT),
-                   help=f"port (default $PORT or {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=None, help="port (default $PORT or 8000)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default $WEB_CONCURRENCY or 2)")
-    p.add_argument("--threads", type=int, default=None, help="threads per worker (default 8)")
+    p.add_argument("--threads", type=int, default=None, help="threads per worker (default $SIGMATCH_WEB_THREADS or 8)")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
     if args.workers is not None:
-        os.environ["WEB_CONCURRENCY"] = str(max(1, args.workers))
+        settings = args.settings = settings.with_(web_concurrency=max(1, args.workers))
     from gunicorn.app.base import BaseApplication
 
-    # gunicorn_conf sets PROMETHEUS_MULTIPROC_DIR; prometheus_client is loaded later, by create_app().
+    # gunicorn_conf.options sets PROMETHEUS_MULTIPROC_DIR (for prometheus_client, loaded later by
+    # create_app()) and returns the settings with it.
     from sigmatch.web import create_app, gunicorn_conf, warm_up
 
-    opts = gunicorn_conf.options()
-    opts["bind"] = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+    opts, settings = gunicorn_conf.options(settings)
+    args.settings = settings
+    port = args.port if args.port is not None else settings.port
+    opts["bind"] = f"[{args.host}]:{port}" if ":" in args.host else f"{args.host}:{port}"
     if args.threads is not None:
         opts["threads"] = max(1, args.threads)
     if args.access_log:
         opts["accesslog"] = "-"
 
-    app = create_app()
+    app = create_app(runtime=runtime_of(args))
     try:
         catalog = warm_up(app)
         print(f"sigmatch: catalog {catalog.version}: {len(catalog)} known bugs", file=sys.stderr)
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     # process, started from gunicorn's master so that there is one schedule, not one per worker).
     from sigmatch.runtime.schedule import RefreshSchedule
 
-    schedule = RefreshSchedule.from_settings(app.extensions["sigmatch"].settings)
+    schedule = RefreshSchedule.from_settings(settings)
     if schedule is not None:
         on_exit = opts["on_exit"]
 

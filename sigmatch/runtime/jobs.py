@@ -3,7 +3,7 @@
 ::
 
     jobs = ThreadJobs()
-    job_id = jobs.enqueue("sigmatch.refresh.refresh", source="cve")
+    job_id = jobs.enqueue("sigmatch.worker.tasks.refresh_job", sources=["cve"])
     jobs.get(job_id).status          # queued | started | finished | failed
 
 A job is named by the dotted path of a plain function (``"package.module.function"``), so that a
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -103,6 +103,13 @@ def resolve(func: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
+def _takes_runtime(fn: Callable[..., Any]) -> bool:
+    try:
+        return "runtime" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
 def _jsonable(value: Any, depth: int = 0) -> Any:
     """A JSON-able rendering of a job's return value (dataclasses via ``to_dict()``)."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -130,13 +137,15 @@ class ThreadJobs:
 
     backend = "thread"
 
-    def __init__(self, *, workers: int = 1, keep: int = 1000, state_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, *, workers: int = 1, keep: int = 1000, state_dir: str | os.PathLike[str] | None = None,
+                 runtime: Any = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigmatch-job")
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, JobInfo] = OrderedDict()
         self._keep = keep
         self._dir = Path(state_dir) if state_dir is not None else None
         self.on_done: list[Callable[[JobInfo], None]] = []
+        self.runtime = runtime  # handed to job functions that take a `runtime` parameter
 
     def _save(self, info: JobInfo) -> None:
         if self._dir is None:
@@ -197,7 +206,9 @@ class ThreadJobs:
         if info is None:
             return
         try:
-            result = resolve(info.func)(**info.kwargs)
+            fn = resolve(info.func)
+            extra = {"runtime": self.runtime} if self.runtime is not None and _takes_runtime(fn) else {}
+            result = fn(**info.kwargs, **extra)
             done = self._update(job_id, status=JobStatus.FINISHED, ended_at=time.time(), result=_jsonable(result))
         except BaseException as exc:  # a job must never take the pool down
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -227,13 +238,3 @@ class ThreadJobs:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def jobs_for(settings: Mapping[str, Any]) -> Jobs:
-    """The backend the settings ask for: RQ when ``REDIS_URL`` is set and available, threads otherwise."""
-    if settings.get("REDIS_URL") and importlib.util.find_spec("sigmatch.runtime.jobs_rq") is not None:
-        mod = importlib.import_module("sigmatch.runtime.jobs_rq")
-        backend: Jobs = mod.RQJobs(settings)
-        return backend
-    data_dir = settings.get("SIGMATCH_DATA_DIR")
-    return ThreadJobs(state_dir=Path(os.path.expanduser(str(data_dir))) / "jobs" if data_dir else None)

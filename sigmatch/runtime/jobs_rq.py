@@ -2,14 +2,13 @@
 
 ::
 
-    jobs = RQJobs(settings)                          # REDIS_URL from the settings
-    job_id = jobs.enqueue("sigmatch.refresh.refresh", sources=["cve"])
+    jobs = RQJobs(url, timeout=3600, retries=2)      # built by sigmatch.runtime.build_runtime
+    job_id = jobs.enqueue("sigmatch.worker.tasks.refresh_job", sources=["cve"])
     jobs.get(job_id).status                          # queued | started | finished | failed
 
 Jobs go to the queue :data:`QUEUE` (the ``Procfile``'s ``worker:`` line listens to it). A job is
 the dotted path of a plain function plus JSON-able keyword arguments, so any worker on any host
-with sigmatch installed can run it. Some functions are run through a thin wrapper in
-:mod:`sigmatch.worker.tasks` (:data:`ALIASES`): the refresh, for instance, returns a JSON summary there.
+with sigmatch installed can run it (the deployment's own jobs are in :mod:`sigmatch.worker.tasks`).
 
 Each job may take ``SIGMATCH_JOB_TIMEOUT`` seconds and is retried ``SIGMATCH_JOB_RETRIES`` times
 after a failure (RQ's own ``Retry``; the worker needs ``--with-scheduler`` for the delayed retries).
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -30,7 +28,6 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.job import JobStatus as RQStatus
 
-from sigmatch import config
 from sigmatch.errors import JobError, QueueUnavailableError
 from sigmatch.runtime.jobs import JobInfo, JobStatus, _jsonable
 from sigmatch.runtime.redisio import client_for
@@ -38,8 +35,6 @@ from sigmatch.runtime.redisio import client_for
 QUEUE = "sigmatch"
 RETRY_INTERVALS = (30, 300)  # seconds before the first and the later retries
 RESULT_TTL = 7 * 24 * 3600  # how long a finished job's result can still be polled
-# Functions enqueued by name that the worker runs through a wrapper with a JSON-able result.
-ALIASES = {"sigmatch.refresh.refresh": "sigmatch.worker.tasks.refresh_job"}
 
 _STATUS = {
     RQStatus.QUEUED: JobStatus.QUEUED,
@@ -55,10 +50,6 @@ _STATUS = {
 _ERRORS = (redis.RedisError, OSError)
 
 
-def _setting(settings: Mapping[str, Any], name: str) -> Any:
-    return settings[name] if name in settings else config.get(name)
-
-
 def _ts(value: _dt.datetime | None) -> float | None:
     if value is None:
         return None
@@ -72,22 +63,20 @@ class RQJobs:
 
     backend = "rq"
 
-    def __init__(self, settings: Mapping[str, Any] | None = None, *, queue: str = QUEUE) -> None:
-        s = dict(settings) if settings is not None else config.load()
-        self.url = str(_setting(s, "REDIS_URL") or "")
+    def __init__(self, url: str, *, timeout: int = 3600, retries: int = 2, queue: str = QUEUE) -> None:
+        self.url = url
         if not self.url:
             raise JobError("RQ jobs need REDIS_URL", job_id="")
-        self.timeout = int(_setting(s, "SIGMATCH_JOB_TIMEOUT"))
-        self.retries = int(_setting(s, "SIGMATCH_JOB_RETRIES"))
+        self.timeout = timeout  # SIGMATCH_JOB_TIMEOUT
+        self.retries = retries  # SIGMATCH_JOB_RETRIES
         # RQ pickles job data with its own connection; decode_responses must stay off.
         self.queue = Queue(queue, connection=client_for(self.url))
 
     def enqueue(self, func: str, /, **kwargs: Any) -> str:
-        target = ALIASES.get(func, func)
         job_id = uuid.uuid4().hex
         retry = Retry(max=self.retries, interval=list(RETRY_INTERVALS)) if self.retries > 0 else None
         try:
-            self.queue.enqueue(target, kwargs=kwargs, job_id=job_id, job_timeout=self.timeout,
+            self.queue.enqueue(func, kwargs=kwargs, job_id=job_id, job_timeout=self.timeout,
                                result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=retry,
                                description=f"{func}({', '.join(sorted(kwargs))})")
         except _ERRORS as exc:

@@ -8,7 +8,7 @@ scheduler (another host, or an ``rq cron`` too) harmless.
 
 ::
 
-    schedule = RefreshSchedule.from_settings(settings)   # None when the setting is off
+    schedule = RefreshSchedule.from_settings(settings)   # None when SIGMATCH_SERVE_REFRESH is off
     schedule.start()                                      # a daemon thread
     schedule.stop()
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -26,13 +27,11 @@ from typing import Any
 
 from croniter import croniter
 
-from sigmatch import config
+from sigmatch.config import Settings
 from sigmatch.errors import ConfigError
 
 log = logging.getLogger("sigmatch.runtime.schedule")
 
-ON = frozenset({"1", "on", "true", "yes"})
-OFF = frozenset({"", "0", "off", "false", "no"})
 REFRESH_COMMAND = (sys.executable, "-c", "import sys; from sigmatch.cli import main; sys.exit(main(['refresh']))")
 
 
@@ -45,17 +44,6 @@ def next_run(expr: str, after: _dt.datetime) -> _dt.datetime:
     return nxt.replace(tzinfo=_dt.UTC)
 
 
-def enabled(settings: Mapping[str, Any] | None = None) -> bool:
-    raw = settings["SIGMATCH_SERVE_REFRESH"] if settings and "SIGMATCH_SERVE_REFRESH" in settings else \
-        config.get("SIGMATCH_SERVE_REFRESH")
-    value = str(raw).strip().lower()
-    if value in ON:
-        return True
-    if value in OFF:
-        return False
-    raise ConfigError("SIGMATCH_SERVE_REFRESH", raw, "expected on or off")
-
-
 @dataclass
 class RefreshSchedule:
     """A daemon thread that runs ``command`` at every time ``cron`` names (UTC)."""
@@ -63,18 +51,19 @@ class RefreshSchedule:
     cron: str
     command: Sequence[str] = REFRESH_COMMAND
     timeout: float = 3600.0
+    env: Mapping[str, str] | None = None  # the child's environment (None: this process's)
     runs: list[dict[str, Any]] = field(default_factory=list)  # the most recent outcomes
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None = None) -> RefreshSchedule | None:
-        if not enabled(settings):
+    def from_settings(cls, settings: Settings) -> RefreshSchedule | None:
+        if not settings.serve_refresh:
             return None
-        s = dict(settings) if settings is not None else config.load()
-        cron = str(s.get("SIGMATCH_REFRESH_CRON") or config.get("SIGMATCH_REFRESH_CRON")).strip()
+        cron = settings.refresh_cron.strip()
         next_run(cron, _dt.datetime.now(_dt.UTC))  # validate now, not at 03:00
-        return cls(cron=cron, timeout=float(s.get("SIGMATCH_JOB_TIMEOUT") or 3600))
+        # the child refreshes the store this process serves: same settings, passed as its environment
+        return cls(cron=cron, timeout=float(settings.job_timeout), env={**os.environ, **settings.to_env()})
 
     def start(self) -> RefreshSchedule:
         self._stop.clear()
@@ -105,7 +94,7 @@ class RefreshSchedule:
         started = _dt.datetime.now(_dt.UTC)
         try:
             proc = subprocess.run(list(self.command), capture_output=True, text=True, timeout=self.timeout,
-                                  check=False)
+                                  check=False, env=dict(self.env) if self.env is not None else None)
             outcome = {"started": started.isoformat(), "returncode": proc.returncode,
                        "output": (proc.stdout + proc.stderr)[-2000:]}
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -1,28 +1,30 @@
-"""What the views call: the catalog this process serves, its matcher, and the core ``analyze`` call.
+"""What a serving process (a web worker, an RQ worker answering chat jobs) calls: the catalog it
+serves, its matcher, the core ``analyze`` call and the upstream enrichment of an answer.
 
 The catalog is loaded lazily, once, under a lock (``sigmatch serve`` loads it before gunicorn forks
 its workers so they share the memory). :meth:`CatalogHolder.maybe_reload` picks up a new snapshot
 written by a refresh (this process's or another's, through the store) without blocking requests:
-the old catalog keeps answering until the new one is ready.
+the old catalog keeps answering until the new one is ready. :meth:`CatalogHolder.watch` does the
+same from a background thread every ``check_every`` seconds, so a process that gets no request
+still serves (and ``/readyz`` shows) the new snapshot within ``SIGMATCH_SNAPSHOT_CHECK`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sigmatch.answer import Answer
 from sigmatch.answer import analyze as core_analyze
-from sigmatch.catalog.catalog import Catalog, load_catalog
-from sigmatch.catalog.store import current_version
-from sigmatch.config import upstream_lookups_on
+from sigmatch.catalog.catalog import Catalog
 from sigmatch.errors import CatalogError, SigmatchError
 from sigmatch.match.matcher import Matcher
-from sigmatch.runtime.jobs import Jobs
+from sigmatch.runtime import Runtime
 
 log = logging.getLogger("sigmatch.web")
 
@@ -30,16 +32,11 @@ CatalogLoader = Callable[[], Catalog]
 VersionProbe = Callable[[], str | None]
 
 
-def default_loader(settings: Mapping[str, Any]) -> CatalogLoader:
-    """``load_catalog()``: curated ``signatures/`` plus the store's current snapshot."""
-    frozen = dict(settings)
-    return lambda: load_catalog(frozen)
-
-
-def default_probe(settings: Mapping[str, Any]) -> VersionProbe:
-    """The store's cheap "which snapshot is current?" call."""
-    frozen = dict(settings)
-    return lambda: current_version(frozen)
+def holder_for(runtime: Runtime, *, check_every: float | None = None) -> CatalogHolder:
+    """The runtime's catalog (curated ``signatures/`` plus the store's current snapshot), reloaded
+    when the store's current snapshot changes (checked every ``SIGMATCH_SNAPSHOT_CHECK`` seconds)."""
+    every = runtime.settings.snapshot_check if check_every is None else check_every
+    return CatalogHolder(runtime.load_catalog, runtime.current_version, check_every=every)
 
 
 @dataclass(slots=True)
@@ -62,6 +59,8 @@ class CatalogHolder:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reloading: bool = False
     _last_check: float = 0.0
+    _watcher: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def _build(self) -> Loaded:
         probe_version = self._probe()
@@ -125,6 +124,34 @@ class CatalogHolder:
         if version is not None and version != self._current.probe_version:
             self._start_reload(force=False)
 
+    def watch(self) -> bool:
+        """Check the store every ``check_every`` seconds from a daemon thread of this process, and
+        swap in a new snapshot when there is one, whether or not requests arrive. Started once per
+        process (call it again after a fork: gunicorn's ``post_worker_init`` does); False when there
+        is nothing to watch (no probe, or ``check_every`` is not a finite positive number)."""
+        if self.probe is None or not 0 < self.check_every < float("inf"):
+            return False
+        current = self._watcher
+        if current is not None and current[0] == os.getpid() and current[1].is_alive():
+            return True
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(self._stop,), name="sigmatch-catalog-watch", daemon=True)
+        self._watcher = (os.getpid(), thread)
+        thread.start()
+        return True
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not stop.wait(self.check_every):
+            try:
+                if self._current is None:
+                    continue  # not loaded yet: the first request (or warm_up) loads it
+                self.maybe_reload()
+            except Exception as exc:  # never let the watcher die
+                log.warning("catalog watch failed: %s", exc)
+
     def _start_reload(self, *, force: bool) -> None:
         with self._lock:
             if self._reloading:
@@ -150,14 +177,13 @@ def analyze(text: str, loaded: Loaded, *, top: int) -> Answer:
 
 
 # Settings a background upstream job needs; only these travel with the job (no secrets).
-_UPSTREAM_SETTINGS = ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL",
-                      "SIGMATCH_HTTP_TIMEOUT", "SIGMATCH_RATE_LIMIT", "SIGMATCH_CACHE_TTL",
-                      "SIGMATCH_UPSTREAM_MAX_BYTES")
+UPSTREAM_JOB_SETTINGS = ("lore_url", "bugzilla_url", "syzbot_url", "stable_url", "http_timeout", "rate_limit",
+                         "cache_ttl", "upstream_max_bytes")
 UPSTREAM_JOB = "sigmatch.worker.tasks.lookup_job"
 BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
 
 
-def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: Jobs | None) -> Answer:
+def with_upstream(answer: Answer, text: str, runtime: Runtime) -> Answer:
     """The answer with what upstream says within ``SIGMATCH_UPSTREAM_BUDGET``.
 
     The catalog answer never waits longer than the budget: sources still working then are listed
@@ -166,7 +192,8 @@ def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: 
     """
     if not answer.reports:
         return answer
-    if not upstream_lookups_on(settings):
+    settings = runtime.settings
+    if not settings.upstream_lookup:
         return replace(answer, upstream={"enabled": False,
                                          "notes": ["upstream lookup is off (SIGMATCH_UPSTREAM_LOOKUP=off)"]})
     from sigmatch.upstream.lookup import start_lookup  # adapter code, loaded only when asked for
@@ -174,7 +201,8 @@ def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: 
     top = answer.top
     fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
     try:
-        job = start_lookup(answer.reports[0], settings=settings, text=text, fix_commits=fixes)
+        job = start_lookup(answer.reports[0], settings=settings, text=text, fix_commits=fixes,
+                           client=runtime.upstream_client())
         job.wait(job.budget)
         result = job.result()
     except Exception as exc:  # upstream trouble never costs the operator the catalog answer
@@ -182,10 +210,10 @@ def with_upstream(answer: Answer, text: str, settings: Mapping[str, Any], jobs: 
         return replace(answer, upstream={"enabled": True, "complete": False,
                                          "notes": [f"upstream lookup failed: {type(exc).__name__}"]})
     up: dict[str, Any] = {"enabled": True, **result.to_dict()}
-    if result.pending and jobs is not None:
+    if result.pending:
         try:
-            job_id = jobs.enqueue(UPSTREAM_JOB, text=text, budget=BACKGROUND_BUDGET,
-                                  settings={k: settings[k] for k in _UPSTREAM_SETTINGS if k in settings})
+            job_id = runtime.jobs.enqueue(UPSTREAM_JOB, text=text, budget=BACKGROUND_BUDGET,
+                                          settings=settings.to_env(*UPSTREAM_JOB_SETTINGS))
             up["job_id"] = job_id
             up["job_url"] = f"/api/v1/jobs/{job_id}"
         except Exception as exc:

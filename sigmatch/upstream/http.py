@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from sigmatch import __version__
-from sigmatch import config as _config
+from sigmatch.config import Settings
 from sigmatch.errors import BotWallError, UpstreamError
 
 # The project has no public home page yet; the product name and version identify it to upstream admins.
@@ -509,27 +509,22 @@ def default_limiter(rate: float) -> TokenBucket:
         return _LIMITERS[rate]
 
 
-UPSTREAM_URL_SETTINGS = ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL")
-
-
 def client_from_settings(
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings,
     *,
     cache: Cache | None = None,
     limiter: RateLimiter | None = None,
 ) -> UpstreamClient:
-    """An :class:`UpstreamClient` allowed to reach exactly the four configured upstream base URLs."""
-    s = {**_config.load(), **(settings or {})}  # a partial settings mapping gets the defaults
-    if s.get("REDIS_URL") and (cache is None or limiter is None):
-        from sigmatch.runtime import coordination  # with Redis, every process shares one cache and one pace
+    """An :class:`UpstreamClient` allowed to reach exactly the four configured upstream base URLs.
 
-        cache = cache if cache is not None else coordination.upstream_cache(s)
-        limiter = limiter if limiter is not None else coordination.upstream_limiter(s)
+    Without ``cache``/``limiter`` it uses this process's own; a deployment's shared ones (Redis)
+    come from :meth:`sigmatch.runtime.Runtime.upstream_client`.
+    """
     return UpstreamClient(
-        [str(s[name]) for name in UPSTREAM_URL_SETTINGS],
-        timeout=float(s["SIGMATCH_HTTP_TIMEOUT"]),
+        list(settings.upstream_urls),
+        timeout=settings.http_timeout,
         cache=cache if cache is not None else default_cache(),
-        ttl=float(s["SIGMATCH_CACHE_TTL"]),
-        limiter=limiter if limiter is not None else default_limiter(float(s["SIGMATCH_RATE_LIMIT"])),
-        max_bytes=int(s.get("SIGMATCH_UPSTREAM_MAX_BYTES", DEFAULT_MAX_BYTES)),
+        ttl=float(settings.cache_ttl),
+        limiter=limiter if limiter is not None else default_limiter(settings.rate_limit),
+        max_bytes=settings.upstream_max_bytes,
     )

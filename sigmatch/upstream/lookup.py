@@ -27,12 +27,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from sigmatch import config as _config
+from sigmatch.config import Settings
 from sigmatch.errors import BotWallError, UpstreamError
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature, signature_of
@@ -130,15 +130,14 @@ class _Source:
 class LookupJob:
     """A running lookup: sources work in daemon threads; :meth:`result` is a snapshot at any time."""
 
-    def __init__(self, query: Query, *, settings: Mapping[str, Any], client: UpstreamClient,
-                 budget: float) -> None:
+    def __init__(self, query: Query, *, settings: Settings, client: UpstreamClient, budget: float) -> None:
         self.query = query
         self.budget = budget
         self.client = client
-        self.lore = Lore(client, str(settings["SIGMATCH_LORE_URL"]))
-        self.bugzilla = Bugzilla(client, str(settings["SIGMATCH_BUGZILLA_URL"]))
-        self.syzbot = Syzbot(client, str(settings["SIGMATCH_SYZBOT_URL"]))
-        self.stable = Stable(client, str(settings["SIGMATCH_STABLE_URL"]))
+        self.lore = Lore(client, settings.lore_url)
+        self.bugzilla = Bugzilla(client, settings.bugzilla_url)
+        self.syzbot = Syzbot(client, settings.syzbot_url)
+        self.stable = Stable(client, settings.stable_url)
         self._cond = threading.Condition()
         self._src = {name: _Source() for name in SOURCES}
         self._messages: dict[str, LoreMessage] = {}
@@ -447,23 +446,27 @@ def _merge(a: LoreMessage, b: LoreMessage) -> LoreMessage:
 def start_lookup(
     target: Report | Signature | Query,
     *,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
     budget: float | None = None,
     text: str | None = None,
     client: UpstreamClient | None = None,
     fix_commits: Iterable[str] = (),
 ) -> LookupJob:
-    """Start asking upstream about ``target``; returns at once with a :class:`LookupJob`."""
-    s = {**_config.load(), **(settings or {})}  # a partial settings mapping gets the defaults
+    """Start asking upstream about ``target``; returns at once with a :class:`LookupJob`.
+
+    ``settings`` default to the environment's; ``client`` to one with this process's cache and
+    pace (a deployment passes :meth:`sigmatch.runtime.Runtime.upstream_client`).
+    """
+    s = settings if settings is not None else Settings.from_env()
     q = target if isinstance(target, Query) else query_for(target, text=text, fix_commits=fix_commits)
-    b = float(s["SIGMATCH_UPSTREAM_BUDGET"]) if budget is None else float(budget)
+    b = s.upstream_budget if budget is None else float(budget)
     return LookupJob(q, settings=s, client=client or client_from_settings(s), budget=b).start()
 
 
 def lookup(
     target: Report | Signature | Query,
     *,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
     budget: float | None = None,
     text: str | None = None,
     client: UpstreamClient | None = None,

@@ -2,34 +2,34 @@
 
 ::
 
-    app = create_app()                                   # settings from SIGMATCH_* environment variables
-    app = create_app({"SIGMATCH_TOP_K": 3})              # ... with overrides
-    app = create_app({"CATALOG": Catalog.of([...])})     # ... serving a given catalog (tests)
+    app = create_app()                                        # Settings.from_env(), build_runtime(settings)
+    app = create_app(Settings.from_env().with_(top_k=3))      # ... other settings
+    app = create_app(runtime=build_runtime(settings, jobs=...))   # ... a runtime with some parts replaced
+    app = create_app(settings, catalog=Catalog.of([...]))     # ... serving a given catalog (tests)
 
-``config`` keys that are sigmatch settings (see :mod:`sigmatch.config`) override the environment;
-``CATALOG`` (a :class:`~sigmatch.catalog.catalog.Catalog` or a function returning one) and
-``JOBS`` (a :class:`~sigmatch.runtime.jobs.Jobs`) replace the defaults; any other key goes to Flask's config.
+``catalog`` (a :class:`~sigmatch.catalog.catalog.Catalog` or a function returning one) replaces
+the runtime's catalog; ``flask_config`` goes to Flask's config (``CHAT_RUNNER``, ``TESTING``, ...).
+The app decides nothing about Redis: its store, jobs, cache and chat parts are the runtime's.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 
-from sigmatch import config as sigconfig
 from sigmatch.catalog.catalog import Catalog
-from sigmatch.runtime.jobs import Jobs, ThreadJobs, jobs_for
-from sigmatch.runtime.serving import CatalogHolder, default_loader, default_probe
+from sigmatch.config import Settings
+from sigmatch.runtime import Runtime, build_runtime
+from sigmatch.runtime.jobs import ThreadJobs
+from sigmatch.runtime.serving import CatalogHolder, holder_for
 from sigmatch.web import api, chat, errors, openapi, pages
 from sigmatch.web.metrics import Metrics, install
 from sigmatch.web.state import AppState, state
 
-__all__ = ["create_app", "warm_up"]
-
-_SETTING_NAMES = {s.name for s in sigconfig.SETTINGS}
+__all__ = ["create_app", "start_background", "warm_up"]
 
 
 class ChunkedBodyLimit:
@@ -61,21 +61,25 @@ class ChunkedBodyLimit:
         return self.app(environ, start_response)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    config = dict(config or {})
-    overrides = {k: config.pop(k) for k in list(config) if k in _SETTING_NAMES}
-    settings = sigconfig.load(**overrides)
-    catalog = config.pop("CATALOG", None)
-    jobs: Jobs | None = config.pop("JOBS", None)
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    catalog: Catalog | Callable[[], Catalog] | None = None,
+    flask_config: Mapping[str, Any] | None = None,
+) -> Flask:
+    if runtime is None:
+        runtime = build_runtime(settings if settings is not None else Settings.from_env())
+    settings = runtime.settings
 
     app = Flask(__name__)
-    limit = int(settings["SIGMATCH_MAX_REQUEST_BYTES"])
+    limit = settings.max_request_bytes
     app.config.update(
         MAX_CONTENT_LENGTH=limit,  # werkzeug answers 413 above it (chunked bodies: ChunkedBodyLimit)
         MAX_FORM_MEMORY_SIZE=limit,  # a pasted log in the page's form field may be that large too
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config.update(config)
+    app.config.update(flask_config or {})
 
     if isinstance(catalog, Catalog):
         fixed = catalog
@@ -83,16 +87,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     elif callable(catalog):
         holder = CatalogHolder(catalog)
     else:
-        holder = CatalogHolder(default_loader(settings), default_probe(settings),
-                               check_every=float(settings.get("SIGMATCH_SNAPSHOT_CHECK", 5.0)))
-    if jobs is None:
-        jobs = jobs_for(settings)
+        holder = holder_for(runtime)
+    jobs = runtime.jobs
     if isinstance(jobs, ThreadJobs):
         # A refresh run in this process writes a new snapshot: serve it as soon as it is there.
-        jobs.on_done.append(lambda info: holder.invalidate() if info.func.endswith("refresh") else None)
+        jobs.on_done.append(lambda info: holder.invalidate() if "refresh" in info.func else None)
 
-    metrics = Metrics()
-    app.extensions["sigmatch"] = AppState(settings=settings, holder=holder, jobs=jobs, metrics=metrics)
+    metrics = Metrics(multiprocess=bool(settings.prometheus_multiproc_dir))
+    app.extensions["sigmatch"] = AppState(settings=settings, runtime=runtime, holder=holder, metrics=metrics)
     install(app, metrics)
     errors.register(app)
     app.register_blueprint(api.bp)
@@ -107,3 +109,11 @@ def warm_up(app: Flask) -> Catalog:
     """Load the catalog and build the matcher now (``sigmatch serve`` does it before forking workers)."""
     with app.app_context():
         return state().holder.get().catalog
+
+
+def start_background(app: Flask) -> bool:
+    """Start this process's background work: the catalog watch that swaps in a new snapshot every
+    ``SIGMATCH_SNAPSHOT_CHECK`` seconds even when no request arrives. Called in every gunicorn
+    worker after the fork (threads do not survive a fork); True when a watch runs."""
+    with app.app_context():
+        return state().holder.watch()

@@ -6,8 +6,6 @@ Views are thin: read the request, call the core (:func:`sigmatch.runtime.serving
 from __future__ import annotations
 
 import hmac
-import importlib
-import importlib.util
 import json
 import re
 from typing import Any
@@ -18,7 +16,9 @@ from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import Origin
-from sigmatch.runtime.coordination import redis_health
+from sigmatch.errors import SigmatchError
+from sigmatch.refresh import SOURCES as REFRESH_SOURCES
+from sigmatch.runtime import Runtime
 from sigmatch.runtime.serving import analyze, with_upstream
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
@@ -31,7 +31,7 @@ MAX_TOP = 50
 MAX_PER_PAGE = 500
 DEFAULT_PER_PAGE = 50
 ORIGINS = tuple(o.value for o in Origin)
-REFRESH_FUNC = "sigmatch.refresh.refresh"
+REFRESH_FUNC = "sigmatch.worker.tasks.refresh_job"  # in-process jobs get the app's runtime
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _TEXT_TYPES = ("", "text/plain", "application/octet-stream")
 
@@ -62,12 +62,12 @@ def str_arg(name: str, max_len: int, choices: tuple[str, ...] | None = None, sou
 
 
 def top_arg(source: Any = None) -> int:
-    default = max(1, min(MAX_TOP, int(state().settings["SIGMATCH_TOP_K"])))
+    default = max(1, min(MAX_TOP, state().settings.top_k))
     return int_arg("top", default, 1, MAX_TOP, source)
 
 
 def max_bytes() -> int:
-    return int(state().settings["SIGMATCH_MAX_REQUEST_BYTES"])
+    return state().settings.max_request_bytes
 
 
 def run_match(raw: bytes | str, top: int) -> Answer:
@@ -79,7 +79,7 @@ def run_match(raw: bytes | str, top: int) -> Answer:
         raise ApiError(422, "no_kernel_log",
                        "no kernel crash report found in the input (expected dmesg or console output "
                        "with an oops, BUG, WARNING, lockup, hung task, KASAN report, panic, ...)")
-    return with_upstream(answer, text, st.settings, st.jobs)
+    return with_upstream(answer, text, st.runtime)
 
 
 def _log_from_request() -> bytes | str:
@@ -189,7 +189,7 @@ def job(job_id: str) -> Response:
 
 
 def require_admin() -> None:
-    token = str(state().settings.get("SIGMATCH_ADMIN_TOKEN") or "")
+    token = state().settings.admin_token
     if not token:
         raise ApiError(403, "admin_disabled", "admin endpoints are disabled (SIGMATCH_ADMIN_TOKEN is not set)")
     auth = request.headers.get("Authorization", "")
@@ -221,15 +221,10 @@ def refresh() -> tuple[Response, int, dict[str, str]]:
                 raise ApiError(400, "bad_parameter", "sources must be a list of source names")
             options["sources"] = sources[:10]
     st = state()
-    if st.jobs.backend == "thread":
-        options["settings"] = dict(st.settings)  # same process: the app's own settings apply
-    modname = REFRESH_FUNC.rpartition(".")[0]
-    if importlib.util.find_spec(modname) is None:
-        raise ApiError(503, "refresh_unavailable", "the refresh job is not available in this installation")
-    known = getattr(importlib.import_module(modname), "SOURCES", None)
-    unknown = [s for s in options.get("sources", ()) if known is not None and s not in known]
+    unknown = [s for s in options.get("sources", ()) if s not in REFRESH_SOURCES]
     if unknown:
-        raise ApiError(400, "bad_parameter", f"unknown refresh source {unknown[0][:40]!r} (known: {', '.join(known or ())})")
+        raise ApiError(400, "bad_parameter",
+                       f"unknown refresh source {unknown[0][:40]!r} (known: {', '.join(REFRESH_SOURCES)})")
     job_id = st.jobs.enqueue(REFRESH_FUNC, **options)
     where = url_for("api.job", job_id=job_id)
     return jsonify({"job_id": job_id, "status": "queued", "url": where}), 202, {"Location": where}
@@ -246,31 +241,32 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     st = state()
     holder = st.holder
-    if holder.peek() is None and holder.loading:
+    loaded = holder.peek()  # no reload from here: the catalog watch swaps in new snapshots
+    if loaded is None and holder.loading:
         return jsonify({"status": "loading", "degraded": [], "catalog": None}), 503
-    try:
-        loaded = holder.get()
-    except Exception:
-        return jsonify({"status": "unavailable", "degraded": [f"catalog failed to load: {holder.error}"],
-                        "catalog": None}), 503
+    if loaded is None:
+        try:
+            loaded = holder.get()
+        except Exception:
+            return jsonify({"status": "unavailable", "degraded": [f"catalog failed to load: {holder.error}"],
+                            "catalog": None}), 503
     catalog = loaded.catalog
     degraded: list[str] = []
     stats = catalog.stats()
     if stats["imported"] == 0:
         degraded.append("catalog holds curated entries only (no imported snapshot yet: run `sigmatch refresh`)")
-    if st.settings.get("REDIS_URL") and st.jobs.backend == "thread":
-        degraded.append("REDIS_URL is set but background jobs run in this process")
-    redis_state = redis_health(st.settings)  # None without REDIS_URL; a PING with short timeouts
+    redis_state = st.runtime.redis_health()  # None without REDIS_URL; a PING with short timeouts
     if redis_state is not None and not redis_state["ok"]:
         degraded.append(f"{redis_state['detail']}; answering from the catalog snapshot in memory")
     degraded += [str(note) for note in catalog.meta.get("degraded") or ()]
-    refreshed = refresh_state(st.settings) if redis_state is None or redis_state["ok"] else None
+    refreshed = refresh_state(st.runtime) if redis_state is None or redis_state["ok"] else None
     if refreshed and refreshed["failing"]:
         degraded.append(f"the last refresh failed: {str(refreshed['last_error'])[:300]}")
     return jsonify({
         "status": "degraded" if degraded else "ready",
         "degraded": degraded,
-        "catalog": {"version": catalog.version, **stats, "loaded_at": loaded.loaded_at},
+        "catalog": {"version": catalog.version, **stats, "loaded_at": loaded.loaded_at,
+                    "snapshot": loaded.probe_version},
         "refresh": refreshed,
         "jobs": st.jobs.backend,
         "version": __version__,
@@ -283,8 +279,8 @@ def metrics() -> Response:
     loaded = st.holder.peek()
     if loaded is not None:
         st.metrics.catalog_bugs.set(len(loaded.catalog))
-    redis_state = redis_health(st.settings)
-    refreshed = refresh_state(st.settings) if redis_state is None or redis_state["ok"] else None
+    redis_state = st.runtime.redis_health()
+    refreshed = refresh_state(st.runtime) if redis_state is None or redis_state["ok"] else None
     if refreshed is not None:
         success = refreshed["last_success"]
         st.metrics.refresh_success.set(_unix(success) if success else 0)
@@ -292,14 +288,11 @@ def metrics() -> Response:
     return st.metrics.render()
 
 
-def refresh_state(settings: Any) -> dict[str, Any] | None:
+def refresh_state(runtime: Runtime) -> dict[str, Any] | None:
     """When the catalog was last refreshed and whether the last attempt failed (from the store's
     meta); None when the store cannot be read."""
-    from sigmatch.catalog.store import open_store
-    from sigmatch.errors import SigmatchError
-
     try:
-        meta = open_store(settings).read_meta()
+        meta = runtime.store.read_meta()
     except (SigmatchError, OSError):
         return None
     error = meta.last_error or None  # "<when it started>: <why>"; a successful refresh clears it

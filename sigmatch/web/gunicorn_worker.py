@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn.workers import gthread
 
-from sigmatch import config
+from sigmatch.config import Settings
 
 
 class _StallBoundedSocket(socket.socket):
@@ -32,7 +32,7 @@ class _StallBoundedSocket(socket.socket):
 
 class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
-        _StallBoundedSocket.stall_timeout = float(config.get("SIGMATCH_CLIENT_TIMEOUT"))
+        _StallBoundedSocket.stall_timeout = Settings.from_env().client_timeout
         super().init_process()
 
     def handle(self, conn: Any) -> Any:

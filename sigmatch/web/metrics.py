@@ -7,7 +7,6 @@ makes ``/metrics`` add up every worker's figures.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -21,10 +20,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, multiprocess: bool = False) -> None:
+        """``multiprocess``: PROMETHEUS_MULTIPROC_DIR is set (prometheus_client reads it itself)."""
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry()
         # In multiprocess mode the values live in files and the registry is only for collection.
         target = None if self.multiprocess else self.registry
@@ -45,9 +45,9 @@ class Metrics:
                                      "1 when the last refresh attempt failed (until one succeeds), else 0.",
                                      registry=target, multiprocess_mode="max")
         if self.multiprocess:
-            from prometheus_client import multiprocess
+            from prometheus_client import multiprocess as mp
 
-            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+            mp.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
 
     def observe_match(self, answer: dict[str, Any]) -> None:
         matches = answer.get("matches") or []

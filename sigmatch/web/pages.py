@@ -28,7 +28,7 @@ def submit() -> tuple[str, int]:
     trace: bytes | str = request.form.get("trace", "")
     upload = request.files.get("file")
     if upload is not None and upload.filename:
-        data = upload.read(int(state().settings["SIGMATCH_MAX_REQUEST_BYTES"]) + 1)
+        data = upload.read(state().settings.max_request_bytes + 1)
         if data:
             trace = data
     shown = trace if isinstance(trace, str) else ""

@@ -1,13 +1,14 @@
-"""The per-app state the views share: settings, the catalog holder, the jobs queue, the metrics."""
+"""The per-app state the views share: settings, the runtime, the catalog holder, the metrics."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from flask import current_app
 
 from sigmatch.catalog.catalog import Catalog
+from sigmatch.config import Settings
+from sigmatch.runtime import Runtime
 from sigmatch.runtime.jobs import Jobs
 from sigmatch.runtime.serving import CatalogHolder
 from sigmatch.web.metrics import Metrics
@@ -16,11 +17,15 @@ from sigmatch.web.present import search_blob
 
 @dataclass
 class AppState:
-    settings: dict[str, Any]
+    settings: Settings
+    runtime: Runtime
     holder: CatalogHolder
-    jobs: Jobs
     metrics: Metrics
     _blobs: tuple[Catalog, tuple[str, ...]] | None = field(default=None, repr=False)
+
+    @property
+    def jobs(self) -> Jobs:
+        return self.runtime.jobs
 
     def blobs(self, catalog: Catalog) -> tuple[str, ...]:
         """Search text of every bug of ``catalog`` (computed once per catalog)."""

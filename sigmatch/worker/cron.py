@@ -17,7 +17,7 @@ import time
 from croniter import croniter
 from rq import cron
 
-from sigmatch import config
+from sigmatch.config import Settings
 from sigmatch.errors import ConfigError
 from sigmatch.runtime.jobs_rq import QUEUE
 from sigmatch.worker.tasks import refresh_job
@@ -27,7 +27,8 @@ from sigmatch.worker.tasks import refresh_job
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-SCHEDULE = str(config.get("SIGMATCH_REFRESH_CRON")).strip()
+SETTINGS = Settings.from_env()
+SCHEDULE = SETTINGS.refresh_cron.strip()
 if not croniter.is_valid(SCHEDULE):
     raise ConfigError("SIGMATCH_REFRESH_CRON", SCHEDULE, "not a cron expression (minute hour day month weekday)")
 
@@ -35,6 +36,6 @@ cron.register(
     refresh_job,
     queue_name=QUEUE,
     cron=SCHEDULE,
-    job_timeout=int(config.get("SIGMATCH_JOB_TIMEOUT")),
+    job_timeout=SETTINGS.job_timeout,
     name="sigmatch-nightly-refresh",
 )

@@ -15,43 +15,37 @@ running when rq forks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from rq import Worker as _RQWorker
 
+from sigmatch.runtime import Runtime
+from sigmatch.runtime.serving import holder_for
+from sigmatch.worker import tasks
+
 log = logging.getLogger("sigmatch.worker")
 
-# Jobs that answer from the catalog in the work horse (the chat reply; see sigmatch.runtime.chat.delivery).
-NEEDS_CATALOG = frozenset({"sigmatch.runtime.chat.delivery.reply_job", "sigmatch.worker.tasks.chat_reply_job"})
+# Jobs that answer from the catalog in the work horse (the chat reply).
+NEEDS_CATALOG = frozenset({"sigmatch.worker.tasks.chat_reply_job"})
 
 
-def warm(settings: Mapping[str, Any] | None = None) -> str | None:
+def warm(runtime: Runtime | None = None) -> str | None:
     """Load the catalog the chat jobs answer from into this process, or reload it when the store's
     snapshot changed; returns the snapshot version in memory (``None`` when there is none)."""
-    try:
-        from sigmatch.runtime.chat import delivery
-        from sigmatch.runtime.serving import CatalogHolder, default_loader, default_probe
-    except ImportError:
-        return None
-    from sigmatch import config
-
-    s = dict(settings) if settings is not None else config.load()
-    probe = default_probe(s)
-    holder: CatalogHolder | None = getattr(delivery, "_worker_holder", None)
-    loaded = holder.peek() if holder is not None else None
+    rt = runtime or tasks.process_runtime()
+    loaded = tasks.catalog_holder(rt).peek()
     if loaded is not None:
         try:
-            version = probe() if probe is not None else loaded.probe_version
+            version = rt.current_version()
         except Exception as exc:  # store unreachable: keep answering from what is loaded
             log.warning("snapshot probe failed, keeping the loaded catalog: %s", exc)
             return loaded.probe_version
         if version == loaded.probe_version:
             return version
     # No background reloads in this process (check_every=inf): the next warm() decides, before a fork.
-    fresh = CatalogHolder(default_loader(s), probe, check_every=float("inf"))
+    fresh = holder_for(rt, check_every=float("inf"))
     current = fresh.get()
-    delivery._worker_holder = fresh
+    tasks.set_catalog_holder(fresh)
     log.info("catalog loaded for chat jobs: %s (%d bugs)", current.catalog.version, len(current.catalog))
     return current.probe_version
 

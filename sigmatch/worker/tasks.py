@@ -1,23 +1,71 @@
-"""The jobs an RQ worker runs: plain module-level functions with JSON-able arguments and results.
+"""The jobs a worker runs: plain module-level functions with JSON-able arguments and results.
 
 ::
 
     refresh_job(sources=None, full=False)   the refresh (sigmatch.refresh.refresh), report as JSON
     lookup_job(text, budget=30.0)           upstream lookup for a pasted log, result as JSON
-    chat_reply_job(job)                     one chat reply (sigmatch.runtime.chat.delivery.reply_job)
+    chat_reply_job(job)                     one chat reply (sigmatch.runtime.chat.delivery.run_reply)
 
-Settings come from the worker's environment (``REDIS_URL``, ``SIGMATCH_*``), like any process of
-the deployment. Each function is a thin caller of the core: no logic lives here.
+In an RQ worker the settings come from the worker's environment (``REDIS_URL``, ``SIGMATCH_*``), like
+any process of the deployment: :func:`process_runtime` builds the runtime once per process. Run
+in-process (:class:`~sigmatch.runtime.jobs.ThreadJobs`), a job is handed the runtime of the app that
+queued it (``runtime=``). Each function is a thin caller of the core: no logic lives here.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sigmatch.config import Settings
+from sigmatch.refresh import SOURCES, refresh
+from sigmatch.runtime import Runtime, build_runtime
+from sigmatch.runtime.chat.delivery import ReplyJob, run_reply
+from sigmatch.runtime.serving import CatalogHolder, analyze, holder_for
+from sigmatch.trace.parse import parse_log
+from sigmatch.upstream.lookup import lookup
+
 log = logging.getLogger("sigmatch.worker")
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+_holder: CatalogHolder | None = None  # the catalog chat jobs answer from (see rq_worker.warm)
+
+
+def process_runtime() -> Runtime:
+    """This worker process's runtime, built once from its environment."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime(Settings.from_env())
+        return _runtime
+
+
+def reset() -> None:
+    """Forget this process's runtime and catalog (the next job builds them from the environment
+    again): for tests that run jobs in-process with another environment each."""
+    global _runtime, _holder
+    with _lock:
+        _runtime, _holder = None, None
+
+
+def catalog_holder(runtime: Runtime) -> CatalogHolder:
+    """The catalog chat jobs answer from in this process; no background reloads (the worker's
+    parent decides before each fork, :func:`sigmatch.worker.rq_worker.warm`)."""
+    global _holder
+    with _lock:
+        if _holder is None:
+            _holder = holder_for(runtime, check_every=float("inf"))
+        return _holder
+
+
+def set_catalog_holder(holder: CatalogHolder) -> None:
+    global _holder
+    with _lock:
+        _holder = holder
 
 
 class _ProgressLog:
@@ -35,40 +83,42 @@ class _ProgressLog:
             self.step, self.last = step, now
 
 
-def refresh_job(sources: Iterable[str] | None = None, full: bool = False, **_ignored: Any) -> dict[str, Any]:
+def refresh_job(sources: Iterable[str] | None = None, full: bool = False, runtime: Runtime | None = None,
+                **_ignored: Any) -> dict[str, Any]:
     """Run the refresh; the served snapshot changes only if it completes.
 
     Raises (so RQ marks the job failed and retries it later) when the CVE repository cannot be
     reached, the store cannot be written, or another refresh holds the lock.
     """
-    from sigmatch.refresh import SOURCES, refresh
-
     wanted = tuple(sources) if sources else SOURCES
-    report = refresh(wanted, progress=_ProgressLog(), full=bool(full))
+    report = refresh(wanted, runtime=runtime or process_runtime(), progress=_ProgressLog(), full=bool(full))
     log.info("refresh done: snapshot %s (was %s), +%d ~%d -%d, %d skipped, %.1fs",
              report.snapshot_version, report.previous_version, len(report.added), len(report.changed),
              len(report.removed), len(report.skipped), report.seconds)
     return report.to_dict(ids_limit=50)
 
 
-def lookup_job(text: str, budget: float = 30.0, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def lookup_job(text: str, budget: float = 30.0, settings: Mapping[str, str] | None = None,
+               runtime: Runtime | None = None) -> dict[str, Any]:
     """Ask upstream about the primary crash in ``text``; the answer also lands in the shared cache.
 
-    ``settings`` overrides upstream settings (base URLs, timeouts) for this job only.
+    ``settings`` (environment names, as :meth:`Settings.to_env` gives them) override upstream
+    settings (base URLs, timeouts) for this job only.
     """
-    from sigmatch import parse_log
-    from sigmatch.upstream.lookup import lookup
-
+    rt = runtime or process_runtime()
     reports = parse_log(text)
     if not reports:
         return {"notes": ["no crash report found in the text"]}
-    result = lookup(reports[0], budget=float(budget), text=text, settings=dict(settings or {}))
+    s = Settings.from_env({**rt.settings.to_env(), **dict(settings or {})}) if settings else rt.settings
+    result = lookup(reports[0], budget=float(budget), text=text, settings=s, client=rt.upstream_client())
     out: dict[str, Any] = result.to_dict()
     return out
 
 
-def chat_reply_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    """One chat reply, run by a worker (the chat code's own job function)."""
-    from sigmatch.runtime.chat.delivery import reply_job
-
-    return reply_job(job)
+def chat_reply_job(job: Mapping[str, Any], runtime: Runtime | None = None) -> dict[str, Any]:
+    """One chat reply: analyze the log with this process's catalog and post the reply."""
+    rt = runtime or process_runtime()
+    holder = catalog_holder(rt)
+    top = rt.settings.top_k
+    outcome = run_reply(ReplyJob.from_dict(job), lambda text: analyze(text, holder.get(), top=top), rt.delivery)
+    return outcome.to_dict()

@@ -8,7 +8,8 @@
 :class:`ThreadRunner` (the embedded default) runs jobs on a small thread pool of this process,
 with the catalog the web app already holds. :class:`QueueRunner` hands them to a
 :class:`~sigmatch.runtime.jobs.Jobs` queue (RQ when ``REDIS_URL`` is set) as the plain function
-:func:`reply_job`, which a worker process runs with its own catalog.
+:func:`sigmatch.worker.tasks.chat_reply_job`, which a worker process runs with its own catalog.
+Which of the two a deployment uses is :meth:`sigmatch.runtime.Runtime.chat_runner`'s decision.
 
 Replies go out through Slack's SDK (``WebhookClient`` for a ``response_url``, ``WebClient`` for
 ``chat.postMessage`` with ``thread_ts``) or, for Mattermost, one JSON POST to its ``response_url``.
@@ -32,10 +33,12 @@ import requests
 
 from sigmatch import __version__
 from sigmatch.answer import Answer
-from sigmatch.config import upstream_lookups_on
+from sigmatch.config import Settings
 from sigmatch.errors import InputError
 from sigmatch.runtime.chat import format as fmt
 from sigmatch.textio import decode_log
+from sigmatch.upstream.http import UpstreamClient
+from sigmatch.upstream.lookup import lookup
 
 log = logging.getLogger("sigmatch.chat")
 
@@ -107,18 +110,22 @@ class Delivery:
     max_bytes: int = 2 * 1024 * 1024  # largest log accepted, pasted or downloaded
     timeout: float = DELIVERY_TIMEOUT
     upstream_budget: float = 0.0  # seconds a reply waits for upstream reports; 0: none asked
-    settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    settings: Settings | None = field(default=None, hash=False, compare=False, repr=False)
+    # the deployment's upstream client (shared cache and pace); None: one of this process
+    upstream_client: Callable[[], UpstreamClient] | None = field(default=None, hash=False, compare=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> Delivery:
-        api = str(settings.get("SIGMATCH_SLACK_API_URL") or "https://slack.com/api/")
+    def from_settings(cls, settings: Settings,
+                      upstream_client: Callable[[], UpstreamClient] | None = None) -> Delivery:
+        api = settings.slack_api_url
         return cls(
-            bot_token=str(settings.get("SIGMATCH_SLACK_BOT_TOKEN") or ""),
+            bot_token=settings.slack_bot_token,
             api_url=api if api.endswith("/") else api + "/",
-            max_bytes=int(settings.get("SIGMATCH_MAX_REQUEST_BYTES") or 2 * 1024 * 1024),
-            timeout=float(settings.get("SIGMATCH_HTTP_TIMEOUT") or DELIVERY_TIMEOUT),
-            upstream_budget=float(settings.get("SIGMATCH_CHAT_UPSTREAM_BUDGET") or 0.0),
-            settings=dict(settings),
+            max_bytes=settings.max_request_bytes,
+            timeout=settings.http_timeout,
+            upstream_budget=settings.chat_upstream_budget,
+            settings=settings,
+            upstream_client=upstream_client,
         )
 
 
@@ -324,15 +331,14 @@ def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
     """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``."""
     if d.upstream_budget <= 0 or not answer.reports:
         return answer
-    if not upstream_lookups_on(d.settings):
+    if d.settings is None or not d.settings.upstream_lookup:
         return answer
     try:
-        from sigmatch.upstream.lookup import lookup
-
         top = answer.top
         fixes = [f.sha for f in top.bug.fixes] if top is not None and answer.confident else []
+        client = d.upstream_client() if d.upstream_client is not None else None
         result = lookup(answer.reports[0], settings=d.settings, budget=d.upstream_budget, text=text,
-                        fix_commits=fixes)
+                        fix_commits=fixes, client=client)
     except Exception:  # upstream never keeps the catalog answer from going out
         log.exception("upstream lookup for a chat reply failed")
         return answer
@@ -453,39 +459,14 @@ class ThreadRunner:
 
 
 class QueueRunner:
-    """Hands jobs to a :class:`~sigmatch.runtime.jobs.Jobs` queue (RQ with Redis) as :func:`reply_job`."""
+    """Hands jobs to a :class:`~sigmatch.runtime.jobs.Jobs` queue (RQ with Redis) as
+    :func:`sigmatch.worker.tasks.chat_reply_job`."""
 
     backend = "queue"
-    FUNC = "sigmatch.runtime.chat.delivery.reply_job"
+    FUNC = "sigmatch.worker.tasks.chat_reply_job"
 
     def __init__(self, jobs: Any) -> None:
         self._jobs = jobs
 
     def submit(self, job: ReplyJob) -> None:
         self._jobs.enqueue(self.FUNC, job=job.to_dict())
-
-
-# The worker's own catalog, loaded on the first chat job it runs and reloaded like the web app's.
-_worker_holder: Any = None
-_worker_lock = threading.Lock()
-
-
-def _worker_analyze(settings: Mapping[str, Any]) -> Analyze:
-    global _worker_holder
-    from sigmatch.runtime.serving import CatalogHolder, analyze, default_loader, default_probe
-
-    with _worker_lock:
-        if _worker_holder is None:
-            _worker_holder = CatalogHolder(default_loader(settings), default_probe(settings))
-    holder = _worker_holder
-    top = int(settings.get("SIGMATCH_TOP_K") or 5)
-    return lambda text: analyze(text, holder.get(), top=top)
-
-
-def reply_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    """The queue job: run one reply in a worker process (settings from its environment)."""
-    from sigmatch import config
-
-    settings = config.load()
-    outcome = run_reply(ReplyJob.from_dict(job), _worker_analyze(settings), Delivery.from_settings(settings))
-    return outcome.to_dict()

@@ -2,13 +2,13 @@
 
 ::
 
-    store = idempotency_for(settings)        # Redis with REDIS_URL, else a SQLite file of this machine
+    store = runtime.idempotency              # Redis with REDIS_URL, else a SQLite file of this machine
     if store.claim("slack:event:Ev123", ttl=3600):
         ...                                   # first time: do the work
     else:
         ...                                   # seen before: acknowledge, do nothing
 
-``claim`` is atomic: of any number of concurrent callers with the same key (threads, or with Redis
+The Redis one is :class:`sigmatch.runtime.redisio.locks.RedisIdempotency`. ``claim`` is atomic: of any number of concurrent callers with the same key (threads, or with Redis
 processes on several hosts), exactly one gets ``True`` until the key expires.
 """
 
@@ -20,9 +20,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 log = logging.getLogger("sigmatch.chat")
 
@@ -80,33 +79,6 @@ class MemoryIdempotency:
         return len(self._keys)
 
 
-class RedisIdempotency:
-    """``SET key 1 NX EX ttl`` in Redis (:func:`sigmatch.runtime.redisio.locks.claim_once`): one claim wins
-    across every web process and host."""
-
-    backend = "redis"
-    NAMESPACE = "chat"
-
-    def __init__(self, client: Any) -> None:
-        self._redis = client
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisIdempotency:
-        from sigmatch.runtime.redisio import PROBE_TIMEOUT, client_for
-
-        return cls(client_for(url, timeout=max(PROBE_TIMEOUT, 2.0)))
-
-    def claim(self, key: str, ttl: float = DEFAULT_TTL) -> bool:
-        from sigmatch.runtime.redisio.locks import claim_once
-
-        return claim_once(self._redis, self.NAMESPACE, key, ttl)
-
-    def release(self, key: str) -> None:
-        from sigmatch.runtime.redisio.locks import release_once
-
-        release_once(self._redis, self.NAMESPACE, key)
-
-
 class SqliteIdempotency:
     """Claims in a SQLite file: shared by every process of one machine (gunicorn's workers).
 
@@ -154,18 +126,3 @@ class SqliteIdempotency:
 
     def release(self, key: str) -> None:
         self._db().execute("DELETE FROM claims WHERE key = ?", (key,))
-
-
-def idempotency_for(settings: Mapping[str, Any]) -> IdempotencyStore:
-    """Redis when ``REDIS_URL`` is set; else a SQLite file in ``SIGMATCH_DATA_DIR`` shared by this
-    machine's processes; in-process only when that directory cannot be written."""
-    url = settings.get("REDIS_URL")
-    if url:
-        return RedisIdempotency.from_url(str(url))
-    data_dir = settings.get("SIGMATCH_DATA_DIR")
-    if data_dir:
-        try:
-            return SqliteIdempotency(Path(str(data_dir)) / "chat-claims.sqlite3")
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("chat idempotency keys kept in this process only (%s is not usable: %s)", data_dir, exc)
-    return MemoryIdempotency()

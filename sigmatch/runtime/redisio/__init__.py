@@ -8,8 +8,8 @@
     cache.RedisCache / cache.RedisRateLimiter    upstream cache and per-host pacing across processes
     locks.RedisLock / locks.claim_once           lock with expiry, SET NX EX idempotency keys
 
-Nothing in the core imports this package; :mod:`sigmatch.runtime.coordination` picks these or the
-in-process equivalents from the settings.
+Nothing in the core imports this package; :func:`sigmatch.runtime.build_runtime` picks these or
+the in-process equivalents from the settings.
 """
 
 from __future__ import annotations

@@ -107,3 +107,20 @@ def claim_once(client: redis.Redis, namespace: str, ident: str, ttl: float) -> b
 def release_once(client: redis.Redis, namespace: str, ident: str) -> None:
     """Forget a :func:`claim_once` claim (its work could not be started: let a retry claim it)."""
     client.delete(_key("once", namespace, ident))
+
+
+class RedisIdempotency:
+    """Chat idempotency keys (:class:`sigmatch.runtime.chat.idempotency.IdempotencyStore`) as
+    ``SET key 1 NX EX ttl``: one claim wins across every web process and host."""
+
+    backend = "redis"
+    NAMESPACE = "chat"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def claim(self, key: str, ttl: float = 3600.0) -> bool:
+        return claim_once(self._redis, self.NAMESPACE, key, ttl)
+
+    def release(self, key: str) -> None:
+        release_once(self._redis, self.NAMESPACE, key)

@@ -29,7 +29,6 @@ from typing import Any
 
 import redis
 
-from sigmatch import config
 from sigmatch.catalog.model import KnownBug
 from sigmatch.catalog.overlay import Overlay
 from sigmatch.catalog.store import Snapshot, StoreMeta, decode_snapshot, encode_bugs, utcnow
@@ -53,11 +52,11 @@ def _unreachable(url: str, exc: BaseException) -> StoreError:
 class RedisSnapshotStore:
     """Snapshots in one Redis database (``REDIS_URL``)."""
 
-    def __init__(self, url: str, *, lock_ttl: float | None = None, client: redis.Redis | None = None) -> None:
+    def __init__(self, url: str, *, lock_ttl: float = 120.0, client: redis.Redis | None = None) -> None:
         self.url = url
         self.client = client if client is not None else client_for(url)
         self.probe_client = client if client is not None else client_for(url, timeout=PROBE_TIMEOUT)
-        self.lock_ttl = float(config.get("SIGMATCH_REFRESH_LOCK_TTL")) if lock_ttl is None else lock_ttl
+        self.lock_ttl = lock_ttl  # SIGMATCH_REFRESH_LOCK_TTL
         self._held: RedisLock | None = None
 
     def __repr__(self) -> str:

@@ -40,7 +40,7 @@ SEEN_TTL = 3600.0
 
 
 def _tokens(st: ChatState) -> list[str]:
-    raw = str(st.settings.get("SIGMATCH_MATTERMOST_TOKEN") or "")
+    raw = st.settings.mattermost_token
     return [t.strip() for t in raw.split(",") if t.strip()]
 
 
@@ -141,8 +141,8 @@ _FILE_ID = re.compile(r"^[a-z0-9]{26}$")  # Mattermost ids: 26 lower-case base32
 def _attachments(st: ChatState, file_ids: list[str]) -> tuple[list[str], list[str]]:
     """The text of the files attached to the triggering post, read from the configured Mattermost
     server (never a host from the request) with the bot token; problems as sentences."""
-    base = str(st.settings.get("SIGMATCH_MATTERMOST_URL") or "").rstrip("/")
-    token = str(st.settings.get("SIGMATCH_MATTERMOST_BOT_TOKEN") or "")
+    base = st.settings.mattermost_url.rstrip("/")
+    token = st.settings.mattermost_bot_token
     if not (base and token and is_http_url(base)):
         return [], ["the log is attached as a file, and sigmatch cannot read Mattermost files here "
                     "(set SIGMATCH_MATTERMOST_URL and SIGMATCH_MATTERMOST_BOT_TOKEN); paste the log instead"]

@@ -37,7 +37,7 @@ _TS = re.compile(r"^\d{1,12}$")
 
 
 def _secret(st: ChatState) -> str:
-    secret = str(st.settings.get("SIGMATCH_SLACK_SIGNING_SECRET") or "")
+    secret = st.settings.slack_signing_secret
     if not secret.strip():
         raise ApiError(404, "not_configured", "Slack is not configured (SIGMATCH_SLACK_SIGNING_SECRET)")
     return secret
@@ -87,7 +87,7 @@ def commands() -> Response:
     form = parse_form(body)
     if form.get("ssl_check"):
         return Response(status=200)
-    configured = str(st.settings.get("SIGMATCH_SLACK_COMMAND") or "/kernel-crash")
+    configured = st.settings.slack_command
     command = form.get("command", "")
     if command and command != configured:
         return _ack(f"sigmatch answers {configured}, not {command}.")
@@ -154,7 +154,7 @@ def events() -> Response:
         message_ts=ts,
         files=tuple(f for f in files if f.id or f.url),
         key=keys[0],
-        command=str(st.settings.get("SIGMATCH_SLACK_COMMAND") or "/kernel-crash"),
+        command=st.settings.slack_command,
     )
     submit(st, job, claimed=keys)  # not queued: 503, the keys forgotten, and Slack's retry is answered
     return jsonify({"ok": True})

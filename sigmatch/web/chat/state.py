@@ -1,4 +1,4 @@
-"""Per-app chat state: the idempotency store and the background runner, built on first use."""
+"""Per-app chat state: the idempotency store and the background runner (the runtime's), built on first use."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 from flask import current_app
 
 from sigmatch.answer import Answer
-from sigmatch.runtime.chat.delivery import Analyze, Delivery, QueueRunner, Runner, ThreadRunner
-from sigmatch.runtime.chat.idempotency import IdempotencyStore, idempotency_for
+from sigmatch.config import Settings
+from sigmatch.runtime.chat.delivery import Analyze, Delivery, Runner
+from sigmatch.runtime.chat.idempotency import IdempotencyStore
+from sigmatch.runtime.serving import analyze
 from sigmatch.web.errors import ApiError
 
 log = logging.getLogger("sigmatch.chat")
@@ -20,7 +22,7 @@ log = logging.getLogger("sigmatch.chat")
 
 @dataclass
 class ChatState:
-    settings: dict[str, Any]
+    settings: Settings
     idempotency: IdempotencyStore
     runner: Runner
     delivery: Delivery
@@ -46,25 +48,18 @@ def chat_state() -> ChatState:
 
 
 def _build(app_state: Any, config: Any) -> ChatState:
-    from sigmatch.runtime.serving import analyze
-
-    settings: dict[str, Any] = dict(app_state.settings)
-    delivery = Delivery.from_settings(settings)
-    idem: IdempotencyStore = config.get("CHAT_IDEMPOTENCY") or idempotency_for(settings)
+    settings: Settings = app_state.settings
+    runtime = app_state.runtime
+    idem: IdempotencyStore = config.get("CHAT_IDEMPOTENCY") or runtime.idempotency
     holder = app_state.holder
-    top = int(settings.get("SIGMATCH_TOP_K") or 5)
+    top = settings.top_k
 
     def analyze_here(text: str) -> Answer:
         return analyze(text, holder.get(), top=top)
 
-    runner: Runner | None = config.get("CHAT_RUNNER")
-    if runner is None:
-        jobs = app_state.jobs
-        if getattr(jobs, "backend", "thread") != "thread":
-            runner = QueueRunner(jobs)  # RQ: a worker process answers
-        else:
-            runner = ThreadRunner(analyze_here, delivery)
-    return ChatState(settings=settings, idempotency=idem, runner=runner, delivery=delivery, analyze=analyze_here)
+    runner: Runner = config.get("CHAT_RUNNER") or runtime.chat_runner(analyze_here)
+    return ChatState(settings=settings, idempotency=idem, runner=runner, delivery=runtime.delivery,
+                     analyze=analyze_here)
 
 
 def submit(st: ChatState, job: Any, claimed: Iterable[str] = ()) -> None:
