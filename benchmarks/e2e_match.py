@@ -28,11 +28,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sigmatch.catalog.catalog import load_catalog  # noqa: E402
 from sigmatch.catalog.versions import parse_kernel_version, version_from_log  # noqa: E402
+from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.matcher import Calibration, Matcher  # noqa: E402
 from sigmatch.match.matcher import decide as matcher_decide  # noqa: E402
 from sigmatch.match.score import QueryFeatures, Scored, Weights, query_features  # noqa: E402
+from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
 
@@ -245,7 +246,7 @@ def main() -> int:
         return 1
     os.environ["SIGMATCH_DATA_DIR"] = args.data_dir
     t0 = time.perf_counter()
-    catalog = load_catalog()
+    catalog = build_runtime(Settings.from_env()).load_catalog()
     matcher = Matcher(catalog)
     t1 = time.perf_counter()
     print(f"catalog {len(catalog)} bugs ({catalog.stats()}) loaded+indexed in {t1 - t0:.1f}s")

@@ -21,8 +21,9 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
 
-from sigmatch.catalog.catalog import load_catalog  # noqa: E402
+from sigmatch.config import Settings  # noqa: E402
 from sigmatch.refresh import refresh  # noqa: E402
+from sigmatch.runtime import build_runtime  # noqa: E402
 
 
 def cpu_s() -> float:
@@ -43,8 +44,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None, help="data directory (default: a temporary one)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sigmatch-bench-import-"))
-    settings = {"SIGMATCH_DATA_DIR": str(work), "SIGMATCH_CVE_REPO": args.repo, "REDIS_URL": "",
-                "SIGMATCH_SIGNATURES_DIR": str(work / "no-curated")}
+    (work / "no-curated").mkdir(parents=True, exist_ok=True)
+    settings = Settings.from_env({"SIGMATCH_DATA_DIR": str(work), "SIGMATCH_CVE_REPO": args.repo, "REDIS_URL": "",
+                                  "SIGMATCH_SIGNATURES_DIR": str(work / "no-curated"), "SIGMATCH_UPSTREAM_LOOKUP": "off"})
     try:
         t0 = time.perf_counter()
         cpu0 = cpu_s()
@@ -71,7 +73,7 @@ def main() -> int:
         for _ in range(3):
             t2 = time.perf_counter()
             c2 = time.process_time()
-            catalog = load_catalog(settings)
+            catalog = build_runtime(settings).load_catalog()
             loads.append(time.perf_counter() - t2)
             load_cpu.append(time.process_time() - c2)
         size = sum(p.stat().st_size for p in (work / "catalog").glob("snapshot-*.json.gz")) / 2**20

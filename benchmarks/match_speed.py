@@ -28,9 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sigmatch.catalog.catalog import Catalog, load_catalog  # noqa: E402
+from sigmatch.catalog.catalog import Catalog  # noqa: E402
 from sigmatch.catalog.model import KnownBug  # noqa: E402
+from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.matcher import Matcher  # noqa: E402
+from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.model import Report  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
@@ -123,7 +125,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ["SIGMATCH_DATA_DIR"] = args.data_dir
     t0 = time.perf_counter()
-    catalog = load_catalog()
+    catalog = build_runtime(Settings.from_env()).load_catalog()
     matcher = Matcher(catalog)
     print(f"catalog: {len(catalog)} bugs, loaded and indexed in {time.perf_counter() - t0:.1f}s")
     logs = load_logs(args.logs)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from upstream_server import ReplayServer, slow
 
-from sigmatch import config
+from sigmatch.config import Settings
 from sigmatch.trace.model import Frame, Kind, Report
 from sigmatch.upstream.http import MemoryCache, UpstreamClient, make_session
 from sigmatch.upstream.lookup import lookup
@@ -39,8 +39,9 @@ def main() -> int:
                     frames=tuple(Frame(f) for f in ("fsnotify_destroy_mark", "fsnotify_destroy_marks")),
                     kernel_version="6.1.102", text="Reported-by: syzbot+c679f13773f295d2da53@x\n")
     with ReplayServer(args.samples) as srv:
-        s = config.load({}, SIGMATCH_LORE_URL=srv.url, SIGMATCH_BUGZILLA_URL=srv.url, SIGMATCH_SYZBOT_URL=srv.url,
-                        SIGMATCH_STABLE_URL=srv.url, SIGMATCH_RATE_LIMIT=0.0, SIGMATCH_HTTP_TIMEOUT=2.0)
+        s = Settings.from_env({"SIGMATCH_LORE_URL": srv.url, "SIGMATCH_BUGZILLA_URL": srv.url,
+                               "SIGMATCH_SYZBOT_URL": srv.url, "SIGMATCH_STABLE_URL": srv.url,
+                               "SIGMATCH_RATE_LIMIT": "0", "SIGMATCH_HTTP_TIMEOUT": "2"})
         cold, warm, reqs = [], [], []
         for _ in range(args.runs):
             client = UpstreamClient([srv.url], timeout=2.0, cache=MemoryCache(), session=make_session())
