@@ -38,19 +38,21 @@ loglevel = "info"
 proc_name = "sigmatch"
 
 _CREATED_METRICS_DIR: str | None = None
+_METRICS_DIR = ""  # the PROMETHEUS_MULTIPROC_DIR in force
 
 
 def metrics_dir(settings: Settings) -> Settings:
     """The settings with a ``PROMETHEUS_MULTIPROC_DIR`` when there are several workers: the one set,
     else a temporary directory (removed at exit). prometheus_client reads the variable from the
     environment when it is first imported, so it is exported there too."""
-    global _CREATED_METRICS_DIR
+    global _CREATED_METRICS_DIR, _METRICS_DIR
     if settings.web_concurrency > 1 and not settings.prometheus_multiproc_dir:
         if _CREATED_METRICS_DIR is None:
             _CREATED_METRICS_DIR = tempfile.mkdtemp(prefix="sigmatch-metrics-")
         settings = settings.with_(prometheus_multiproc_dir=_CREATED_METRICS_DIR)
-    if settings.prometheus_multiproc_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.prometheus_multiproc_dir
+    _METRICS_DIR = settings.prometheus_multiproc_dir
+    if _METRICS_DIR:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR  # prometheus_client reads it, not us
     return settings
 
 
@@ -58,7 +60,7 @@ _SETTINGS = metrics_dir(_SETTINGS)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # set by metrics_dir, read by prometheus_client
+    if _METRICS_DIR:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
