@@ -129,6 +129,13 @@ class Answer:
         return (*known, *(ra for ra in self.answers if not ra.confident))
 
     @property
+    def lead(self) -> ReportAnswer | None:
+        """The answer a reply leads with (the best confident report, else the first): the upstream
+        lookup asks about its report and its fix."""
+        ordered = self.ordered
+        return ordered[0] if ordered else None
+
+    @property
     def summary(self) -> str:
         return answer_summary(self)
 

@@ -212,9 +212,9 @@ def test_a_5_4_kernel_is_told_fixed_in_your_kernel_everywhere(matcher: Matcher, 
     assert top.verdict.status is Status.FIXED and top.verdict.install is None
     words = advise(top).headline
     assert "Fixed in your kernel" in words and "install" not in words.lower()
-    text = json.dumps(fmt.slack_message(ans))
-    assert "install" not in text.lower() or "already carries the fix" in text
-    assert "Install *" not in text
+    text = json.dumps(fmt.slack_message(ans)) + json.dumps(fmt.mattermost_message(ans))
+    assert "install" not in text.lower() and "affected" not in text.lower()
+    assert "already carries" in text
     r = client.post("/api/v1/match?kernel=5.4.0", json={"trace": dict(curated_traces())["tcp-sack-panic"]})
     m = r.get_json()["matches"][0]
     assert m["verdict"]["status"] == "fixed" and m["verdict"]["install"] is None
@@ -247,3 +247,27 @@ def test_the_api_exposes_no_server_paths(client: FlaskClient) -> None:
     assert str(REPO) not in json.dumps(d)
     body = client.post("/api/v1/match", data=EXAMPLE.read_bytes(), content_type="text/plain").get_data(as_text=True)
     assert str(REPO) not in body
+
+
+def test_a_broken_store_is_reported_without_its_path(tmp_path: Path) -> None:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "meta.json").write_text("{not json")
+    c = create_app({"SIGMATCH_DATA_DIR": str(tmp_path)}).test_client()
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and "<data dir>/catalog/meta.json is damaged" in ready.get_data(as_text=True)
+    r = c.post("/api/v1/match", data=EXAMPLE.read_bytes(), content_type="text/plain")
+    assert r.status_code == 503 and "<data dir>/catalog/meta.json" in r.get_json()["error"]["message"]
+    for body in (ready.get_data(as_text=True), r.get_data(as_text=True)):
+        assert str(tmp_path) not in body
+
+
+def test_scrub_paths_leaves_urls_and_relative_paths() -> None:
+    from sigmatch.web.present import scrub_paths
+
+    settings = {"SIGMATCH_DATA_DIR": "/var/lib/sigmatch", "SIGMATCH_SIGNATURES_DIR": "/opt/sigmatch/signatures"}
+    assert scrub_paths("cannot read /var/lib/sigmatch/catalog/meta.json", settings) == \
+        "cannot read <data dir>/catalog/meta.json"
+    assert scrub_paths("/opt/sigmatch/signatures/x.yaml: id: bad", settings) == "signatures/x.yaml: id: bad"
+    assert scrub_paths("lock /run/lock/x held", settings) == "lock <path> held"
+    kept = "see https://git.kernel.org/linus/abc, lore.kernel.org/all/x, signatures/x.yaml, 4.14/5.10"
+    assert scrub_paths(kept, settings) == kept

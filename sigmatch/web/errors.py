@@ -98,10 +98,17 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, JobError):
         return ApiError(404, "job_not_found", str(exc))
     if isinstance(exc, CatalogError):  # the reason, but never a server file path
-        return ApiError(503, "catalog_unavailable", f"the known-bugs catalog is not available: {scrub_paths(str(exc))}")
+        reason = scrub_paths(str(exc), _settings())
+        return ApiError(503, "catalog_unavailable", f"the known-bugs catalog is not available: {reason}")
     if isinstance(exc, SigmatchError):
         return ApiError(500, "internal_error", "sigmatch could not answer this request")
     return ApiError(500, "internal_error", "internal error; it has been logged")
+
+
+def _settings() -> Any:
+    """The app's settings when there is an app (to name the data directory in a scrubbed path)."""
+    app_state = current_app.extensions.get("sigmatch") if has_app_context() else None
+    return getattr(app_state, "settings", None)
 
 
 def _too_large_message() -> str:

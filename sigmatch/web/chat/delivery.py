@@ -329,10 +329,11 @@ def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
     try:
         from sigmatch.upstream.lookup import lookup
 
-        top = answer.top
-        fixes = [f.sha for f in top.bug.fixes] if top is not None and answer.confident else []
-        result = lookup(answer.reports[0], settings=d.settings, budget=d.upstream_budget, text=text,
-                        fix_commits=fixes)
+        lead = answer.lead  # the report the reply leads with (the best confident one, else the first)
+        top = lead.top if lead is not None else None
+        fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+        result = lookup(lead.report if lead is not None else answer.reports[0], settings=d.settings,
+                        budget=d.upstream_budget, text=text, fix_commits=fixes)
     except Exception:  # upstream never keeps the catalog answer from going out
         log.exception("upstream lookup for a chat reply failed")
         return answer

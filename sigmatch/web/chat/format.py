@@ -318,10 +318,8 @@ class _Section:
 
 
 def _lead(answer: Answer) -> ReportAnswer | None:
-    """The report the reply leads with: the best confident one, else the log's first (see
-    :attr:`Answer.ordered`)."""
-    ordered = answer.ordered
-    return ordered[0] if ordered else None
+    """The report the reply leads with: the best confident one, else the log's first."""
+    return answer.lead
 
 
 def _also(answer: Answer, lead: ReportAnswer, m: Markup) -> list[str]:
