@@ -10,6 +10,11 @@ from ``examples/``):
 * ``20 repeats``: one soft lockup reported 20 times (the watchdog re-reports every ~20 s);
 * ``fixture``: ``tests/fixtures/consoles/netdev-watchdog-then-fsnotify-4.14.32.log``.
 
+With ``--e2e``: on ``../shared/corpus/e2e-dev.jsonl`` (scored as ``../shared/eval/e2e.py`` scores the
+top-level ``matches``), how often the answer a reply *leads* with (``Answer.lead``: the CLI's, the
+page's and the chat's first report) is confident and wrong, and how many later reports are matched
+confidently on their own.
+
 For each: CPU ms per ``analyze()`` (parse, match every distinct report, verdicts), and the same
 log answered the old way (parse, then match the primary report only), so the cost of answering
 every report is visible apart from the cost of parsing a longer log. CPU time
@@ -78,11 +83,40 @@ def primary_only(text: str, matcher: Matcher) -> object:
     return None
 
 
+def e2e_leads(matcher: Matcher) -> None:
+    """Confident-wrong of the lead answer vs the top-level one on the dev e2e positives."""
+    sys.path.insert(0, str(REPO.parent / "shared" / "eval"))
+    from e2e import is_right  # type: ignore[import-not-found]
+
+    path = REPO.parent / "shared" / "corpus" / "e2e-dev.jsonl"
+    pos = top_wrong = lead_wrong = later = later_right = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        e = q.get("expected")
+        if not e or e.get("confidence") == "low":
+            continue
+        pos += 1
+        ans = analyze(q["trace"], matcher)
+        if ans.top is not None and ans.confident:
+            top_wrong += not is_right(ans.top.to_dict(), e)
+        lead = ans.lead
+        if lead is not None and lead.top is not None and lead.confident:
+            lead_wrong += not is_right(lead.top.to_dict(), e)
+        for ra in ans.answers:
+            if ra is not ans.primary_answer and ra.top is not None and ra.confident:
+                later += 1
+                later_right += is_right(ra.top.to_dict(), e)
+    print(f"e2e positives {pos}: confident wrong, top-level {100 * top_wrong / pos:.1f}%, "
+          f"lead {100 * lead_wrong / pos:.1f}%; later reports matched confidently {later} "
+          f"({later_right} name the expected fix)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=None, help="SIGMATCH_DATA_DIR with the imported catalog "
                     "(default: the curated signatures/ only)")
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--e2e", action="store_true", help="also score the lead answers on e2e-dev.jsonl")
     args = ap.parse_args()
     settings = {"SIGMATCH_DATA_DIR": args.data_dir or str(REPO / ".no-such-data-dir")}
     catalog = load_catalog(settings)
@@ -115,6 +149,8 @@ def main() -> int:
     if "20 distinct" in results:
         print(f"20 distinct reports vs one: {results['20 distinct'] / results['one (mean of 20)']:.1f}x")
     print(f"20 repeats vs one lockup: {results['20 repeats'] / results['one lockup']:.1f}x")
+    if args.e2e:
+        e2e_leads(matcher)
     return 0
 
 

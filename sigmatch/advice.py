@@ -170,7 +170,7 @@ def answer_summary(answer: Answer) -> str:
         if repeats:
             text += f" The log holds {repeats} more report{'s' if repeats > 1 else ''} of the same crash."
         return text
-    known = [ra for ra in answered if ra.confident]
+    known = [ra for ra in answered if ra.confident]  # leading ones first (Answer.ordered)
     rest = [ra for ra in answered if not ra.confident]
     parts = [f"{len(answer.reports)} crash reports in this log"
              + (f" ({len(answered)} distinct)" if len(answered) != len(answer.reports) else "") + "."]

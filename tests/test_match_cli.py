@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from web_helpers import curated_examples
 
 from sigmatch.answer import analyze
 from sigmatch.catalog.catalog import Catalog
@@ -56,12 +56,7 @@ def test_fsnotify_example_answer(matcher: Matcher) -> None:
 
 
 def _curated_examples() -> list[tuple[str, str]]:
-    out = []
-    for path in sorted(SIGNATURES.glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
-        for ex in doc.get("examples") or []:
-            out.append((doc["id"], ex["trace"]))
-    return out
+    return curated_examples(SIGNATURES)
 
 
 @pytest.mark.parametrize(("bug_id", "trace"), _curated_examples(), ids=lambda v: v if len(v) < 60 else "trace")
