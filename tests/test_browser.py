@@ -139,7 +139,7 @@ def test_an_error_keeps_the_form_and_the_text(page: sync_api.Page, base_url: str
     page.wait_for_selector("#error")
     no_sideways_scroll(page)
     shot(page, "error")
-    assert "no kernel crash report found" in (page.text_content("#error") or "")
+    assert "No kernel crash report found" in (page.text_content("#error") or "")
     assert page.input_value("#trace").startswith("hello, no crash here")
     # too large: the limit in units, the form again
     page.fill("#trace", "x" * (70 * 1024))

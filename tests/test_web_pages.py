@@ -109,7 +109,7 @@ def test_a_paste_with_no_crash_shows_a_readable_error_and_keeps_the_text(client:
     r = client.post("/", data={"trace": "hello <b>world</b>"}, content_type="multipart/form-data")
     assert r.status_code == 422
     html = r.get_data(as_text=True)
-    assert "no kernel crash report found" in html and "hello &lt;b&gt;world&lt;/b&gt;" in html
+    assert "No kernel crash report found" in html and "hello &lt;b&gt;world&lt;/b&gt;" in html
     assert "<b>world" not in html and "<textarea" in html
     assert "new bug" not in html
 
