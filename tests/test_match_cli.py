@@ -6,11 +6,13 @@ at an empty directory), so these tests need no network and no shared data.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from web_helpers import curated_examples
 
 from sigmatch.answer import analyze
 from sigmatch.catalog.catalog import Catalog
@@ -54,12 +56,7 @@ def test_fsnotify_example_answer(matcher: Matcher) -> None:
 
 
 def _curated_examples() -> list[tuple[str, str]]:
-    out = []
-    for path in sorted(SIGNATURES.glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
-        for ex in doc.get("examples") or []:
-            out.append((doc["id"], ex["trace"]))
-    return out
+    return curated_examples(SIGNATURES)
 
 
 @pytest.mark.parametrize(("bug_id", "trace"), _curated_examples(), ids=lambda v: v if len(v) < 60 else "trace")
@@ -110,7 +107,59 @@ def test_cli_human_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert "Known bug: fsnotify-mark-connector-race" in out
     assert "d90a10e2444b" in out and "mainline 4.17" in out
-    assert "4.14.38" in out and "AFFECTED" in out
+    assert "Your kernel 4.14.32-1.el7.x86_64 is affected: install 4.14.38 or later." in out
+    # a fresh install says how many bugs it knows and how to get the CVE feed
+    assert "24 known bugs" in out or "known bugs)" in out
+    assert "`sigmatch refresh` imports the kernel CVE team's feed" in out and "needs network" in out
+    assert "bundle" in out
+
+
+def test_cli_a_kernel_with_the_fix_is_told_so_not_to_install(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--kernel", "5.4.0", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    first = out.split("\n\n")[1]  # the lead report's answer
+    assert "Fixed in your kernel" in first and "5.4.0 already carries" in first
+    assert "install" not in first.lower() and "AFFECTED" not in first and "affected:" not in first
+
+
+def test_cli_a_suggestion_is_a_possible_match_with_conditional_facts(
+        env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # the soft lockup's panic follow-on alone matches the fsnotify entry, but not confidently
+    lines = EXAMPLE.read_text().splitlines()
+    panic = "\n".join(lines[next(i for i, x in enumerate(lines) if "Kernel panic" in x):]) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(panic.encode())))
+    assert main(["match"]) == 0
+    out = capsys.readouterr().out
+    assert "Possible match (not confident" in out
+    assert "If this is that bug" in out
+    assert "install" not in out.lower() and "AFFECTED" not in out and "is affected" not in out
+
+
+def test_cli_no_crash_says_only_that_and_exits_like_parse(env: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "boot.log"
+    log.write_text("systemd[1]: Started Session 3 of user root.\nall good here\n")
+    assert main(["parse", str(log)]) == 1
+    capsys.readouterr()
+    assert main(["match", str(log)]) == 1
+    assert capsys.readouterr().out == "No kernel crash report found in this log.\n"
+    assert main(["match", "--json", str(log)]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["reports"] == [] and d["summary"] == "No kernel crash report found in this log."
+
+
+@pytest.mark.parametrize("bad", ["garbage", "linux", "6.1.123456", ""])
+def test_cli_bad_kernel_is_an_error(env: Path, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--kernel", bad, str(EXAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a kernel version" in err and "uname -r" in err
+
+
+def test_cli_lists_no_zero_score_candidates(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["match", "--json", "--top", "50", str(EXAMPLE)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    scores = [m["score"] for ra in d["answers"] for m in ra["matches"]]
+    assert scores and min(scores) >= 0.005
 
 
 def test_cli_json_output(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,7 +179,8 @@ def test_cli_no_confident_match_is_said_plainly(env: Path, tmp_path: Path, capsy
                    " drm_atomic_commit+0x50/0x60\n </TASK>\n---[ end trace 0000000000000000 ]---\n")
     assert main(["match", str(log)]) == 0
     out = capsys.readouterr().out
-    assert "No confident match" in out or "No known bug matches" in out
+    assert "No known bug in the catalog matches this crash." in out
+    assert "new bug" not in out
 
 
 def test_cli_batch_bad_lines_do_not_stop_it(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -187,6 +187,18 @@ MAINLINE_IN_STABLE = KnownBug(  # importer style: the mainline release listed wi
     id="mainline-in-stable", title="v", fixes=(FixCommit(sha=SHA),),
     stable=(StableFix(branch="6.1", version="6.1.31"), StableFix(branch="6.4", version="6.4")))
 
+# shaped like tcp-sack-panic in signatures/: mainline 5.2, backports to 4.9 ... 5.1
+SACK_LIKE = KnownBug(
+    id="sack-like", title="kernel BUG in tcp_shifted_skb",
+    fixes=(FixCommit(sha=SHA, subject="tcp: limit payload size of sacked skbs", mainline="5.2"),),
+    stable=tuple(StableFix(branch=v.rsplit(".", 1)[0], version=v) for v in
+                 ("4.9.182", "4.14.127", "4.19.53", "5.1.11")))
+# shaped like CVE-2022-50332: a stable-only regression (a backport brought it into 6.0.3, a stable-only
+# fix took it out in 6.0.6); the record names no mainline fix or introduction
+STABLE_ONLY = KnownBug(
+    id="stable-only", title="s", fixes=(FixCommit(sha=SHA),),
+    stable=(StableFix(branch="6.0", version="6.0.6", introduced="6.0.3"),))
+
 # (bug, running, status, first_fixed, fixed_branch)
 VERDICT_CASES: list[tuple[KnownBug, str | None, Status, str | None, str | None]] = [
     (CVE_LIKE, "6.1.100", Status.AFFECTED, "6.1.109", "6.1"),
@@ -254,6 +266,29 @@ VERDICT_CASES: list[tuple[KnownBug, str | None, Status, str | None, str | None]]
     (MAINLINE_IN_STABLE, "6.4.3", Status.FIXED, "6.4", "mainline"),
     (MAINLINE_IN_STABLE, "6.1.30", Status.AFFECTED, "6.1.31", "6.1"),
     (MAINLINE_IN_STABLE, "6.2.1", Status.AFFECTED, "6.4", "mainline"),
+    # a kernel newer than the mainline fix carries it, whatever its numbering (issue 15: a 5.4 kernel
+    # was told to install "5.2 or later on branch mainline")
+    (SACK_LIKE, "5.4.0", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "5.4.10", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "5.4.0-91-generic", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "5.3.0-1-amd64", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "4.18.0-80.el8.x86_64", Status.AFFECTED, "4.19.53", "4.19"),
+    (SACK_LIKE, "5.3.0-rc2+", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "5.2", Status.FIXED, "5.2", "mainline"),
+    (SACK_LIKE, "5.2.0-rc5+", Status.UNKNOWN, "5.2", "mainline"),
+    (SACK_LIKE, "5.1.3", Status.AFFECTED, "5.1.11", "5.1"),
+    (SACK_LIKE, "5.1.11", Status.FIXED, "5.1.11", "5.1"),
+    (SACK_LIKE, "5.0.21", Status.AFFECTED, "5.1.11", "5.1"),
+    (SACK_LIKE, "4.19.53-200.fc29.x86_64", Status.FIXED, "4.19.53", "4.19"),
+    (SACK_LIKE, "4.19.0-5-amd64", Status.UNKNOWN, "4.19.53", "4.19"),
+    (SACK_LIKE, None, Status.UNKNOWN, "5.2", "mainline"),
+    # a stable-only regression is on no other branch
+    (STABLE_ONLY, "5.4.0", Status.NOT_AFFECTED, None, None),
+    (STABLE_ONLY, "6.1.12", Status.NOT_AFFECTED, None, None),
+    (STABLE_ONLY, "6.0.1", Status.NOT_AFFECTED, None, None),
+    (STABLE_ONLY, "6.0.4", Status.AFFECTED, "6.0.6", "6.0"),
+    (STABLE_ONLY, "6.0.7", Status.FIXED, "6.0.6", "6.0"),
+    (STABLE_ONLY, "6.0.0-1-amd64", Status.UNKNOWN, "6.0.6", "6.0"),
 ]
 
 
@@ -268,6 +303,9 @@ def test_verdict(bug: KnownBug, running: str | None, status: Status, first_fixed
     assert v.reason.endswith(".") and len(v.reason) > 20
     assert v.running == (kv.raw if kv else None)
     assert v.to_dict()["status"] == status.value
+    # only a kernel that lacks the fix is told what to install
+    assert v.install == (first_fixed if status is Status.AFFECTED else None), v
+    assert v.to_dict()["install"] == v.install
 
 
 def test_verdict_branch_is_the_running_branch() -> None:

@@ -58,7 +58,7 @@ def test_answer_carries_lore_reports_patches_and_bugzilla(tmp_path: Path, replay
 
 def test_page_shows_upstream_reports(tmp_path: Path, replay: ReplayServer) -> None:
     client = app_client(tmp_path, replay.url)
-    page = client.post("/", data={"trace": syzbot_mail_body().decode()}).get_data(as_text=True)
+    page = client.post("/", data={"trace": syzbot_mail_body().decode()}, follow_redirects=True).get_data(as_text=True)
     assert "Reports on the mailing lists" in page and REPORT in page and "Bug 299901" in page
 
 

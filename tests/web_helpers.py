@@ -22,6 +22,18 @@ FSNOTIFY_LOG = REPO / "examples" / "fsnotify-softlockup-4.14.32.log"
 FSNOTIFY_FIX = "d90a10e2444ba5a351fa695917258ff4c5709fa5"
 
 
+def curated_examples(directory: Path = REPO / "signatures") -> list[tuple[str, str]]:
+    """(bug id, example trace) for every example of the curated YAML files."""
+    import yaml
+
+    out = []
+    for path in sorted(directory.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        for ex in doc.get("examples") or []:
+            out.append((doc["id"], ex["trace"]))
+    return out
+
+
 def small_catalog() -> Catalog:
     """Three bugs written for these tests (facts in the real formats, not copied from anywhere)."""
     fsnotify = KnownBug(

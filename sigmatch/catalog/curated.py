@@ -373,7 +373,8 @@ class _Entry:
             functions=tuple(doc.get("functions", ())),
             unfixed_branches=tuple(s.branch for s in stable if s.version is None),
             withdrawn=bool(doc.get("withdrawn", False)),
-            source_path=str(self.path),
+            # where the entry comes from in the curated tree, not where this server keeps it
+            source_path=f"signatures/{self.path.name}",
         )
 
 

@@ -233,8 +233,11 @@ class Verdict:
     fixed_branch: str | None  # the branch ``first_fixed`` is on (differs when the branch has no fix)
     reason: str  # one sentence: why this status
     caveat: str | None = None  # distribution-kernel caveat, unverified facts, ...
+    # The release to move to: set only when the running kernel lacks the fix (``affected``). A kernel
+    # that carries it (``fixed``: ``first_fixed`` is then "since when") is never told to install one.
+    install: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "running": self.running, "branch": self.branch,
                 "first_fixed": self.first_fixed, "fixed_branch": self.fixed_branch,
-                "reason": self.reason, "caveat": self.caveat}
+                "install": self.install, "reason": self.reason, "caveat": self.caveat}

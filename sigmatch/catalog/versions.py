@@ -270,10 +270,17 @@ def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     4. the running branch has a stable fix → ``fixed`` / ``affected`` by sublevel (``unknown`` when
        the distribution's number hides the sublevel);
     5. the running branch is listed as unfixed → ``affected``, with the nearest newer branch's fix;
-    6. the running release predates the introducing release (on its branch, when a stable backport
+    6. the bug exists only where stable backports brought it (no mainline fix or introduction; every
+       branch recorded got it by a backport) and the running branch is not one of them →
+       ``not_affected``;
+    7. the running release predates the introducing release (on its branch, when a stable backport
        brought the bug: checked before 4) → ``not_affected``;
-    7. otherwise the running kernel predates the fix and no backport is recorded for its branch →
+    8. otherwise the running kernel predates the fix and no backport is recorded for its branch →
        ``affected`` (or ``unknown`` when no fix at all is known and the introduction is unknown).
+
+    ``first_fixed`` is the first release with the fix on the running branch (or the nearest one);
+    ``install`` is set only for ``affected``: a kernel that already carries the fix (``fixed``) is
+    never told to install anything, and ``unknown`` names the release without asking for it.
     """
     return _Verdicter(bug, running).run()
 
@@ -333,6 +340,7 @@ class _Verdicter:
             fixed_branch=fixed_branch,
             reason=reason,
             caveat=self._caveat(status),
+            install=first_fixed if status is Status.AFFECTED else None,
         )
 
     def _caveat(self, status: Status) -> str | None:
@@ -370,7 +378,7 @@ class _Verdicter:
                                  "The fix for this bug was withdrawn or its record rejected, so no release "
                                  "can be said to carry it.")
         for rule in (self._mainline_rule, self._branch_introduced_rule, self._stable_rule, self._unfixed_rule,
-                     self._introduced_rule, self._predates_fix_rule):
+                     self._backport_only_rule, self._introduced_rule, self._predates_fix_rule):
             result = rule(self.kv)
             if result is not None:
                 return result
@@ -487,6 +495,24 @@ class _Verdicter:
                              f"Branch {branch} is recorded as affected with no fix yet"
                              + _move_to(target, tbranch) + ".",
                              target, tbranch)
+
+    def _backport_only_rule(self, kv: KernelVersion) -> Verdict | None:
+        """A bug that only stable backports brought in (a stable-only regression, fixed in stable:
+        the CVE records of such bugs list no mainline fix or introduction) is on no other branch."""
+        if self.mainline is not None or not self.bug.stable:
+            return None
+        intro = self.bug.introduced
+        if intro is not None and intro.release:
+            return None
+        if not all(s.introduced and branch_of(s.introduced) == s.branch for s in self.bug.stable):
+            return None
+        branch = _running_branch(kv)
+        if any(s.branch == branch for s in self.bug.stable):
+            return None
+        where = ", ".join(f"{s.branch} (in {s.introduced})" for s in self.bug.stable)
+        return self._verdict(Status.NOT_AFFECTED,
+                             f"This bug came in only with stable backports, on branch{'es' if len(self.bug.stable) > 1 else ''} "
+                             f"{where}; no record puts it on branch {branch}.")
 
     def _introduced_rule(self, kv: KernelVersion) -> Verdict | None:
         intro = self.bug.introduced

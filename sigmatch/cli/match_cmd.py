@@ -17,7 +17,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from sigmatch.answer import Answer, analyze
+from sigmatch.advice import advise
+from sigmatch.answer import Answer, ReportAnswer, analyze
+from sigmatch.catalog.catalog import Catalog
+from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.cli.common import read_log, runtime_of, settings_of
 from sigmatch.errors import InputError, SigmatchError
 from sigmatch.match.matcher import Matcher
@@ -59,14 +62,18 @@ def run(args: argparse.Namespace) -> int:
             except IsADirectoryError as exc:
                 raise InputError(f"{args.jsonl}: is a directory") from exc
         return 0
+    if args.kernel is not None and parse_kernel_version(args.kernel) is None:
+        raise InputError(f"--kernel {args.kernel[:80]!r} is not a kernel version (give what `uname -r` "
+                         "prints, e.g. 5.15.0-91-generic or 6.1.31)")
     text = read_log(args.file)
-    matcher = Matcher(runtime_of(args).load_catalog())
-    answer = analyze(text, matcher, top=top, kernel=args.kernel)
+    catalog = runtime_of(args).load_catalog()
+    answer = analyze(text, Matcher(catalog), top=top, kernel=args.kernel)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
     else:
-        print(render(answer))
-    return 0
+        print(render(answer, catalog))
+    # like `sigmatch parse` (and the API's 422): a log with no crash report in it is exit status 1
+    return 0 if answer.reports else 1
 
 
 def batch_results(lines: Iterable[str], matcher: Matcher, *, top: int = 5) -> Iterator[dict[str, Any]]:
@@ -116,56 +123,97 @@ def _fix_lines(m: Match) -> list[str]:
     return lines
 
 
-def _verdict_lines(m: Match, answer: Answer) -> list[str]:
+def _verdict_lines(m: Match) -> list[str]:
+    """What the match means for the kernel in the log, in :mod:`sigmatch.advice`'s words: only a
+    confident match on a kernel that lacks the fix says "affected: install"."""
     v = m.verdict
     if v is None:
         return []
-    running = v.running or "unknown"
-    lines = [f"  kernel:    {running}: {v.status.value.upper().replace('_', ' ')} - {v.reason}"]
-    if v.first_fixed:
-        where = f" (on branch {v.fixed_branch})" if v.fixed_branch and v.fixed_branch != v.branch else ""
-        lines.append(f"  install:   {v.first_fixed} or later{where}")
+    lines = [f"  kernel:    {advise(m).headline}"]
+    lines.append(f"  because:   {v.reason}" if m.confident else f"  facts:     {v.reason}")
     if v.caveat:
         lines.append(f"  caveat:    {v.caveat}")
     return lines
 
 
-def render(answer: Answer) -> str:
-    """The human answer: the crash, the top match with fix and verdict, other candidates, notes."""
+def _kernel_of(ra: ReportAnswer, answer: Answer) -> str:
+    v = ra.top.verdict if ra.top is not None else None
+    if v is not None and v.running:
+        return v.running
+    return answer.kernel.raw if answer.kernel else "kernel version unknown"
+
+
+def _report_lines(ra: ReportAnswer, answer: Answer, *, full: bool, n_reports: int) -> list[str]:
+    """One answered report: its crash line, the top match with fix and verdict, other candidates."""
+    r = ra.report
     out: list[str] = []
-    if not answer.reports:
-        out.append("No kernel crash report found in this log.")
-    else:
-        r = answer.reports[0]
-        kv = answer.kernel.raw if answer.kernel else "kernel version unknown"
-        out.append(f"Crash: {r.title}  [{r.kind.value}, {kv}]")
-        if len(answer.reports) > 1:
-            out.append(f"       (+{len(answer.reports) - 1} more report(s) in the log)")
-    top = answer.top
+    where = f"Report {ra.index + 1} of {n_reports}: " if n_reports > 1 else "Crash: "
+    out.append(f"{where}{r.title}  [{r.kind.value}, {_kernel_of(ra, answer)}]")
+    if ra.repeats:
+        shown = ", ".join(str(i + 1) for i in ra.repeats[:10]) + (" ..." if len(ra.repeats) > 10 else "")
+        out.append(f"       (the same crash again in report{'s' if len(ra.repeats) > 1 else ''} {shown})")
+    top = ra.top
     if top is None:
-        out.append("No known bug matches: this may be a new bug, or one the catalog does not know.")
+        out.append("No known bug in the catalog matches this crash.")
+        return out
+    b = top.bug
+    if top.confident:
+        out.append(f"Known bug: {b.id} - {b.title}")
+        out.append(f"  match:     confident (score {top.score:.2f}, rule {top.rule})")
     else:
-        b = top.bug
-        if top.confident:
-            out.append(f"Known bug: {b.id} - {b.title}")
-            out.append(f"  match:     confident (score {top.score:.2f}, rule {top.rule})")
-        else:
-            out.append("No confident match: this may be a new bug. Closest known bug (a suggestion, not an answer):")
-            out.append(f"  candidate: {b.id} - {b.title}")
-            out.append(f"  match:     NOT confident (score {top.score:.2f}, {top.rule})")
-        out.extend(_fix_lines(top))
-        out.extend(_verdict_lines(top, answer))
-        if b.stable_fixed:
-            out.append("  stable:    " + ", ".join(f"{k}: {v}" for k, v in b.stable_fixed.items()))
-        if top.matched_frames:
-            out.append("  frames:    matched " + ", ".join(top.matched_frames[:8]))
-        out.append(f"  why:       {top.explanation}")
-        if len(answer.matches) > 1:
-            out.append("Other candidates:")
-            for n, m in enumerate(answer.matches[1:], start=2):
-                fix = m.bug.fixes[0].short if m.bug.fixes else "-"
-                out.append(f"  {n}. {m.bug.id} {fix} score {m.score:.2f} - {m.bug.title}")
+        out.append(f"Possible match (not confident, a suggestion, not an answer): {b.id} - {b.title}")
+        out.append(f"  match:     not confident (score {top.score:.2f}, {top.rule})")
+    out.extend(_fix_lines(top) if full else _fix_lines(top)[:1])
+    out.extend(_verdict_lines(top) if full else _verdict_lines(top)[:1])
+    if not full:
+        return out
+    if b.stable_fixed:
+        out.append("  stable:    " + ", ".join(f"{k}: {v}" for k, v in b.stable_fixed.items()))
+    if top.matched_frames:
+        out.append("  frames:    matched " + ", ".join(top.matched_frames[:8]))
+    out.append(f"  why:       {top.explanation}")
+    if len(ra.matches) > 1:
+        out.append("Other candidates:")
+        for n, m in enumerate(ra.matches[1:], start=2):
+            fix = m.bug.fixes[0].short if m.bug.fixes else "-"
+            out.append(f"  {n}. {m.bug.id} {fix} score {m.score:.2f} - {m.bug.title}")
+    return out
+
+
+def render(answer: Answer, catalog: Catalog | None = None) -> str:
+    """The human answer: every crash of the log, the confident ones first, each with its top match,
+    fix and verdict; then the notes and what produced the answer."""
+    if not answer.reports:
+        return "No kernel crash report found in this log."  # and nothing else: there is nothing to match
+    out: list[str] = []
+    ordered = answer.ordered
+    n_reports = len(answer.reports)
+    if len(ordered) > 1 or n_reports > 1:
+        out.append(answer.summary)
+        out.append("")
+    for pos, ra in enumerate(ordered):
+        if pos:
+            out.append("")
+        # the best answer in full; later ones in full when confident, else in brief
+        out.extend(_report_lines(ra, answer, full=pos == 0 or ra.confident, n_reports=n_reports))
+    if answer.notes:
+        out.append("")
     for note in answer.notes:
         out.append(f"note: {note}")
-    out.append(f"(rules {answer.rules_version}, algorithm {answer.algorithm_version}, catalog {answer.catalog_version})")
+    if catalog is not None:
+        out.extend(f"note: {line}" for line in catalog_notes(catalog))
+    size = f": {len(catalog)} known bugs" if catalog is not None else ""
+    out.append(f"(rules {answer.rules_version}, algorithm {answer.algorithm_version}, "
+               f"catalog {answer.catalog_version}{size})")
     return "\n".join(out)
+
+
+def catalog_notes(catalog: Catalog) -> list[str]:
+    """What a fresh install should be told: only the curated bugs are known until the CVE feed is in."""
+    stats = catalog.stats()
+    if stats.get("imported", 0):
+        return []
+    return [f"the catalog holds only the {stats.get('curated', len(catalog))} curated known bugs: "
+            "`sigmatch refresh` imports the kernel CVE team's feed (about 14,600 more); it needs network "
+            "access to git.kernel.org, or SIGMATCH_CVE_REPO set to a local clone or bundle of the vulns "
+            "repository"]

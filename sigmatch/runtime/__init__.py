@@ -9,6 +9,7 @@
     runtime.upstream_limiter         RedisRateLimiter (GCRA on Redis's clock) | this process's TokenBucket
     runtime.upstream_client()        an UpstreamClient with those two
     runtime.idempotency              chat idempotency keys: Redis | SQLite in DATA_DIR | memory
+    runtime.shares                   logs behind the web page's shareable links: Redis | DATA_DIR/shared
     runtime.delivery                 how chat replies leave (Slack/Mattermost credentials, caps)
     runtime.chat_runner(analyze)     chat replies: QueueRunner (RQ) | ThreadRunner (this process)
     runtime.load_catalog()           curated signatures/ + the store's current snapshot
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from sigmatch.answer import Answer
     from sigmatch.runtime.chat.delivery import Delivery, Runner
     from sigmatch.runtime.chat.idempotency import IdempotencyStore
+    from sigmatch.runtime.share import ShareStore
     from sigmatch.upstream.http import Cache, RateLimiter, UpstreamClient
 
 __all__ = ["Runtime", "build_runtime", "require"]
@@ -110,6 +112,11 @@ class Runtime:
         return idem
 
     @property
+    def shares(self) -> ShareStore:
+        shares: ShareStore = self._part("shares")
+        return shares
+
+    @property
     def delivery(self) -> Delivery:
         d: Delivery = self._part("delivery")
         return d
@@ -163,8 +170,13 @@ def _embedded(settings: Settings) -> dict[str, Factory]:
         "upstream_cache": lambda rt: _http().default_cache(),
         "upstream_limiter": lambda rt: _http().default_limiter(settings.rate_limit),
         "idempotency": idempotency,
+        "shares": lambda rt: _share().FileShares(settings.data_dir / "shared"),
         "redis_health": lambda rt: None,
     }
+
+
+def _share() -> Any:
+    return importlib.import_module("sigmatch.runtime.share")
 
 
 def _http() -> Any:
@@ -197,6 +209,7 @@ def _with_redis(settings: Settings) -> dict[str, Factory]:
         "upstream_cache": lambda rt: cache_mod.RedisCache(fast),
         "upstream_limiter": lambda rt: cache_mod.RedisRateLimiter(fast, settings.rate_limit),
         "idempotency": lambda rt: locks_mod.RedisIdempotency(redisio.client_for(url, timeout=max(redisio.PROBE_TIMEOUT, 2.0))),
+        "shares": lambda rt: _share().RedisShares(redisio.client_for(url, timeout=max(redisio.PROBE_TIMEOUT, 2.0))),
         "redis_health": lambda rt: redisio.health(url),
     }
 

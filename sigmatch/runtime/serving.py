@@ -198,11 +198,12 @@ def with_upstream(answer: Answer, text: str, runtime: Runtime) -> Answer:
                                          "notes": ["upstream lookup is off (SIGMATCH_UPSTREAM_LOOKUP=off)"]})
     from sigmatch.upstream.lookup import start_lookup  # adapter code, loaded only when asked for
 
-    top = answer.top
+    lead = answer.lead  # the report the answer leads with (the best confident one, else the first)
+    top = lead.top if lead is not None else None
     fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
     try:
-        job = start_lookup(answer.reports[0], settings=settings, text=text, fix_commits=fixes,
-                           client=runtime.upstream_client())
+        job = start_lookup(lead.report if lead is not None else answer.reports[0], settings=settings, text=text,
+                           fix_commits=fixes, client=runtime.upstream_client())
         job.wait(job.budget)
         result = job.result()
     except Exception as exc:  # upstream trouble never costs the operator the catalog answer

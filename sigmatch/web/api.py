@@ -14,15 +14,17 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from sigmatch import __version__
 from sigmatch.answer import Answer
+from sigmatch.answer import analyze as core_analyze
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import Origin
+from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.errors import SigmatchError
 from sigmatch.refresh import SOURCES as REFRESH_SOURCES
 from sigmatch.runtime import Runtime
-from sigmatch.runtime.serving import analyze, with_upstream
+from sigmatch.runtime.serving import with_upstream
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
-from sigmatch.web.present import answer_json, bug_detail, bug_summary
+from sigmatch.web.present import answer_json, bug_detail, bug_summary, scrub_paths
 from sigmatch.web.state import state
 
 bp = Blueprint("api", __name__)
@@ -70,16 +72,33 @@ def max_bytes() -> int:
     return state().settings.max_request_bytes
 
 
-def run_match(raw: bytes | str, top: int) -> Answer:
-    """Decode a pasted/uploaded log and answer it (422 when it holds no kernel crash report)."""
-    text = decode_log(raw, max_bytes=max_bytes())
-    st = state()
-    answer = analyze(text, st.holder.get(), top=top)
+def kernel_arg(source: Any = None) -> str | None:
+    """``?kernel=`` (the running kernel, as ``uname -r`` prints it): 400 when it is not a version."""
+    value = str_arg("kernel", 200, source=source)
+    if not value:
+        return None
+    if parse_kernel_version(value) is None:
+        raise ApiError(400, "bad_parameter", f"kernel {value[:80]!r} is not a kernel version (give what "
+                       "`uname -r` prints, e.g. 5.15.0-91-generic or 6.1.31)")
+    return value
+
+
+def answer_log(text: str, top: int, kernel: str | None = None) -> Answer:
+    """The catalog answer for a decoded log (422 when it holds no kernel crash report)."""
+    answer = core_analyze(text, state().holder.get().matcher, top=top, kernel=kernel)
     if not answer.reports:
         raise ApiError(422, "no_kernel_log",
                        "no kernel crash report found in the input (expected dmesg or console output "
                        "with an oops, BUG, WARNING, lockup, hung task, KASAN report, panic, ...)")
-    return with_upstream(answer, text, st.runtime)
+    return answer
+
+
+def run_match(raw: bytes | str, top: int, kernel: str | None = None) -> Answer:
+    """Decode a pasted/uploaded log and answer it, with what upstream says (422 when it holds no
+    kernel crash report)."""
+    text = decode_log(raw, max_bytes=max_bytes())
+    answer = answer_log(text, top, kernel)
+    return with_upstream(answer, text, state().runtime)
 
 
 def _log_from_request() -> bytes | str:
@@ -122,7 +141,8 @@ def _log_from_request() -> bytes | str:
 @bp.post("/api/v1/match")
 def match() -> Response:
     top = top_arg()
-    answer = run_match(_log_from_request(), top)
+    kernel = kernel_arg()
+    answer = run_match(_log_from_request(), top, kernel)
     body = answer_json(answer)
     state().metrics.observe_match(body)
     return jsonify(body)
@@ -248,7 +268,8 @@ def readyz() -> tuple[Response, int]:
         try:
             loaded = holder.get()
         except Exception:
-            return jsonify({"status": "unavailable", "degraded": [f"catalog failed to load: {holder.error}"],
+            return jsonify({"status": "unavailable",
+                            "degraded": [scrub_paths(f"catalog failed to load: {holder.error}", st.settings)],
                             "catalog": None}), 503
     catalog = loaded.catalog
     degraded: list[str] = []
@@ -264,7 +285,7 @@ def readyz() -> tuple[Response, int]:
         degraded.append(f"the last refresh failed: {str(refreshed['last_error'])[:300]}")
     return jsonify({
         "status": "degraded" if degraded else "ready",
-        "degraded": degraded,
+        "degraded": [scrub_paths(d, st.settings) for d in degraded],
         "catalog": {"version": catalog.version, **stats, "loaded_at": loaded.loaded_at,
                     "snapshot": loaded.probe_version},
         "refresh": refreshed,
@@ -296,6 +317,8 @@ def refresh_state(runtime: Runtime) -> dict[str, Any] | None:
     except (SigmatchError, OSError):
         return None
     error = meta.last_error or None  # "<when it started>: <why>"; a successful refresh clears it
+    if error:
+        error = scrub_paths(error, runtime.settings)
     return {"last_success": meta.last_success, "last_attempt": meta.last_attempt, "last_error": error,
             "failing": bool(error), "snapshot": meta.version or None}
 

@@ -17,10 +17,12 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, has_app_context, jsonify, render_template, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from sigmatch.errors import CatalogError, InputError, JobError, QueueUnavailableError, SigmatchError
+from sigmatch.textio import human_bytes
+from sigmatch.web.present import scrub_paths
 
 log = logging.getLogger("sigmatch.web")
 
@@ -78,7 +80,7 @@ def to_api_error(exc: BaseException) -> ApiError:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
-            message = "request body is larger than the limit (SIGMATCH_MAX_REQUEST_BYTES)"
+            message = _too_large_message()
         headers = {}
         if status == 405:
             allowed = [h for h in exc.get_headers() if h[0].lower() == "allow"]
@@ -95,11 +97,27 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError(503, "queue_unavailable", f"the job queue cannot be reached right now: {exc}")
     if isinstance(exc, JobError):
         return ApiError(404, "job_not_found", str(exc))
-    if isinstance(exc, CatalogError):
-        return ApiError(503, "catalog_unavailable", f"the known-bugs catalog is not available: {exc}")
+    if isinstance(exc, CatalogError):  # the reason, but never a server file path
+        reason = scrub_paths(str(exc), _settings())
+        return ApiError(503, "catalog_unavailable", f"the known-bugs catalog is not available: {reason}")
     if isinstance(exc, SigmatchError):
         return ApiError(500, "internal_error", "sigmatch could not answer this request")
     return ApiError(500, "internal_error", "internal error; it has been logged")
+
+
+def _settings() -> Any:
+    """The app's settings when there is an app (to name the data directory in a scrubbed path)."""
+    app_state = current_app.extensions.get("sigmatch") if has_app_context() else None
+    return getattr(app_state, "settings", None)
+
+
+def _too_large_message() -> str:
+    """The 413 sentence, with the limit in units ("2 MiB"), not the setting's name."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") if has_app_context() else None
+    if not isinstance(limit, int):
+        return "the request body is larger than this server accepts"
+    return (f"the request body is larger than {human_bytes(limit)}, the most this server accepts: send the "
+            "crash report itself, from its first line to the end of its call trace")
 
 
 def error_body(err: ApiError) -> dict[str, Any]:

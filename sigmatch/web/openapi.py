@@ -72,7 +72,26 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string", "enum": ["affected", "fixed", "not_affected", "unknown"]},
             "running": _NULLABLE_STR, "branch": _NULLABLE_STR, "first_fixed": _NULLABLE_STR,
-            "fixed_branch": _NULLABLE_STR, "reason": {"type": "string"}, "caveat": _NULLABLE_STR,
+            "fixed_branch": _NULLABLE_STR,
+            "install": {"type": ["string", "null"], "description": (
+                "The release to install: set only when the running kernel lacks the fix (affected). "
+                "A kernel that carries it (fixed) is never told to install one; first_fixed then says since when.")},
+            "reason": {"type": "string"}, "caveat": _NULLABLE_STR,
+        },
+    },
+    "Advice": {
+        "type": "object",
+        "required": ["status", "badge", "label", "headline", "conditional"],
+        "description": "What the match means for the kernel in the log, in the words the page and the chat use.",
+        "properties": {
+            "status": {"type": "string", "enum": ["affected", "fixed", "not_affected", "unknown"]},
+            "badge": {"type": "string", "enum": ["affected", "fixed", "not_affected", "unknown", "possible"],
+                      "description": "affected only for a confident match on a kernel without the fix; "
+                                     "possible for every match that is not confident."},
+            "label": {"type": "string"}, "headline": {"type": "string", "description": "One sentence."},
+            "install": {"type": ["string", "null"], "description": "Only for a confident match on an affected kernel."},
+            "conditional": {"type": "boolean", "description": (
+                "True when the match is not confident: the version facts hold only if it is that bug.")},
         },
     },
     "Match": {
@@ -86,6 +105,7 @@ SCHEMAS: dict[str, Any] = {
             "stable_fixed": {"type": "object", "additionalProperties": {"type": "string"},
                              "description": "First release carrying the fix, per stable branch."},
             "verdict": {"$ref": "#/components/schemas/Verdict"},
+            "advice": {"$ref": "#/components/schemas/Advice"},
             "why": {"type": "object", "description": "Rule, score breakdown, matched and unmatched frames.",
                     "properties": {"rule": {"type": "string"}, "explanation": {"type": "string"},
                                    "signals": {"type": "object"},
@@ -103,17 +123,38 @@ SCHEMAS: dict[str, Any] = {
             "corrupted": {"type": "boolean"}, "frames": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "ReportAnswer": {
+        "type": "object",
+        "required": ["report_index", "title", "kind", "confident", "matches", "notes", "repeats"],
+        "description": "The answer for one crash report of the log, with its own matches and verdicts.",
+        "properties": {
+            "report_index": {"type": "integer", "minimum": 0, "description": "Position of the report in the log (0-based)."},
+            "title": {"type": "string"}, "kind": {"type": "string"}, "confident": {"type": "boolean"},
+            "signature": {"type": "object"},
+            "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "repeats": {"type": "array", "items": {"type": "integer"},
+                        "description": "Later reports with the same signature, answered by this one."},
+        },
+    },
     "Answer": {
         "type": "object",
-        "required": ["reports", "signature", "matches", "confident", "upstream", "catalog_version"],
+        "required": ["summary", "reports", "signature", "matches", "confident", "answers", "upstream",
+                     "catalog_version"],
         "properties": {
+            "summary": {"type": "string", "description": "The answer in a sentence or two, confident reports first."},
             "reports": {"type": "array", "items": {"$ref": "#/components/schemas/Report"},
-                        "description": "Crash reports found in the log, primary first (at most 20)."},
+                        "description": "Crash reports found in the log, in log order (at most 20)."},
             "reports_total": {"type": "integer"},
-            "signature": {"type": ["object", "null"], "description": "What the matcher compared."},
+            "signature": {"type": ["object", "null"], "description": "What the matcher compared (primary report)."},
             "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"},
-                        "description": "Known bugs, best first (at most ?top)."},
-            "confident": {"type": "boolean"},
+                        "description": "The primary report's known bugs, best first (at most ?top)."},
+            "confident": {"type": "boolean", "description": "Whether the primary report's top match is confident."},
+            "primary_report": {"type": ["integer", "null"], "description": (
+                "Which report `matches` answer: the first, or a later one matched confidently when the "
+                "first is corrupted or has too little information.")},
+            "answers": {"type": "array", "items": {"$ref": "#/components/schemas/ReportAnswer"},
+                        "description": "Every distinct report answered (at most 20), in log order."},
             "kernel": {"type": ["object", "null"], "description": "The kernel version found in the log."},
             "rules_version": {"type": "string"}, "algorithm_version": {"type": "string"},
             "catalog_version": {"type": "string"},
@@ -206,7 +247,11 @@ def document() -> dict[str, Any]:
                 "summary": "Match a kernel crash log against the known bugs",
                 "operationId": "match",
                 "parameters": [{"name": "top", "in": "query", "description": "How many matches to return.",
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+                               {"name": "kernel", "in": "query", "description": (
+                                   "The running kernel as `uname -r` prints it (e.g. 5.15.0-91-generic), "
+                                   "when the log does not say it; 400 when it is not a kernel version."),
+                                "schema": {"type": "string", "maxLength": 200}}],
                 "requestBody": {"required": True, "content": {
                     "text/plain": {"schema": {"type": "string"}},
                     "application/json": {"schema": {
@@ -220,7 +265,7 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Answer", "Reports, signature, ranked matches with fixes and verdicts."),
                     "400": _err("Malformed request: bad JSON, missing field, bad parameter."),
-                    "413": _err("Body larger than SIGMATCH_MAX_REQUEST_BYTES."),
+                    "413": _err("Body larger than the server accepts (SIGMATCH_MAX_REQUEST_BYTES, 2 MiB by default)."),
                     "415": _err("Unsupported Content-Type."),
                     "422": _err("No kernel crash report in the body (empty, binary or unrelated text)."),
                     "503": _err("The catalog could not be loaded."),

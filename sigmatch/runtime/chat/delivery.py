@@ -334,11 +334,12 @@ def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
     if d.settings is None or not d.settings.upstream_lookup:
         return answer
     try:
-        top = answer.top
-        fixes = [f.sha for f in top.bug.fixes] if top is not None and answer.confident else []
+        lead = answer.lead  # the report the reply leads with (the best confident one, else the first)
+        top = lead.top if lead is not None else None
+        fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
         client = d.upstream_client() if d.upstream_client is not None else None
-        result = lookup(answer.reports[0], settings=d.settings, budget=d.upstream_budget, text=text,
-                        fix_commits=fixes, client=client)
+        result = lookup(lead.report if lead is not None else answer.reports[0], settings=d.settings,
+                        budget=d.upstream_budget, text=text, fix_commits=fixes, client=client)
     except Exception:  # upstream never keeps the catalog answer from going out
         log.exception("upstream lookup for a chat reply failed")
         return answer

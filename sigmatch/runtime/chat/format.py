@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from sigmatch.answer import Answer
+from sigmatch.advice import advise, report_line
+from sigmatch.answer import Answer, ReportAnswer
 from sigmatch.catalog.model import FixCommit, KnownBug, Reference, Status, Verdict
 from sigmatch.match.model import Match
 
@@ -285,10 +286,8 @@ def _upstream_reports(upstream: Mapping[str, Any], m: Markup) -> list[str]:
     return _links(items, m)[:_MAX_REFS]
 
 
-def _crash_line(answer: Answer, m: Markup) -> str | None:
-    if not answer.reports:
-        return None
-    r = answer.reports[0]
+def _crash_line(answer: Answer, lead: ReportAnswer, m: Markup) -> str:
+    r = lead.report
     bits = [m.code(_clip(r.title, 150))]
     if r.kernel_version:
         bits.append(f"kernel {m.code(r.kernel_version)}")
@@ -300,7 +299,8 @@ def _crash_line(answer: Answer, m: Markup) -> str | None:
     more = len(answer.reports) - 1
     if more > 0:
         bits.append(f"+{more} more report{'s' if more > 1 else ''} in the log")
-    return "Crash: " + ", ".join(bits)
+    label = f"Crash (report {lead.index + 1} of {len(answer.reports)})" if more > 0 else "Crash"
+    return f"{label}: " + ", ".join(bits)
 
 
 def _versions(answer: Answer) -> str:
@@ -317,21 +317,38 @@ class _Section:
     kind: str = "text"  # text | header | context | divider
 
 
+def _lead(answer: Answer) -> ReportAnswer | None:
+    """The report the reply leads with: the best confident one, else the log's first."""
+    return answer.lead
+
+
+def _also(answer: Answer, lead: ReportAnswer, m: Markup) -> list[str]:
+    """One line per other answered report of the log, the confident ones first."""
+    lines = []
+    for ra in answer.ordered:
+        if ra is lead:
+            continue
+        line = m.esc(report_line(ra))
+        if ra.top is not None and ra.confident:
+            line += " — " + m.esc(advise(ra.top).headline)
+        lines.append("• " + line)
+    return lines[:8]
+
+
 def _sections(answer: Answer, m: Markup) -> list[_Section]:
     out: list[_Section] = []
-    top = answer.top
-    crash = _crash_line(answer, m)
-    if not answer.reports:
+    lead = _lead(answer)
+    if not answer.reports or lead is None:
         out.append(_Section("No kernel crash report found in this text.", "header"))
         out.append(_Section(
             "Paste the console output from the first line of the crash (`BUG:`, `WARNING:`, "
             "`watchdog: BUG: soft lockup`, `Oops:`, `INFO: task ... blocked`, `Kernel panic`) through "
             "the end of its call trace (`---[ end trace ... ]---`), or attach the full `dmesg` / "
             "`journalctl -k` output as a text file."))
-        if answer.notes:
-            out.append(_Section(m.esc("; ".join(answer.notes[:3])), "context"))
         return out
-    if top is not None and answer.confident:
+    top = lead.top
+    confident = lead.confident
+    if top is not None and confident:
         bug = top.bug
         out.append(_Section(f"Known bug: {_clip(bug.title, 140)}", "header"))
         out.append(_Section(f"{m.bold('Match')}: {m.esc(bug.id)} ({_confidence(top)})"))
@@ -349,41 +366,49 @@ def _sections(answer: Answer, m: Markup) -> list[_Section]:
             if top.bug.fixes:
                 closest += " — its fix: " + commit_line(top.bug.fixes[0], m)
             out.append(_Section(closest))
+            # the version facts only as a condition: never "affected" or "install" for a suggestion
+            out.append(_Section(f"{_STATUS_ICON[Status.UNKNOWN]} {m.esc(advise(top).headline)}"))
             out.append(_Section(f"{m.bold('Why not confident')}: {_why(top, m)}"))
-        r0 = answer.reports[0]
+        r0 = lead.report
         term = r0.guilty_frame or r0.title
         lore = m.link(LORE_SEARCH_URL.format(q=quote_plus(term[:200])), "search lore.kernel.org")
         out.append(_Section(
             f"{m.bold('What to do')}: {lore} for {m.code(term[:200])}, try the latest stable "
             "release of your branch, and if it still crashes, report it to the maintainers of the guilty "
             "function's subsystem (`scripts/get_maintainer.pl`) with the full log and the kernel version."))
-    refs = _references(top, m) if top is not None and answer.confident else []
+    refs = _references(top, m) if top is not None and confident else []
     if refs:
         out.append(_Section(f"{m.bold('References')}: " + " · ".join(refs)))
+    also = _also(answer, lead, m)
+    if also:
+        out.append(_Section(f"{m.bold('Also in this log')}:\n" + "\n".join(also)))
     ups = _upstream_reports(answer.upstream, m) if answer.upstream else []
     if ups:
         out.append(_Section(f"{m.bold('Upstream reports')}: " + " · ".join(ups)))
-    if crash:
-        out.append(_Section(crash, "context"))
+    out.append(_Section(_crash_line(answer, lead, m), "context"))
     out.append(_Section(m.esc(_versions(answer)), "context"))
     return out
 
 
 def _headline(answer: Answer) -> str:
     """One plain line: the notification text and the fallback for clients without blocks."""
-    top = answer.top
-    if not answer.reports:
+    lead = _lead(answer)
+    if not answer.reports or lead is None:
         return "sigmatch: no kernel crash report found in this text."
-    if top is not None and answer.confident:
+    top = lead.top
+    if top is not None and lead.confident:
         fix = top.bug.fixes[0] if top.bug.fixes else None
         line = f"sigmatch: known bug: {top.bug.title}"
         if fix:
             line += f"; fix {fix.short}" + (f' ("{fix.subject}")' if fix.subject else "")
-        v = top.verdict
-        if v and v.status is Status.AFFECTED and v.first_fixed:
-            line += f"; install {v.first_fixed} or later"
+        install = advise(top).install
+        if install:
+            line += f"; install {install} or later"
+        more = sum(1 for ra in answer.answers if ra.confident) - 1
+        if more > 0:
+            line += f" (+{more} more known bug{'s' if more > 1 else ''} in the log)"
         return line
-    return "sigmatch: no confident match for " + (answer.reports[0].title or "this crash")
+    return "sigmatch: no confident match for " + (lead.report.title or "this crash")
 
 
 def plain_text(answer: Answer) -> str:
@@ -426,7 +451,9 @@ def mattermost_message(answer: Answer) -> dict[str, Any]:
     secs = _sections(answer, MATTERMOST)
     header = next((s.text for s in secs if s.kind == "header"), "")
     body = [s.text if s.kind != "context" else f"_{s.text}_" for s in secs if s.kind in ("text", "context")]
-    color = "#2eb886" if answer.confident else ("#daa038" if answer.reports else "#a0a0a0")
+    lead = _lead(answer)
+    confident = lead is not None and lead.confident
+    color = "#2eb886" if confident else ("#daa038" if answer.reports else "#a0a0a0")
     text = "\n\n".join(body)
     attachment: dict[str, Any] = {
         "fallback": _headline(answer),
@@ -434,7 +461,7 @@ def mattermost_message(answer: Answer) -> dict[str, Any]:
         "title": header,
         "text": _clip(text, _MATTERMOST_MAX),
     }
-    top = answer.top
-    if top is not None and answer.confident and top.bug.fixes and _SHA_RE.match(top.bug.fixes[0].sha.lower()):
+    top = lead.top if lead is not None else None
+    if top is not None and confident and top.bug.fixes and _SHA_RE.match(top.bug.fixes[0].sha.lower()):
         attachment["title_link"] = COMMIT_URL.format(sha=top.bug.fixes[0].sha.lower())
     return {"text": MATTERMOST.esc(_headline(answer)), "attachments": [attachment]}

@@ -1,0 +1,3 @@
+"""Re-exports :mod:`sigmatch.worker.cron` (see :mod:`worker`)."""
+
+from sigmatch.worker.cron import *  # noqa: F403

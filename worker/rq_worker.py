@@ -1,0 +1,3 @@
+"""Re-exports :mod:`sigmatch.worker.rq_worker` (see :mod:`worker`)."""
+
+from sigmatch.worker.rq_worker import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""Re-exports :mod:`sigmatch.worker.tasks` (see :mod:`worker`)."""
+
+from sigmatch.worker.tasks import *  # noqa: F403
