@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sigmatch.trace.frames import parse_bare, parse_frame, parse_rip
-from sigmatch.trace.normalize import clean_line, normalize_function, sanitize_title, syscall_variants, unflow
+from sigmatch.trace.normalize import (
+    PREFIX_RULES,
+    _rules_from,
+    clean_line,
+    normalize_function,
+    sanitize_title,
+    syscall_variants,
+    unflow,
+)
 from sigmatch.trace.rules import load_all
 
 
@@ -30,6 +38,12 @@ from sigmatch.trace.rules import load_all
     ("[  +0.000010] RIP: 0010:f+0x1/0x2", "RIP: 0010:f+0x1/0x2", None),
     ("[ 1.234567 <    0.000010>] Call Trace:", "Call Trace:", None),
     ("[  123.456789] host01 kernel: BUG: x", "BUG: x", None),
+    # nests: gutter, syslog, level, timestamp, caller; and a redacted timestamp after a date
+    ("  123 | Apr 14 08:12:21 host kernel: <4>[  1.000000][ T12] x", "x", "T12"),
+    ("[Tue Mar 12 09:41:07 2024] [...] BUG: y", "BUG: y", None),
+    ("Debian login: [ 67361.641359] watchdog: BUG", "watchdog: BUG", None),
+    ("** 3 printk messages dropped ** [  1.0] x", "x", None),
+    ("18h 42m 40.116s(751490ms): [  1.0] x", "x", None),
 ])
 def test_clean_line(raw: str, text: str, caller: str | None) -> None:
     line = clean_line(raw)
@@ -134,3 +148,46 @@ def test_unflow_joins_mail_soft_breaks_only() -> None:
 
 def test_rules_load() -> None:
     load_all()
+
+
+def _spliced_lines() -> list[str]:
+    import random
+
+    rnd = random.Random(23)
+    pieces = ["[  12.345678] ", "[ T12] ", "[    C3] ", "<4>", "<6>", "Apr 14 08:12:21 host kernel: ", "kern  :warn  : ",
+              "6,1234,5678901,-;", "  123 | ", "12:\t", "** 3 printk messages dropped ** ", "host login: ",
+              "[Tue Mar 12 09:41:07 2024] ", "[2024-04-14 08:12:21.123] ", "18h 42m 40.116s(751490ms): ",
+              "2024-04-14T08:12:21 h kernel: ", "[  +0.000010] ", " ", "-", "[", "<", "*", "\u0663", "\u00b2",
+              "RIP: 0010:f+0x1/0x2", "Call Trace:", "x", "Zz", "1"]
+    out = []
+    for _ in range(6000):
+        parts = [rnd.choice(pieces) for _ in range(rnd.randint(1, 5))]
+        out.extend("".join(parts[k:]) for k in range(len(parts)))  # and what each prefix leaves
+    return out
+
+
+def test_prefix_rule_gates_are_safe() -> None:
+    """A rule's gate never refuses a line its regex matches (so the gated pipeline finds what
+    trying every regex would), and the dispatch by first character agrees with the gates."""
+    lines = _spliced_lines()
+    for rule in PREFIX_RULES:
+        matched = refused = 0
+        for s in lines:
+            if rule.rx.match(s):
+                matched += 1
+                assert rule.admits(s), (rule.name, s)
+            elif not rule.admits(s):
+                refused += 1
+        assert matched and refused, rule.name  # both outcomes seen: the pieces exercise the rule
+    for s in lines:
+        c = s[:1]
+        want = [r for r in PREFIX_RULES if not r.first or (c and (c in r.first or ("0" in r.first and c.isdigit())))]
+        assert [r for _, r in _rules_from(c, 0)] == want, s
+
+
+def test_prefix_rules_table() -> None:
+    names = [r.name for r in PREFIX_RULES]
+    assert len(set(names)) == len(names)
+    slots = [r.slot for r in PREFIX_RULES]
+    for k, slot in enumerate(slots):  # a slot's alternatives sit together
+        assert slot not in slots[:k] or slots[k - 1] == slot, slot

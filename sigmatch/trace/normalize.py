@@ -109,81 +109,74 @@ def _clean(raw: str) -> tuple[str, str | None, bool]:
 
 def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
     """The prefix-stripping part of :func:`_clean`, for a line already cut, rstripped and free
-    of escapes and control characters."""
-    stamped = False
-    caller: str | None = None
+    of escapes and control characters: the text, the printk caller id, whether it was stamped.
+
+    Fast paths first (most lines of a log are plain kernel text, and this runs on every line):
+    a line that starts with a character after which no prefix rule can match is returned as it
+    is, in a few C calls; the others go through :data:`PREFIX_RULES`.
+    """
     c = s[:1]
     if c == " ":
         t = s.lstrip(" ")
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
     if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
-        return s, None, False  # fast path: plain kernel text, no transport prefix
+        return s, None, False
     if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
-        return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
+        return s, None, False  # "RIP: ...", "Call Trace:": what the first round's _no_prefix says
     if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
         return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
     if c == "<" and not s[1:2].isdigit():
-        return s, None, False  # "<TASK>", "<IRQ>": _LEVEL and _SYSLOG want a digit after the "<"
-    first = 0
-    if c == "[" and (m := _TS.match(s)):
-        # The console's "[  12.345678]" (most prefixed lines): the loop's first round would
-        # do just this, as no other prefix regex matches a "[" then a digit, space, "+" or "."
-        # (_HUMAN_TS wants a capital, _BRACKET_DATE a "-" after 4 digits; the rest no "[").
-        s, caller = _after_timestamp(s[m.end():], None)
-        stamped = True
-        first = 1
-    for rnd in range(first, 3):  # prefixes nest: gutter, syslog, level, timestamp, caller
-        if (rnd or s[:1] != " ") and _no_prefix(s):
-            break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
-        before = s
-        # The gates below are each regex's possible first characters (\d is any Unicode decimal
-        # digit, which str.isdigit() includes; [A-Z] and the facility names are ASCII).
-        c = s[:1]
-        m = _GUTTER.match(s) if rnd == 0 and (c == " " or c.isdigit()) else None
-        if m and len(s) > m.end():
-            s = s[m.end():]
-        m = _ELAPSED.match(s) if s[:1].isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _LOGIN.match(s) if " login: " in s[:80] else None
-        if m:
-            s = s[m.end():]
-        c = s[:1]
-        m = _SYSLOG.match(s) if c == "<" or "A" <= c <= "Z" or c.isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _KMSG.match(s) if s[:1].isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        c = s[:1]
-        m = _LEVEL.match(s) if c == "<" else _FACILITY.match(s) if "a" <= c <= "z" else None
-        if m:
-            s = s[m.end():]
-        c = s[1:2] if s[:1] == "[" else ""  # "[Sun Apr 14 ..." / "[2024-04-14 ...": a capital / a digit next
-        m = _HUMAN_TS.match(s) if "A" <= c <= "Z" else _BRACKET_DATE.match(s) if c.isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _DROPPED.match(s) if s[:1] == "*" else None
-        if m:
-            s = s[m.end():]
-        if s[:1] == "[":  # _TS and _CALLER_ONLY both start with "["
-            m = _TS.match(s)
-            if m:
-                s, caller = _after_timestamp(s[m.end():], caller)
-                stamped = True
-            else:
-                m = _CALLER_ONLY.match(s)
-                if m:
-                    caller = m.group(1)
-                    s = s[m.end():]
-        if s == before:
-            break
-    return s, caller, stamped
+        return s, None, False  # "<TASK>", "<IRQ>": the level and syslog rules want a digit after the "<"
+    return _apply_prefix_rules(s)
+
+
+# --- transport prefixes: an ordered pipeline of small rules ----------------------------------
+#
+# Prefixes nest (a gutter, then syslog, a level, a timestamp, a caller id): PREFIX_RULES are
+# applied in order, each at most once per round, for up to PREFIX_ROUNDS rounds, until a round
+# changes nothing. Rules that share a slot are alternatives: the first that matches is the only
+# one of them applied in a round. A rule is tried only when the line starts with a character
+# its regex can start with (its gate): the result is the same as trying every regex, and a line
+# pays for the few that may match.
+
+PrefixThen = Callable[[str, str | None], tuple[str, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRule:
+    """One transport prefix: the regex that strips it, when it may be tried, what it tells.
+
+    The gate: ``first`` holds the ASCII characters the regex can start with ("" for any), and
+    ``second`` the same for the second character; a class that holds "0" admits every Unicode
+    decimal digit (the regexes' ``\\d``; str.isdigit() is a superset). ``needle``: a literal the
+    first 80 characters must hold.
+    """
+
+    name: str
+    rx: re.Pattern[str]
+    first: str = ""
+    second: str = ""
+    needle: str = ""
+    stamped: bool = False  # the prefix carries a time: the line is "stamped"
+    caller: bool = False  # the regex's group 1 is a printk caller id
+    then: PrefixThen | None = None  # reads what may follow the prefix (see _after_timestamp)
+    first_round: bool = False  # only before any other prefix is taken off
+    needs_text: bool = False  # taken only when some text follows it
+    slot: str = ""  # rules of one slot are alternatives (default: the rule's name)
+
+    def __post_init__(self) -> None:
+        if not self.slot:
+            object.__setattr__(self, "slot", self.name)
+
+    def admits(self, s: str) -> bool:
+        """The gate: False when the regex cannot match at the start of ``s``."""
+        return ((not self.first or _in_class(s[:1], self.first)) and (not self.second or _in_class(s[1:2], self.second))
+                and (not self.needle or self.needle in s[:80]))
+
+
+def _in_class(c: str, chars: str) -> bool:
+    return bool(c) and (c in chars or ("0" in chars and c.isdigit()))
 
 
 def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
@@ -197,11 +190,89 @@ def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
     return s, caller
 
 
-def _no_prefix(s: str) -> bool:
-    """No prefix regex but _GUTTER (a space or a digit first) matches at the start of ``s``.
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = _UPPER.lower()
 
-    Each one needs a first character that is "[", "<", "*" or a digit, except _LOGIN (gated by
-    its " login: " substring), _SYSLOG (an ASCII capital: "Apr 14 ...") and _FACILITY (ASCII
+PREFIX_RULES: tuple[PrefixRule, ...] = (
+    # outermost first: what a pager, a capture tool or syslog put around the console line
+    PrefixRule("gutter", _GUTTER, " " + _DIGITS, first_round=True, needs_text=True),
+    PrefixRule("elapsed", _ELAPSED, _DIGITS, stamped=True),
+    PrefixRule("login", _LOGIN, needle=" login: "),
+    PrefixRule("syslog", _SYSLOG, "<" + _UPPER + _DIGITS, stamped=True),
+    PrefixRule("kmsg", _KMSG, _DIGITS, stamped=True),
+    PrefixRule("level", _LEVEL, "<"),
+    PrefixRule("facility", _FACILITY, _LOWER, slot="level"),
+    PrefixRule("human-date", _HUMAN_TS, "[", second=_UPPER, stamped=True),
+    PrefixRule("bracket-date", _BRACKET_DATE, "[", second=_DIGITS, stamped=True, slot="human-date"),
+    PrefixRule("dropped", _DROPPED, "*"),
+    # innermost: what printk itself prints before the message
+    PrefixRule("timestamp", _TS, "[", stamped=True, then=_after_timestamp),
+    PrefixRule("caller", _CALLER_ONLY, "[", caller=True, slot="timestamp"),
+)
+PREFIX_ROUNDS = 3
+
+
+@lru_cache(maxsize=1024)
+def _rules_from(c: str, k: int) -> tuple[tuple[int, PrefixRule], ...]:
+    """The rules from the k-th on (with their index) whose gate may admit a line that starts with
+    ``c``: a round visits only these (the dispatch of PREFIX_RULES by first character)."""
+    return tuple((i, r) for i, r in enumerate(PREFIX_RULES) if i >= k and (not r.first or _in_class(c, r.first)))
+
+
+def _apply_prefix_rules(s: str) -> tuple[str, str | None, bool]:
+    """Run PREFIX_RULES over the line, round after round, until a round changes nothing."""
+    stamped = False
+    caller: str | None = None
+    first = 0
+    if s[:1] == "[" and (m := _TS.match(s)):
+        # The console's "[  12.345678]" (most prefixed lines): the first round would do just
+        # this, as no other rule matches a "[" then a digit, space, "+" or "." (human-date wants
+        # a capital, bracket-date a "-" after 4 digits; the rest no "[").
+        s, caller = _after_timestamp(s[m.end():], None)
+        stamped, first = True, 1
+    for rnd in range(first, PREFIX_ROUNDS):
+        if (rnd or s[:1] != " ") and _no_prefix(s):
+            break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
+        before = s
+        s, caller, stamped = _prefix_round(s, rnd, caller, stamped)
+        if s == before:
+            break
+    return s, caller, stamped
+
+
+def _prefix_round(s: str, rnd: int, caller: str | None, stamped: bool) -> tuple[str, str | None, bool]:
+    """One round: each rule in order, once at most (one per slot), on what the previous left."""
+    done = ""  # slot of the last rule applied
+    k = 0  # the next rule to try
+    while k < len(PREFIX_RULES):
+        for i, rule in _rules_from(s[:1], k):
+            if rule.slot == done or (rnd and rule.first_round):
+                continue
+            if (rule.second and not _in_class(s[1:2], rule.second)) or (rule.needle and rule.needle not in s[:80]):
+                continue  # the rest of the gate (the first character admitted it: see _rules_from)
+            m = rule.rx.match(s)
+            if m is None or (rule.needs_text and m.end() >= len(s)):
+                continue
+            done = rule.slot
+            if rule.caller:
+                caller = m.group(1)
+            s = s[m.end():]
+            if rule.then is not None:
+                s, caller = rule.then(s, caller)
+            stamped = stamped or rule.stamped
+            k = i + 1  # the line starts with another character now: look the rules up again
+            break
+        else:
+            return s, caller, stamped
+    return s, caller, stamped
+
+
+def _no_prefix(s: str) -> bool:
+    """No prefix rule but the gutter (a space or a digit first) matches at the start of ``s``.
+
+    Each one needs a first character that is "[", "<", "*" or a digit, except login (gated by
+    its " login: " substring), syslog (an ASCII capital: "Apr 14 ...") and facility (ASCII
     lowercase: "kern  :warn  : "), which are tried here. Most lines without a prefix ("RIP: ...",
     "CPU: ...", the text after a timestamp) skip a round of a dozen regexes that would find nothing.
     """
