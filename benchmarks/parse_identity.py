@@ -107,7 +107,7 @@ def _splice(line: str, rnd: random.Random) -> str:
 
 def _synthetic() -> Iterator[tuple[str, str | bytes]]:
     for p in sorted(FIXTURES.glob("*.log")):
-        lines = p.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+        lines = p.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").split("\n")
         for k in range(3):
             rnd = random.Random(f"{p.name}/{k}")
             yield f"{p.name}/{k}", "\n".join(_splice(ln, rnd) for ln in lines)
@@ -143,8 +143,7 @@ def dump(sets: list[str]) -> Iterator[Record]:
                 yield {"set": name, "id": key, "lines": [list(_line_tuple(clean_line(r))) for r in raws]}
             continue
         source = _corpus(name) if name in ("crashes", "e2e", "seed") else (
-            ((p.name, p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.log")))
-            if name == "fixtures" else _synthetic())
+            ((p.name, p.read_bytes()) for p in sorted(FIXTURES.glob("*.log"))) if name == "fixtures" else _synthetic())
         for key, raw in source:
             rec: Record = {"set": name, "id": key}
             try:

@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:  # run as a script: after what is on the path (par
     sys.path.append(str(REPO))
 
 from sigmatch import parse_log, signature_of  # noqa: E402
+from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.model import Report  # noqa: E402
 
 LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
@@ -72,7 +73,9 @@ def golden_path(name: str) -> Path:
 
 
 def read_log(name: str) -> str:
-    return (LOGS / f"{name}.log").read_text(encoding="utf-8")
+    """The log as the CLI and the API read it: bytes decoded by decode_log (a journal export
+    holds binary fields and NUL bytes)."""
+    return decode_log((LOGS / f"{name}.log").read_bytes())
 
 
 def rendered(name: str) -> str:

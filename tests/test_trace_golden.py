@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden import LOGS, UNSNAPSHOTTED, diff, golden_path, names, report_snapshot, snapshot
+from golden import LOGS, UNSNAPSHOTTED, diff, golden_path, names, read_log, report_snapshot, snapshot
 
 from sigmatch import parse_log, signature_of
 from sigmatch.answer import analyze
@@ -71,9 +71,8 @@ def test_golden_snapshot(name: str) -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_golden(name: str) -> None:
-    text = (LOGS / f"{name}.log").read_text(encoding="utf-8")
     want = _expect(name)
-    reports = parse_log(text)
+    reports = parse_log(read_log(name))
     if "reports" in want:
         assert len(reports) == want["reports"], [r.title for r in reports]
     if not reports:
@@ -133,7 +132,7 @@ def test_golden_answer(name: str, curated_matcher: Matcher) -> None:
     """analyze() on the log: which report it answered from (the primary, or a later one when the
     primary is corrupted or low-information), which bug, how confident."""
     want = _expect(name)["answer"]
-    ans = analyze((LOGS / f"{name}.log").read_text(encoding="utf-8"), curated_matcher)
+    ans = analyze((LOGS / f"{name}.log").read_bytes(), curated_matcher)
     top = ans.top
     got = {"top": top.bug.id if top else None, "report_index": top.report_index if top else None,
            "confident": ans.confident}

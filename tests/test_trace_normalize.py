@@ -44,6 +44,25 @@ from sigmatch.trace.rules import load_all
     ("Debian login: [ 67361.641359] watchdog: BUG", "watchdog: BUG", None),
     ("** 3 printk messages dropped ** [  1.0] x", "x", None),
     ("18h 42m 40.116s(751490ms): [  1.0] x", "x", None),
+    # RFC 5424 (rsyslog, syslog-ng): PRI and version, nil values, structured data with escapes, BOM
+    ("<4>1 2024-04-14T08:12:21.118202+02:00 node17 kernel - - - BUG: x", "BUG: x", None),
+    ('<3>1 2024-04-14T08:12:21Z nas kernel - - [meta sequenceId="7"][o a="1\\]2"] \ufeffBUG: x', "BUG: x", None),
+    ("1 - node17 kernel 0 KMSG - WARNING: y", "WARNING: y", None),
+    ("<4>1 2024-04-14T08:12:21Z 10.0.0.7 netcons - - - [  12.000000][ T9] z", "z", "T9"),
+    # another program's record keeps its header (only the level goes, as for any "<N>")
+    ("<30>1 2024-04-14T08:12:21Z node17 systemd 1 - - Started x", "1 2024-04-14T08:12:21Z node17 systemd 1 - - Started x", None),
+    # facility.level: BusyBox syslogd, OpenWrt logread, without the date
+    ("Apr 14 08:12:21 node17 kern.warn kernel: [ 4917.332112] INFO: t", "INFO: t", None),
+    ("Thu Apr 14 08:12:21 2024 kern.err kernel: [  452.103114] Unable", "Unable", None),
+    ("kern.warning kernel: [ 1.000000] x", "x", None),
+    ("kern.crit: x", "x", None),
+    # journalctl -o short-full / short-unix; crash(8) log -T with a zone, log -m levels
+    ("Sun 2024-04-14 08:12:21 CEST node17 kernel: BUG: x", "BUG: x", None),
+    ("1713082341.118202 node17 kernel: BUG: x", "BUG: x", None),
+    ("[Thu Apr 14 08:12:21 UTC 2024] <1>BUG: x", "BUG: x", None),
+    ("[ 1523.604311] <4>RIP: 0010:f+0x1/0x2", "RIP: 0010:f+0x1/0x2", None),
+    # a getty prompt with a lower-case host name
+    ("syzkaller login: [   64.129330][ T3344] BUG: x", "BUG: x", "T3344"),
 ])
 def test_clean_line(raw: str, text: str, caller: str | None) -> None:
     line = clean_line(raw)
@@ -158,6 +177,9 @@ def _spliced_lines() -> list[str]:
               "6,1234,5678901,-;", "  123 | ", "12:\t", "** 3 printk messages dropped ** ", "host login: ",
               "[Tue Mar 12 09:41:07 2024] ", "[2024-04-14 08:12:21.123] ", "18h 42m 40.116s(751490ms): ",
               "2024-04-14T08:12:21 h kernel: ", "[  +0.000010] ", " ", "-", "[", "<", "*", "\u0663", "\u00b2",
+              "<4>1 2024-04-14T08:12:21Z h kernel - - - ", '1 - h kernel - - [a b="c"] ', "1 ", "kern.warn kernel: ",
+              "Thu Apr 14 08:12:21 2024 kern.warn kernel: ", "Sun 2024-04-14 08:12:21 UTC h kernel: ",
+              "1713082341.118202 h kernel: ", "[Thu Apr 14 08:12:21 UTC 2024] ", "syzkaller login: ",
               "RIP: 0010:f+0x1/0x2", "Call Trace:", "x", "Zz", "1"]
     out = []
     for _ in range(6000):
