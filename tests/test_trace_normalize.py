@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sigmatch.trace.frames import parse_bare, parse_frame, parse_rip
-from sigmatch.trace.normalize import clean_line, normalize_function, sanitize_title, syscall_variants, unflow
+from sigmatch.trace.normalize import (
+    PREFIX_RULES,
+    _rules_from,
+    clean_line,
+    normalize_function,
+    sanitize_title,
+    syscall_variants,
+    unflow,
+)
 from sigmatch.trace.rules import load_all
 
 
@@ -30,6 +38,31 @@ from sigmatch.trace.rules import load_all
     ("[  +0.000010] RIP: 0010:f+0x1/0x2", "RIP: 0010:f+0x1/0x2", None),
     ("[ 1.234567 <    0.000010>] Call Trace:", "Call Trace:", None),
     ("[  123.456789] host01 kernel: BUG: x", "BUG: x", None),
+    # nests: gutter, syslog, level, timestamp, caller; and a redacted timestamp after a date
+    ("  123 | Apr 14 08:12:21 host kernel: <4>[  1.000000][ T12] x", "x", "T12"),
+    ("[Tue Mar 12 09:41:07 2024] [...] BUG: y", "BUG: y", None),
+    ("Debian login: [ 67361.641359] watchdog: BUG", "watchdog: BUG", None),
+    ("** 3 printk messages dropped ** [  1.0] x", "x", None),
+    ("18h 42m 40.116s(751490ms): [  1.0] x", "x", None),
+    # RFC 5424 (rsyslog, syslog-ng): PRI and version, nil values, structured data with escapes, BOM
+    ("<4>1 2024-04-14T08:12:21.118202+02:00 node17 kernel - - - BUG: x", "BUG: x", None),
+    ('<3>1 2024-04-14T08:12:21Z nas kernel - - [meta sequenceId="7"][o a="1\\]2"] \ufeffBUG: x', "BUG: x", None),
+    ("1 - node17 kernel 0 KMSG - WARNING: y", "WARNING: y", None),
+    ("<4>1 2024-04-14T08:12:21Z 10.0.0.7 netcons - - - [  12.000000][ T9] z", "z", "T9"),
+    # another program's record keeps its header (only the level goes, as for any "<N>")
+    ("<30>1 2024-04-14T08:12:21Z node17 systemd 1 - - Started x", "1 2024-04-14T08:12:21Z node17 systemd 1 - - Started x", None),
+    # facility.level: BusyBox syslogd, OpenWrt logread, without the date
+    ("Apr 14 08:12:21 node17 kern.warn kernel: [ 4917.332112] INFO: t", "INFO: t", None),
+    ("Thu Apr 14 08:12:21 2024 kern.err kernel: [  452.103114] Unable", "Unable", None),
+    ("kern.warning kernel: [ 1.000000] x", "x", None),
+    ("kern.crit: x", "x", None),
+    # journalctl -o short-full / short-unix; crash(8) log -T with a zone, log -m levels
+    ("Sun 2024-04-14 08:12:21 CEST node17 kernel: BUG: x", "BUG: x", None),
+    ("1713082341.118202 node17 kernel: BUG: x", "BUG: x", None),
+    ("[Thu Apr 14 08:12:21 UTC 2024] <1>BUG: x", "BUG: x", None),
+    ("[ 1523.604311] <4>RIP: 0010:f+0x1/0x2", "RIP: 0010:f+0x1/0x2", None),
+    # a getty prompt with a lower-case host name
+    ("syzkaller login: [   64.129330][ T3344] BUG: x", "BUG: x", "T3344"),
 ])
 def test_clean_line(raw: str, text: str, caller: str | None) -> None:
     line = clean_line(raw)
@@ -134,3 +167,49 @@ def test_unflow_joins_mail_soft_breaks_only() -> None:
 
 def test_rules_load() -> None:
     load_all()
+
+
+def _spliced_lines() -> list[str]:
+    import random
+
+    rnd = random.Random(23)
+    pieces = ["[  12.345678] ", "[ T12] ", "[    C3] ", "<4>", "<6>", "Apr 14 08:12:21 host kernel: ", "kern  :warn  : ",
+              "6,1234,5678901,-;", "  123 | ", "12:\t", "** 3 printk messages dropped ** ", "host login: ",
+              "[Tue Mar 12 09:41:07 2024] ", "[2024-04-14 08:12:21.123] ", "18h 42m 40.116s(751490ms): ",
+              "2024-04-14T08:12:21 h kernel: ", "[  +0.000010] ", " ", "-", "[", "<", "*", "\u0663", "\u00b2",
+              "<4>1 2024-04-14T08:12:21Z h kernel - - - ", '1 - h kernel - - [a b="c"] ', "1 ", "kern.warn kernel: ",
+              "Thu Apr 14 08:12:21 2024 kern.warn kernel: ", "Sun 2024-04-14 08:12:21 UTC h kernel: ",
+              "1713082341.118202 h kernel: ", "[Thu Apr 14 08:12:21 UTC 2024] ", "syzkaller login: ",
+              "RIP: 0010:f+0x1/0x2", "Call Trace:", "x", "Zz", "1"]
+    out = []
+    for _ in range(6000):
+        parts = [rnd.choice(pieces) for _ in range(rnd.randint(1, 5))]
+        out.extend("".join(parts[k:]) for k in range(len(parts)))  # and what each prefix leaves
+    return out
+
+
+def test_prefix_rule_gates_are_safe() -> None:
+    """A rule's gate never refuses a line its regex matches (so the gated pipeline finds what
+    trying every regex would), and the dispatch by first character agrees with the gates."""
+    lines = _spliced_lines()
+    for rule in PREFIX_RULES:
+        matched = refused = 0
+        for s in lines:
+            if rule.rx.match(s):
+                matched += 1
+                assert rule.admits(s), (rule.name, s)
+            elif not rule.admits(s):
+                refused += 1
+        assert matched and refused, rule.name  # both outcomes seen: the pieces exercise the rule
+    for s in lines:
+        c = s[:1]
+        want = [r for r in PREFIX_RULES if not r.first or (c and (c in r.first or ("0" in r.first and c.isdigit())))]
+        assert [r for _, r in _rules_from(c, 0)] == want, s
+
+
+def test_prefix_rules_table() -> None:
+    names = [r.name for r in PREFIX_RULES]
+    assert len(set(names)) == len(names)
+    slots = [r.slot for r in PREFIX_RULES]
+    for k, slot in enumerate(slots):  # a slot's alternatives sit together
+        assert slot not in slots[:k] or slots[k - 1] == slot, slot

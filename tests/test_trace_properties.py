@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -53,12 +54,20 @@ def _reformatters() -> list[tuple[str, object]]:
         ("levels", lambda lines: "\n".join(f"<4>{ln}" for ln in lines)),
         ("dmesg-T", lambda lines: "\n".join(
             f"[Sun Apr 14 08:12:21 2024] {_strip_stamps(ln)}" for ln in lines)),
+        ("rfc5424", lambda lines: "\n".join(
+            f"<4>1 2024-04-14T08:12:21.118202+02:00 node17 kernel - - - {_strip_stamps(ln)}" for ln in lines)),
+        ("busybox-kern-level", lambda lines: "\n".join(f"Apr 14 08:12:21 node17 kern.warn kernel: {ln}" for ln in lines)),
+        ("journal-json", lambda lines: "\n".join(
+            json.dumps({"_TRANSPORT": "kernel", "__MONOTONIC_TIMESTAMP": str(n), "MESSAGE": _strip_stamps(ln)})
+            for n, ln in enumerate(lines))),
     ]
 
 
 # Mail-quoted logs carry prose around the trace; caller-id logs lose their de-interleaving key
-# when timestamps are cut: both are covered by their own golden files instead.
-_REFORMAT_CASES = sorted(p.name for p in LOGS.glob("*.log") if "mail" not in p.name and "caller" not in p.name)
+# when timestamps are cut: both are covered by their own golden files instead. The fmt-* logs
+# other than the plain ones are already in another format (tests/test_trace_formats.py).
+_REFORMAT_CASES = sorted(p.name for p in LOGS.glob("*.log") if "mail" not in p.name and "caller" not in p.name
+                         and (not p.name.startswith("fmt-") or p.name.endswith("-plain.log")))
 
 
 @pytest.mark.parametrize("how", [n for n, _ in _reformatters()])

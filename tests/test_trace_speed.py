@@ -198,7 +198,10 @@ def test_plain_lines_need_no_cleaning() -> None:
     pieces = ["[  12.345678] ", "[ T12]", "<4>", "Apr 14 08:12:21 host kernel: ", "Apr  4 ", "kern  :warn  : ",
               "6,1234,5678901,-;", "  123 | ", "12:", "** 3 printk messages dropped ** ", "host login: ", "[Tue Mar 12 09:41:07 2024] ",
               "18h 42m 40.116s(751490ms): ", "2024-04-14T08:12:21 h kernel: ", " ", "  ", "-", "=", "RIP: 0010:f+0x1/0x2",
-              "Call Trace:", "kernel BUG", "user", "local7", "authpriv", "Mar", "x", "Zz", "\u00e9", "\u00b2", "\u0663", "\t", "*", "]"]
+              "Call Trace:", "kernel BUG", "user", "local7", "authpriv", "Mar", "x", "Zz", "\u00e9", "\u00b2", "\u0663", "\t", "*", "]",
+              "<4>1 2024-04-14T08:12:21Z h kernel - - - ", "1 - h kernel - - - ", "kern.warn kernel: ", "uucp.info: ",
+              "Thu Apr 14 08:12:21 2024 kern.warn kernel: ", "Sun 2024-04-14 08:12:21 UTC h kernel: ",
+              "1713082341.118202 h kernel: "]
     flagged = plain = 0
     for _ in range(30_000):
         line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 4)))

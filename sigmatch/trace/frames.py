@@ -11,6 +11,8 @@ Layouts understood (each regex is anchored and bounded; see normalize.MAX_LINE):
 * s390: ``([<000000000011f4b8>] func+0x12/0x34)``
 * ARM before 5.x: ``[<c0101234>] (func) from [<c0105678>] (caller+0x10/0x20)``
 * ARM 5.x+: `` func from caller+0x20/0xac``
+* crash(8) ``bt``: `` #3 [ffffc90028a47e70] func at ffffffff8109a5e1 [module]`` (``bt -s``:
+  ``func+232``, a decimal offset), and its ``[exception RIP: func+434]`` line
 * the faulting instruction: ``RIP: 0010:func+0x1b2/0x4f0``, ``IP: [<ffff..>] func+..``,
   ``EIP: [<c10..>] func+..``, ``EIP is at func+..``, arm64 ``pc : func+..``, ARM ``PC is at func+..``,
   powerpc ``NIP [c00..] func+..``, riscv ``epc : func+..``.
@@ -60,6 +62,15 @@ ARM_FROM = re.compile(
     rf"^ {{0,16}}(?:{_ADDR} {{1,2}}\()?(?P<func>{_NAME})(?:{_OFF})?\)?(?: \[(?P<fmod>[A-Za-z0-9_\-]{{1,64}})\])? from "
     rf"(?:{_ADDR} {{1,2}}\()?(?P<caller>{_NAME}){_OFF}{_MOD}"
 )
+# crash(8) bt: " #0 [ffffc90028a47d50] machine_kexec at ffffffff8105f2c6", "#10 [...] func at ... [mod]"
+# (the frame number right-aligned in 2 columns; "bt -s" prints "func+232", a decimal offset; x86,
+# arm64, ppc64, s390 alike). The exception frame's "[exception RIP: func+434]" names the faulting
+# function, as dmesg's "RIP:" line does.
+CRASH_BT = re.compile(
+    rf"^ {{0,2}}#\d{{1,4}} {{1,2}}\[[0-9a-f]{{1,16}}\] {{1,2}}(?P<func>{_NAME})(?:\+(?:0x[0-9a-f]{{1,16}}|\d{{1,10}}))? at "
+    r"[0-9a-f]{1,16}(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})\])?"
+)
+CRASH_RIP = re.compile(rf"^ {{0,8}}\[exception RIP: (?P<func>{_NAME})(?:\+(?:0x[0-9a-f]{{1,16}}|\d{{1,10}}))?\]")
 # The faulting instruction line (RIP/PC/IP/NIP/epc), with the function it is in.
 RIP = re.compile(
     r"^ {0,4}(?:RIP: (?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]{1,16}>\] {1,2})?(?:\[<[0-9a-f]{1,16}>\] {1,2})?"
@@ -107,7 +118,7 @@ def parse_frame(text: str) -> RawFrame | None:
     if not text or len(text) < 3:
         return None
     c = text.lstrip()[:1]
-    if not (c.isalpha() or c in "_[?($"):
+    if not (c.isalpha() or c in "_[?($#"):
         return None
     m = FRAME.match(text)
     if m:
@@ -127,6 +138,10 @@ def parse_frame(text: str) -> RawFrame | None:
         if m:
             return RawFrame(m.group("func"), None, not m.group("q"), _relative(m.group("file")), int(m.group("line")),
                             bool(m.group("inl")), False)
+    if c == "#":
+        m = CRASH_BT.match(text)
+        if m:
+            return RawFrame(m.group("func"), m.group("mod"), True, None, None, False, False)
     return None
 
 
@@ -142,6 +157,8 @@ def parse_rip(text: str) -> RawFrame | None:
     """The function of a faulting-instruction line (``RIP: 0010:func+0x..``), or None."""
     m = RIP.match(text)
     if not m:
+        if text[:1] == "[" and (c := CRASH_RIP.match(text)):
+            return RawFrame(c.group("func"), None, True, None, None, False, True)
         if " (" in text:
             d = RIP_DECODED.match(text)
             if d:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from sigmatch.trace import rules
+from sigmatch.trace import journal, rules
 
 MAX_LINE = 4096  # characters of one line the parser looks at
 MAX_LINES = 400_000  # lines of one log the parser looks at (a 10 MB log has ~150k lines)
@@ -40,13 +40,34 @@ class Line:
 # ANSI CSI/OSC escapes from serial consoles and terminal captures.
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Syslog / journalctl -k prefixes: "Apr 14 08:12:21 host kernel: ", journalctl -o short-precise
-# "Apr 14 08:12:21.123456 host kernel: ", RFC 3339 "2024-04-14T08:12:21.123+00:00 host kernel: ".
+# Syslog facilities and levels, as "kern.warn" names them (syslog.conf, BusyBox syslogd, logread).
+_FACILITIES = r"(?:kern|user|mail|daemon|authpriv|auth|syslog|lpr|news|uucp|cron|ftp|local[0-7])"
+_LEVELS = r"(?:emerg|alert|crit|error|err|warning|warn|notice|info|debug|panic)"
+# Syslog / journalctl -k prefixes: a date, a host, "kernel:". Dates: "Apr 14 08:12:21"
+# (RFC 3164), with ".123456" (journalctl -o short-precise); RFC 3339 "2024-04-14T08:12:21.123+00:00"
+# (rsyslog, journalctl -o short-iso); "Sun 2024-04-14 08:12:21 UTC" (journalctl -o short-full);
+# "1713082341.118202" (journalctl -o short-unix); "Thu Apr 14 08:12:21 2024" (OpenWrt logread,
+# no host). BusyBox syslogd and logread put the facility and level before the tag:
+# "Apr 14 08:12:21 node17 kern.warn kernel: " (the host part takes logread's "kern.warn").
 # netconsole through syslog may have no "kernel:" tag, then the printk timestamp must follow.
 _SYSLOG = re.compile(
     r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,9})?"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" [\w.:\-]{1,128} (?:kernel(?:\[\d{1,10}\])?: ?|(?=\[ {0,12}\d{1,10}\.\d{1,9}\]))"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})? [A-Za-z0-9+\-]{1,6}"
+    r"|\d{9,11}\.\d{1,9}"
+    r"|[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \d{4})"
+    rf" [\w.:\-]{{1,128}}(?: {_FACILITIES}\.{_LEVELS})?"
+    r" (?:kernel(?:\[\d{1,10}\])?: ?|(?=\[ {0,12}\d{1,10}\.\d{1,9}\]))"
+)
+# RFC 5424 syslog (rsyslog's RSYSLOG_SyslogProtocol23Format, syslog-ng): "<4>1 TIMESTAMP HOST
+# APP PROCID MSGID SD [BOM]MSG", "-" for a value it lacks, SD "-" or "[id key="value" ...]..."
+# (\] \" \\ escaped inside). APP "kernel", or another one with the printk timestamp after
+# (netconsole forwarded by a syslog daemon).
+_SD = r"(?:-|(?:\[(?:[^\]\\]|\\.){0,2048}\]){1,16})"
+_RFC5424 = re.compile(
+    r"^(?:<\d{1,3}>)?1 (?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)|-) [!-~]{1,255}"
+    rf" (?:kernel [!-~]{{1,128}} [!-~]{{1,32}} {_SD}(?: \ufeff?|$)"
+    rf"|[!-~]{{1,48}} [!-~]{{1,128}} [!-~]{{1,32}} {_SD} \ufeff?(?=\[ {{0,12}}\d{{1,10}}\.\d{{1,9}}\]))"
 )
 # /dev/kmsg records: "6,1234,5678901,-;text" (prio,seq,usec,flags;).
 _KMSG = re.compile(r"^\d{1,3},\d{1,12},\d{1,20},[^;]{0,16};")
@@ -55,17 +76,20 @@ _KMSG = re.compile(r"^\d{1,3},\d{1,12},\d{1,20},[^;]{0,16};")
 _GUTTER = re.compile(r"^ {0,8}\d{1,7}(?: {0,4}[|│\u2502] ?|(?::|\t) ?(?=[\[<]))")
 # Log level "<4>", possibly followed by a timestamp.
 _LEVEL = re.compile(r"^<\d{1,3}>")
-# dmesg -T: "[Sun Apr 14 08:12:21 2024] ".
-_HUMAN_TS = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:,\d{1,9})? \d{4}\] ?")
+# dmesg -T: "[Sun Apr 14 08:12:21 2024] "; crash(8) "log -T" may name the time zone
+# ("[Sun Apr 14 08:12:21 UTC 2024] ").
+_HUMAN_TS = re.compile(
+    r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:,\d{1,9})?(?: [A-Z]{2,5})? \d{4}\] ?")
 # printk timestamp "[  123.456789]" (also "[123.456789 0.000123]" from grabserial-like tools),
 # then an optional printk caller id "[T1234]" / "[ C7]" (CONFIG_PRINTK_CALLER, 5.1+).
 # "[.]" / "[...]": timestamps redacted by the person who pasted the log.
 # "dmesg -d" adds the delta ("[ 1.234567 <    0.000010>]"), "dmesg --reltime" prints "[  +0.000010]".
 _TS = re.compile(r"^\[ {0,12}\+?(?:\d{1,10}\.\d{1,9}|\.{1,3})(?: {1,4}[\d.]{1,20}| {0,4}<[ \d.]{1,20}>)?\] ?")
-# "dmesg -x": facility and level before the timestamp ("kern  :warn  : [  1.2] ...").
+# "dmesg -x": facility and level before the timestamp ("kern  :warn  : [  1.2] ..."); a syslog
+# facility.level before the tag, without the date (pasted from logread): "kern.warn kernel: ".
 _FACILITY = re.compile(
-    r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news|cron|authpriv|ftp|local[0-7]) {0,2}:"
-    r"(?:emerg|alert|crit|err|warn|notice|info|debug) {0,2}: ?"
+    rf"^(?:{_FACILITIES} {{0,2}}:(?:emerg|alert|crit|err|warn|notice|info|debug) {{0,2}}: ?"
+    rf"|{_FACILITIES}\.{_LEVELS}(?: kernel(?:\[\d{{1,10}}\])?)?: ?)"
 )
 # "journalctl -o short-monotonic": "[  123.456789] host kernel: ..." (timestamp first).
 _HOST_KERNEL = re.compile(r"^[\w.\-]{1,64} kernel: ?")
@@ -82,7 +106,7 @@ _LOGIN = re.compile(r"^[\w.\-]{1,64} login: (?=\[ {0,12}\d{1,10}\.\d{1,9}\])")
 _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
 # The prefixes that can start with a digit (besides _LOGIN, found by its " login: "), as one
 # regex: a line that starts with a digit and matches none is left as it is.
-_DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _KMSG)))
+_DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _RFC5424, _KMSG)))
 
 
 def clean_line(raw: str) -> Line:
@@ -109,81 +133,74 @@ def _clean(raw: str) -> tuple[str, str | None, bool]:
 
 def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
     """The prefix-stripping part of :func:`_clean`, for a line already cut, rstripped and free
-    of escapes and control characters."""
-    stamped = False
-    caller: str | None = None
+    of escapes and control characters: the text, the printk caller id, whether it was stamped.
+
+    Fast paths first (most lines of a log are plain kernel text, and this runs on every line):
+    a line that starts with a character after which no prefix rule can match is returned as it
+    is, in a few C calls; the others go through :data:`PREFIX_RULES`.
+    """
     c = s[:1]
     if c == " ":
         t = s.lstrip(" ")
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
-    if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s)):
-        return s, None, False  # fast path: plain kernel text, no transport prefix
+    if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s) and " login: " not in s[:80]):
+        return s, None, False
     if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
-        return s, None, False  # "RIP: ...", "Call Trace:": what the loop's first _no_prefix says
+        return s, None, False  # "RIP: ...", "Call Trace:": what the first round's _no_prefix says
     if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
         return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
     if c == "<" and not s[1:2].isdigit():
-        return s, None, False  # "<TASK>", "<IRQ>": _LEVEL and _SYSLOG want a digit after the "<"
-    first = 0
-    if c == "[" and (m := _TS.match(s)):
-        # The console's "[  12.345678]" (most prefixed lines): the loop's first round would
-        # do just this, as no other prefix regex matches a "[" then a digit, space, "+" or "."
-        # (_HUMAN_TS wants a capital, _BRACKET_DATE a "-" after 4 digits; the rest no "[").
-        s, caller = _after_timestamp(s[m.end():], None)
-        stamped = True
-        first = 1
-    for rnd in range(first, 3):  # prefixes nest: gutter, syslog, level, timestamp, caller
-        if (rnd or s[:1] != " ") and _no_prefix(s):
-            break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
-        before = s
-        # The gates below are each regex's possible first characters (\d is any Unicode decimal
-        # digit, which str.isdigit() includes; [A-Z] and the facility names are ASCII).
-        c = s[:1]
-        m = _GUTTER.match(s) if rnd == 0 and (c == " " or c.isdigit()) else None
-        if m and len(s) > m.end():
-            s = s[m.end():]
-        m = _ELAPSED.match(s) if s[:1].isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _LOGIN.match(s) if " login: " in s[:80] else None
-        if m:
-            s = s[m.end():]
-        c = s[:1]
-        m = _SYSLOG.match(s) if c == "<" or "A" <= c <= "Z" or c.isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _KMSG.match(s) if s[:1].isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        c = s[:1]
-        m = _LEVEL.match(s) if c == "<" else _FACILITY.match(s) if "a" <= c <= "z" else None
-        if m:
-            s = s[m.end():]
-        c = s[1:2] if s[:1] == "[" else ""  # "[Sun Apr 14 ..." / "[2024-04-14 ...": a capital / a digit next
-        m = _HUMAN_TS.match(s) if "A" <= c <= "Z" else _BRACKET_DATE.match(s) if c.isdigit() else None
-        if m:
-            s = s[m.end():]
-            stamped = True
-        m = _DROPPED.match(s) if s[:1] == "*" else None
-        if m:
-            s = s[m.end():]
-        if s[:1] == "[":  # _TS and _CALLER_ONLY both start with "["
-            m = _TS.match(s)
-            if m:
-                s, caller = _after_timestamp(s[m.end():], caller)
-                stamped = True
-            else:
-                m = _CALLER_ONLY.match(s)
-                if m:
-                    caller = m.group(1)
-                    s = s[m.end():]
-        if s == before:
-            break
-    return s, caller, stamped
+        return s, None, False  # "<TASK>", "<IRQ>": the level and syslog rules want a digit after the "<"
+    return _apply_prefix_rules(s)
+
+
+# --- transport prefixes: an ordered pipeline of small rules ----------------------------------
+#
+# Prefixes nest (a gutter, then syslog, a level, a timestamp, a caller id): PREFIX_RULES are
+# applied in order, each at most once per round, for up to PREFIX_ROUNDS rounds, until a round
+# changes nothing. Rules that share a slot are alternatives: the first that matches is the only
+# one of them applied in a round. A rule is tried only when the line starts with a character
+# its regex can start with (its gate): the result is the same as trying every regex, and a line
+# pays for the few that may match.
+
+PrefixThen = Callable[[str, str | None], tuple[str, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRule:
+    """One transport prefix: the regex that strips it, when it may be tried, what it tells.
+
+    The gate: ``first`` holds the ASCII characters the regex can start with ("" for any), and
+    ``second`` the same for the second character; a class that holds "0" admits every Unicode
+    decimal digit (the regexes' ``\\d``; str.isdigit() is a superset). ``needle``: a literal the
+    first 80 characters must hold.
+    """
+
+    name: str
+    rx: re.Pattern[str]
+    first: str = ""
+    second: str = ""
+    needle: str = ""
+    stamped: bool = False  # the prefix carries a time: the line is "stamped"
+    caller: bool = False  # the regex's group 1 is a printk caller id
+    then: PrefixThen | None = None  # reads what may follow the prefix (see _after_timestamp)
+    first_round: bool = False  # only before any other prefix is taken off
+    needs_text: bool = False  # taken only when some text follows it
+    slot: str = ""  # rules of one slot are alternatives (default: the rule's name)
+
+    def __post_init__(self) -> None:
+        if not self.slot:
+            object.__setattr__(self, "slot", self.name)
+
+    def admits(self, s: str) -> bool:
+        """The gate: False when the regex cannot match at the start of ``s``."""
+        return ((not self.first or _in_class(s[:1], self.first)) and (not self.second or _in_class(s[1:2], self.second))
+                and (not self.needle or self.needle in s[:80]))
+
+
+def _in_class(c: str, chars: str) -> bool:
+    return bool(c) and (c in chars or ("0" in chars and c.isdigit()))
 
 
 def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
@@ -197,11 +214,90 @@ def _after_timestamp(s: str, caller: str | None) -> tuple[str, str | None]:
     return s, caller
 
 
-def _no_prefix(s: str) -> bool:
-    """No prefix regex but _GUTTER (a space or a digit first) matches at the start of ``s``.
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = _UPPER.lower()
 
-    Each one needs a first character that is "[", "<", "*" or a digit, except _LOGIN (gated by
-    its " login: " substring), _SYSLOG (an ASCII capital: "Apr 14 ...") and _FACILITY (ASCII
+PREFIX_RULES: tuple[PrefixRule, ...] = (
+    # outermost first: what a pager, a capture tool or syslog put around the console line
+    PrefixRule("gutter", _GUTTER, " " + _DIGITS, first_round=True, needs_text=True),
+    PrefixRule("elapsed", _ELAPSED, _DIGITS, stamped=True),
+    PrefixRule("login", _LOGIN, needle=" login: "),
+    PrefixRule("syslog", _SYSLOG, "<" + _UPPER + _DIGITS, stamped=True),
+    PrefixRule("rfc5424", _RFC5424, "<1", stamped=True, slot="syslog"),
+    PrefixRule("kmsg", _KMSG, _DIGITS, stamped=True),
+    PrefixRule("level", _LEVEL, "<"),
+    PrefixRule("facility", _FACILITY, _LOWER, slot="level"),
+    PrefixRule("human-date", _HUMAN_TS, "[", second=_UPPER, stamped=True),
+    PrefixRule("bracket-date", _BRACKET_DATE, "[", second=_DIGITS, stamped=True, slot="human-date"),
+    PrefixRule("dropped", _DROPPED, "*"),
+    # innermost: what printk itself prints before the message
+    PrefixRule("timestamp", _TS, "[", stamped=True, then=_after_timestamp),
+    PrefixRule("caller", _CALLER_ONLY, "[", caller=True, slot="timestamp"),
+)
+PREFIX_ROUNDS = 3
+
+
+@lru_cache(maxsize=1024)
+def _rules_from(c: str, k: int) -> tuple[tuple[int, PrefixRule], ...]:
+    """The rules from the k-th on (with their index) whose gate may admit a line that starts with
+    ``c``: a round visits only these (the dispatch of PREFIX_RULES by first character)."""
+    return tuple((i, r) for i, r in enumerate(PREFIX_RULES) if i >= k and (not r.first or _in_class(c, r.first)))
+
+
+def _apply_prefix_rules(s: str) -> tuple[str, str | None, bool]:
+    """Run PREFIX_RULES over the line, round after round, until a round changes nothing."""
+    stamped = False
+    caller: str | None = None
+    first = 0
+    if s[:1] == "[" and (m := _TS.match(s)):
+        # The console's "[  12.345678]" (most prefixed lines): the first round would do just
+        # this, as no other rule matches a "[" then a digit, space, "+" or "." (human-date wants
+        # a capital, bracket-date a "-" after 4 digits; the rest no "[").
+        s, caller = _after_timestamp(s[m.end():], None)
+        stamped, first = True, 1
+    for rnd in range(first, PREFIX_ROUNDS):
+        if (rnd or s[:1] != " ") and _no_prefix(s):
+            break  # kernel text ("RIP: ...", or what follows a timestamp): this round would change nothing
+        before = s
+        s, caller, stamped = _prefix_round(s, rnd, caller, stamped)
+        if s == before:
+            break
+    return s, caller, stamped
+
+
+def _prefix_round(s: str, rnd: int, caller: str | None, stamped: bool) -> tuple[str, str | None, bool]:
+    """One round: each rule in order, once at most (one per slot), on what the previous left."""
+    done = ""  # slot of the last rule applied
+    k = 0  # the next rule to try
+    while k < len(PREFIX_RULES):
+        for i, rule in _rules_from(s[:1], k):
+            if rule.slot == done or (rnd and rule.first_round):
+                continue
+            if (rule.second and not _in_class(s[1:2], rule.second)) or (rule.needle and rule.needle not in s[:80]):
+                continue  # the rest of the gate (the first character admitted it: see _rules_from)
+            m = rule.rx.match(s)
+            if m is None or (rule.needs_text and m.end() >= len(s)):
+                continue
+            done = rule.slot
+            if rule.caller:
+                caller = m.group(1)
+            s = s[m.end():]
+            if rule.then is not None:
+                s, caller = rule.then(s, caller)
+            stamped = stamped or rule.stamped
+            k = i + 1  # the line starts with another character now: look the rules up again
+            break
+        else:
+            return s, caller, stamped
+    return s, caller, stamped
+
+
+def _no_prefix(s: str) -> bool:
+    """No prefix rule but the gutter (a space or a digit first) matches at the start of ``s``.
+
+    Each one needs a first character that is "[", "<", "*" or a digit, except login (gated by
+    its " login: " substring), syslog (an ASCII capital: "Apr 14 ...") and facility (ASCII
     lowercase: "kern  :warn  : "), which are tried here. Most lines without a prefix ("RIP: ...",
     "CPU: ...", the text after a timestamp) skip a round of a dozen regexes that would find nothing.
     """
@@ -393,7 +489,8 @@ def unflow(raw_lines: list[str]) -> list[str]:
 def _starts_record(raw: str) -> bool:
     """The line opens a console record of its own (a wrapped continuation never does)."""
     s = raw.lstrip(">| ")
-    return bool(_TS.match(s) or _SYSLOG.match(s) or _LEVEL.match(s) or _HUMAN_TS.match(s) or _KMSG.match(s))
+    return bool(_TS.match(s) or _SYSLOG.match(s) or _LEVEL.match(s) or _HUMAN_TS.match(s) or _KMSG.match(s)
+                or _RFC5424.match(s))
 
 
 # "WARNING: CPU: 1 PID: 2997 at" + newline + "drivers/...c:7242 func+0x77/0xd0": hard-wrapped
@@ -407,7 +504,7 @@ _CUT_WARNING = re.compile(r"WARNING: CPU: \d{1,6} (?:UID: \d{1,10} )?PID: \d{1,1
 # "Mmm dd" syslog date. Each match starts at the newline before the line.
 _MAY_HAVE_PREFIX = re.compile(
     r"\n(?: *[\[<\d*]| +[^\x00-\x7f]|[^ a-zA-Z\-=\n]"
-    r"|(?:kern|user|mail|daemon|auth|syslog|lpr|news|cron|ftp|local)|[A-Z][a-z]{2} {1,2}\d)"
+    r"|(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|ftp|local)|[A-Z][a-z]{2} {1,2}\d|[A-Z][a-z]{2} [A-Z][a-z]{2} )"
 )
 # Bytes that _clean keeps as they are (no control character to remove).
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
@@ -439,29 +536,90 @@ def clean_log(
     text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
 ) -> tuple[list[str], list[str | None]]:
     """The log's cleaned lines: their texts and their printk caller ids (parallel lists; no
-    per-line object). A huge log is cut to its crash windows (see :func:`split_lines`)."""
+    per-line object). A journal export is read as console lines first (:mod:`.journal`); a
+    huge log is cut to its crash windows (see :func:`split_lines`); then each line loses its
+    transport prefixes, and the log-wide rewrites run (:func:`_join_cut_warnings`,
+    :func:`_crash_session`)."""
+    text = journal.console_text(text) or text
     raw_lines = unflow(split_lines(text, hint, is_header))
+    texts, callers = _strip_lines(raw_lines, "\x1b" in text)
+    joined = "\n".join(texts)
+    _join_cut_warnings(texts, joined)
+    return _crash_session(texts, callers, joined)
+
+
+def _strip_lines(raw_lines: list[str], escapes: bool) -> tuple[list[str], list[str | None]]:
     plain = _plain_log(raw_lines)
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
         for i in work:  # no escape or control character in the log: _clean is _strip_prefixes here
             texts[i], callers[i], _ = _strip_prefixes(texts[i])
-    else:
-        if "\x1b" in text:
-            cleaned = [_clean(raw) for raw in raw_lines]
-        else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
-            cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
-                       for raw in raw_lines]
-        texts = [c[0] for c in cleaned]
-        callers = [c[1] for c in cleaned]
-    joined = "\n".join(texts)
-    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at": see _CUT_WARNING
+        return texts, callers
+    if escapes:
+        cleaned = [_clean(raw) for raw in raw_lines]
+    else:  # no escape sequence anywhere: _clean without its per-line "\x1b" test
+        cleaned = [_strip_prefixes(s) if (s := raw[:MAX_LINE].rstrip("\r\n ")).isprintable() else _clean(s)
+                   for raw in raw_lines]
+    return [c[0] for c in cleaned], [c[1] for c in cleaned]
+
+
+def _join_cut_warnings(texts: list[str], joined: str) -> None:
+    """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next line."""
+    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at"
         for i in range(len(texts) - 1):
             t = texts[i]
             if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
                 texts[i] = t.rstrip() + " " + texts[i + 1].lstrip()
                 texts[i + 1] = ""
+
+
+# crash(8), the vmcore analysis tool, in a pasted session: its prompt ("crash> log", "crash> bt"),
+# bt's task line ('PID: 482  TASK: ffff8810...  CPU: 12  COMMAND: "qla2xxx_1_dpc"') and the line bt
+# prints after the frames of another stack ("--- <IRQ stack> ---", "--- <NMI exception stack> ---",
+# "--- <DOUBLEFAULT exception stack> ---"; x86_64). The sys banner at the session's start quotes the
+# panic: '     PANIC: "Oops: 0002 [#1] SMP " (check log for details)'.
+_CRASH_PROMPT = re.compile(r"^crash(?:64)?> ")
+_CRASH_TASK = re.compile(r'^PID: {1,8}\d{1,10} {1,8}TASK: [0-9a-f]{8,16} {1,8}CPU: \d{1,6} {1,8}COMMAND: "')
+_CRASH_STACK = re.compile(r"^ {0,8}--- <([A-Za-z ]{1,40}) stack> ---$")
+_CRASH_PANIC = re.compile(r'^ {0,12}PANIC: "(.{0,1024})"(?: \(check log for details\))?$')
+_CRASH_FRAME = re.compile(r"^ {0,2}#\d{1,4} {1,2}\[[0-9a-f]{1,16}\] ")
+# bt's stack names as dmesg's context marks (frames.CONTEXT_MARK) name them.
+_CRASH_STACK_MARKS = (("IRQ", "IRQ"), ("NMI", "NMI"), ("DOUBLEFAULT", "#DF"), ("MCE", "#MC"), ("DEBUG", "DB"))
+
+
+def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> tuple[list[str], list[str | None]]:
+    """crash(8) output as the parser reads dmesg.
+
+    Each prompt and each bt task line ends the report before it (a vmcore's log stops without
+    an end marker, and bt's frames are not that report's). The frames of another stack, which bt
+    lists before naming it, are marked as dmesg marks them: " <IRQ>" on their first frame line,
+    " </IRQ>" for the name line. The sys banner's PANIC line is dropped when the log or a bt says
+    more (it repeats the log's banner; a bt is read as an excerpt without banner).
+    """
+    if "crash> " not in joined and 'COMMAND: "' not in joined and " stack> ---" not in joined and 'PANIC: "' not in joined:
+        return texts, callers
+    texts = list(texts)
+    has_frames: bool | None = None  # the log holds bt frames (looked for when a PANIC line asks)
+    section = -1  # first bt frame line since the last stack name, task line or prompt
+    for i, t in enumerate(texts):
+        if _CRASH_PROMPT.match(t) or _CRASH_TASK.match(t):
+            texts[i] = f"---[ end trace: {t.strip()} ]---"
+            section = -1
+        elif section < 0 and t[:4].lstrip()[:1] == "#" and _CRASH_FRAME.match(t):
+            section = i
+        elif " stack> ---" in t and (m := _CRASH_STACK.match(t)):
+            mark = next((v for k, v in _CRASH_STACK_MARKS if k in m.group(1)), "#DF")
+            if section >= 0:
+                texts[section] = f" <{mark}> {texts[section].lstrip()}"
+            texts[i] = f" </{mark}>"
+            section = -1
+        elif "PANIC: " in t and (m := _CRASH_PANIC.match(t)):
+            said = m.group(1).strip()
+            if has_frames is None:
+                has_frames = any(_CRASH_FRAME.match(x) for x in texts)
+            if has_frames or (said and joined.count(said) > 1):
+                texts[i] = ""
     return texts, callers
 
 

@@ -46,7 +46,7 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-9"
+RULES_VERSION = "2026.11.26-1"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
