@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigmatch.catalog.model import KnownBug, Origin
 
 if TYPE_CHECKING:
-    from sigmatch.catalog.store import SnapshotStore
+    from sigmatch.catalog.store import SnapshotStore, StoreMeta
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +53,31 @@ class Catalog:
         }
 
 
+def signatures_dir(settings: Mapping[str, Any] | None = None) -> Path:
+    """The curated tree ``load_catalog`` reads: ``SIGMATCH_SIGNATURES_DIR``."""
+    from sigmatch import config
+
+    raw = settings["SIGMATCH_SIGNATURES_DIR"] if settings is not None and "SIGMATCH_SIGNATURES_DIR" in settings \
+        else config.get("SIGMATCH_SIGNATURES_DIR")
+    return Path(str(raw)).expanduser()
+
+
 def curated_entries(settings: Mapping[str, Any] | None = None) -> list[KnownBug]:
     """The curated entries as ``SIGMATCH_SIGNATURES_DIR`` has them now (none when it is missing).
 
     Raises :class:`~sigmatch.errors.SignatureFileError` for a broken file.
     """
-    from pathlib import Path
-
-    from sigmatch import config
     from sigmatch.catalog.curated import load_curated
 
-    raw = settings["SIGMATCH_SIGNATURES_DIR"] if settings is not None and "SIGMATCH_SIGNATURES_DIR" in settings \
-        else config.get("SIGMATCH_SIGNATURES_DIR")
-    sig_dir = Path(str(raw)).expanduser()
+    sig_dir = signatures_dir(settings)
     return load_curated(sig_dir) if sig_dir.is_dir() else []
+
+
+def live_meta(store_meta: StoreMeta | None) -> dict[str, Any]:
+    """The catalog meta fields that a store's meta may change without a new snapshot (a refresh
+    that found nothing new still moves ``last_success`` and the CVE commit)."""
+    return {"cve_commit": store_meta.cve_commit if store_meta is not None else None,
+            "last_success": store_meta.last_success if store_meta is not None else None}
 
 
 def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotStore | None = None) -> Catalog:
@@ -107,7 +119,6 @@ def load_catalog(settings: Mapping[str, Any] | None = None, *, store: SnapshotSt
         "imported": len(imported) + len(shadowed),
         "shadowed": shadowed,
         "refreshed": sorted(b.id for b in curated if b.id in overlay),
-        "cve_commit": snapshot.meta.cve_commit if snapshot is not None else None,
-        "last_success": snapshot.meta.last_success if snapshot is not None else None,
+        **live_meta(snapshot.meta if snapshot is not None else None),
     }
     return Catalog.of([*curated, *imported], version=f"{imported_version[:12]}-{curated_hash}", meta=meta)

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sigmatch.catalog.catalog import load_catalog
 from sigmatch.catalog.model import KnownBug, Origin
+from sigmatch.match.prebuilt import catalog_stats, load_catalog_prebuilt
 
 
 def register(sub: Any) -> None:
@@ -30,11 +30,8 @@ def register(sub: Any) -> None:
 
 
 def stats(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
-    out: dict[str, Any] = dict(catalog.stats())
-    out["version"] = catalog.version
-    out["cve_commit"] = catalog.meta.get("cve_commit")
-    out["last_success"] = catalog.meta.get("last_success")
+    # the store's meta and the prebuilt index's header; the catalog is built only when it is stale
+    out = catalog_stats()
     if args.json:
         print(json.dumps(out))
     else:
@@ -77,7 +74,7 @@ def _render(bug: KnownBug) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    catalog = load_catalog()
+    catalog = load_catalog_prebuilt()
     bug = catalog.get(args.id) or catalog.get(args.id.upper())
     if bug is None:
         print(f"sigmatch: no known bug with id {args.id!r}", file=sys.stderr)

@@ -19,11 +19,11 @@ from typing import IO, Any
 
 from sigmatch import config
 from sigmatch.answer import Answer, analyze
-from sigmatch.catalog.catalog import load_catalog
 from sigmatch.cli.common import read_log
 from sigmatch.errors import InputError, SigmatchError
 from sigmatch.match.matcher import Matcher
 from sigmatch.match.model import Match
+from sigmatch.match.prebuilt import load_matcher
 
 
 def register(sub: Any) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if top < 1:
         raise InputError("--top must be at least 1")
     if args.jsonl is not None:
-        matcher = Matcher(load_catalog())
+        matcher = load_matcher()
         if args.jsonl == "-":
             lines: Iterable[str] = sys.stdin
             batch(lines, matcher, sys.stdout, top=top)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.jsonl}: is a directory") from exc
         return 0
     text = read_log(args.file)
-    matcher = Matcher(load_catalog())
+    matcher = load_matcher()
     answer = analyze(text, matcher, top=top, kernel=args.kernel)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
