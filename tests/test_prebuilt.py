@@ -415,3 +415,15 @@ def test_with_redis_the_file_is_local_and_keyed_by_the_shared_snapshot(redis_env
     new = prebuilt.load(redis_env)
     assert new.source == "built" and new.catalog.get("CVE-2026-31000") is not None
     assert new.catalog.version == load_catalog(redis_env).version
+
+
+def test_sigmatch_refresh_leaves_the_index_prebuilt(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, str(v))
+    add_records(Path(env["SIGMATCH_CVE_REPO"]), 2, first=32000)
+    assert main(["refresh", "--source", "cve"]) == 0
+    capsys.readouterr()
+    path = the_file(env)
+    got = prebuilt.load(env)
+    assert got.source == "file" and got.path == path and got.catalog.get("CVE-2026-32000") is not None
