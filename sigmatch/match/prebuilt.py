@@ -45,11 +45,12 @@ import hashlib
 import io
 import json
 import logging
+import operator
 import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,33 +178,38 @@ class _Reducer:
         if t is str:
             return self._strings.setdefault(v, v)
         if (t is tuple or t is frozenset) and v:
-            return t(self._canon(x) for x in v)
+            strings = self._strings
+            return t([strings.setdefault(x, x) if type(x) is str else self._canon(x) for x in v])
         return v
 
     def __call__(self, obj: Any) -> Any:
         cls = type(obj)
-        fields = _plain_fields(cls)
-        if fields is None:
+        get = _plain_fields(cls)
+        if get is None:
             return NotImplemented
-        return (cls, tuple(self._canon(getattr(obj, name)) for name in fields))
+        canon = self._canon
+        return (cls, tuple([canon(x) for x in get(obj)]))
 
 
-_PLAIN: dict[type, tuple[str, ...] | None] = {}
+_PLAIN: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}
 
 
-def _plain_fields(cls: type) -> tuple[str, ...] | None:
-    """The field names of a plain dataclass (see :class:`_Reducer`), ``None`` for anything else."""
+def _plain_fields(cls: type) -> Callable[[Any], tuple[Any, ...]] | None:
+    """A getter of the field values (in ``__init__`` order) of a plain dataclass (see
+    :class:`_Reducer`), ``None`` for anything else."""
     try:
         return _PLAIN[cls]
     except KeyError:
         pass
-    names: tuple[str, ...] | None = None
+    get: Callable[[Any], tuple[Any, ...]] | None = None
     if dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
         fs = dataclasses.fields(cls)
         if all(f.init for f in fs):
-            names = tuple(f.name for f in fs)
-    _PLAIN[cls] = names
-    return names
+            names = [f.name for f in fs]
+            many = operator.attrgetter(*names)
+            get = many if len(names) > 1 else (lambda obj: (many(obj),))
+    _PLAIN[cls] = get
+    return get
 
 
 class _CatalogPickler(pickle.Pickler):
@@ -215,20 +221,34 @@ class _CatalogPickler(pickle.Pickler):
         return self._reduce(obj)
 
 
+def _catalog_ref() -> Catalog:
+    """Stands for the catalog in the index section (resolved by :class:`_Unpickler`)."""
+    raise pickle.UnpicklingError("a reference to the catalog outside the index section")
+
+
+def _bug_ref(pos: int) -> KnownBug:
+    """Stands for the catalog's bug at ``pos`` in the index section (resolved by :class:`_Unpickler`)."""
+    raise pickle.UnpicklingError("a reference to the catalog outside the index section")
+
+
 class _IndexPickler(_CatalogPickler):
-    """Pickles the index; the catalog and its bugs become references into the catalog section."""
+    """Pickles the index; the catalog and its bugs become references into the catalog section
+    (by ``reducer_override``, called for objects only: ``persistent_id`` would be called for
+    every string and number of the index too)."""
 
     def __init__(self, file: io.BytesIO, catalog: Catalog) -> None:
         super().__init__(file)
         self._catalog = catalog
         self._bug_pos = {id(b): n for n, b in enumerate(catalog.bugs)}
 
-    def persistent_id(self, obj: Any) -> Any:
+    def reducer_override(self, obj: Any) -> Any:
         if obj is self._catalog:
-            return "catalog"
+            return (_catalog_ref, ())
         if type(obj) is KnownBug:
-            return self._bug_pos.get(id(obj))
-        return None
+            pos = self._bug_pos.get(id(obj))
+            if pos is not None:
+                return (_bug_ref, (pos,))
+        return self._reduce(obj)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -237,19 +257,24 @@ class _Unpickler(pickle.Unpickler):
         self._catalog = catalog
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_catalog_ref":
+            return self._catalog_at
+        if module == __name__ and name == "_bug_ref":
+            return self._bug_at
         if module.startswith(_ALLOWED_MODULES) or (module == "builtins" and name in _ALLOWED_BUILTINS):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a prebuilt index")
 
-    def persistent_load(self, pid: Any) -> Any:
-        catalog = self._catalog
-        if catalog is None:
+    def _catalog_at(self) -> Catalog:
+        if self._catalog is None:
             raise pickle.UnpicklingError("a reference to the catalog outside the index section")
-        if pid == "catalog":
-            return catalog
-        if type(pid) is int and 0 <= pid < len(catalog.bugs):
-            return catalog.bugs[pid]
-        raise pickle.UnpicklingError(f"bad catalog reference {pid!r}")
+        return self._catalog
+
+    def _bug_at(self, pos: Any) -> KnownBug:
+        bugs = self._catalog_at().bugs
+        if type(pos) is not int or not 0 <= pos < len(bugs):
+            raise pickle.UnpicklingError(f"bad catalog reference {pos!r}")
+        return bugs[pos]
 
 
 @contextlib.contextmanager
