@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sigmatch.catalog.model import KnownBug, Origin
 
 if TYPE_CHECKING:
-    from sigmatch.catalog.store import SnapshotStore
+    from sigmatch.catalog.store import SnapshotStore, StoreMeta
     from sigmatch.config import Settings
 
 
@@ -64,6 +64,13 @@ def curated_entries(settings: Settings) -> list[KnownBug]:
     return load_curated(settings.signatures_dir)
 
 
+def live_meta(store_meta: StoreMeta | None) -> dict[str, Any]:
+    """The catalog meta fields that a store's meta may change without a new snapshot (a refresh
+    that found nothing new still moves ``last_success`` and the CVE commit)."""
+    return {"cve_commit": store_meta.cve_commit if store_meta is not None else None,
+            "last_success": store_meta.last_success if store_meta is not None else None}
+
+
 def load_catalog(settings: Settings, *, store: SnapshotStore) -> Catalog:
     """Every known bug: the curated entries (``signatures/``) merged with the imported snapshot.
 
@@ -99,7 +106,6 @@ def load_catalog(settings: Settings, *, store: SnapshotStore) -> Catalog:
         "imported": len(imported) + len(shadowed),
         "shadowed": shadowed,
         "refreshed": sorted(b.id for b in curated if b.id in overlay),
-        "cve_commit": snapshot.meta.cve_commit if snapshot is not None else None,
-        "last_success": snapshot.meta.last_success if snapshot is not None else None,
+        **live_meta(snapshot.meta if snapshot is not None else None),
     }
     return Catalog.of([*curated, *imported], version=f"{imported_version[:12]}-{curated_hash}", meta=meta)

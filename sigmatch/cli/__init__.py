@@ -16,21 +16,24 @@ from sigmatch.errors import SigmatchError
 COMMANDS = ("parse", "match", "lookup", "db", "refresh", "serve")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``only``: just that subcommand (a run imports its own module, not
+    every command's: ``refresh`` and ``lookup`` bring in the YAML, schema and HTTP clients)."""
     parser = argparse.ArgumentParser(
         prog="sigmatch",
         description="Match a Linux kernel crash log to the known bug, its fix and the release to install.",
     )
     parser.add_argument("--version", action="version", version=f"sigmatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         importlib.import_module(f"sigmatch.cli.{name}_cmd").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -30,11 +30,8 @@ def register(sub: Any) -> None:
 
 
 def stats(args: argparse.Namespace) -> int:
-    catalog = runtime_of(args).load_catalog()
-    out: dict[str, Any] = dict(catalog.stats())
-    out["version"] = catalog.version
-    out["cve_commit"] = catalog.meta.get("cve_commit")
-    out["last_success"] = catalog.meta.get("last_success")
+    # the store's meta and the prebuilt index's header; the catalog is built only when it is stale
+    out = runtime_of(args).catalog_stats()
     if args.json:
         print(json.dumps(out))
     else:
@@ -77,7 +74,7 @@ def _render(bug: KnownBug) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    catalog = runtime_of(args).load_catalog()
+    catalog = runtime_of(args).load_catalog(prebuilt=True)
     bug = catalog.get(args.id) or catalog.get(args.id.upper())
     if bug is None:
         print(f"sigmatch: no known bug with id {args.id!r}", file=sys.stderr)
@@ -87,11 +84,8 @@ def show(args: argparse.Namespace) -> int:
 
 
 def lint(args: argparse.Namespace) -> int:
-    try:
-        from sigmatch.catalog import curated
-    except ImportError:
-        print("sigmatch: the curated-signature loader is not available", file=sys.stderr)
-        return 2
+    from sigmatch.catalog import curated  # YAML + JSON Schema: loaded only by the command that needs them
+
     directory = Path(args.dir).expanduser() if args.dir else settings_of(args).signatures_dir
     if not directory.is_dir():
         print(f"sigmatch: {directory}: not a directory", file=sys.stderr)

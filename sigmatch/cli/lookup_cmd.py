@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigmatch import parse_log
 from sigmatch.cli.common import read_log, runtime_of
 from sigmatch.errors import InputError
-from sigmatch.upstream.lookup import Query, lookup, query_for
-from sigmatch.upstream.model import LoreMessage, UpstreamResult
+
+if TYPE_CHECKING:  # the upstream clients (requests, bs4) load only when `lookup` runs, not for every command
+    from sigmatch.upstream.model import LoreMessage, UpstreamResult
 
 
 def register(sub: Any) -> None:
@@ -44,6 +45,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.budget is not None and not 0 < args.budget <= 600:
         raise InputError("--budget must be between 0 and 600 seconds")
+    from sigmatch.upstream.lookup import Query, lookup, query_for
+
     text = read_log(args.file)
     reports = parse_log(text)
     if reports:

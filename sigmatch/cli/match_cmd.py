@@ -3,10 +3,11 @@
 ::
 
     sigmatch match [--json] [--top K] [--kernel VERSION] [FILE|-]   one log (human text or JSON)
-    sigmatch match --jsonl FILE|-                                     batch: {"id", "log"} per line
+    sigmatch match --jsonl FILE|- [--jobs N] [--summary [--json]]     batch: {"id", "log"} per line
 
-The catalog is loaded and indexed once per run. In batch mode a bad line yields
-``{"id": ..., "error": ...}`` and the batch goes on.
+The catalog is loaded once per run (from the prebuilt index when it is there). In batch mode
+(:mod:`sigmatch.batch`) a bad line yields ``{"id": ..., "error": ...}`` and the batch goes on;
+``--summary`` prints the fleet roll-up (:mod:`sigmatch.rollup`) instead of a result per line.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from sigmatch.advice import advise
 from sigmatch.answer import Answer, ReportAnswer, analyze
+from sigmatch.batch import MAX_DEFAULT_JOBS, batch, batch_results, default_jobs, run_batch
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.cli.common import read_log, runtime_of, settings_of
-from sigmatch.errors import InputError, SigmatchError
-from sigmatch.match.matcher import Matcher
+from sigmatch.errors import InputError
 from sigmatch.match.model import Match
+from sigmatch.rollup import render as render_rollup
+
+__all__ = ["batch", "batch_results", "register", "render", "run"]
 
 
 def register(sub: Any) -> None:
@@ -41,6 +44,11 @@ def register(sub: Any) -> None:
                    help="the running kernel (uname -r) when the log does not say it")
     p.add_argument("--jsonl", default=None, metavar="FILE",
                    help='batch mode: each input line {"id": ..., "log": ...}; one JSON result per line')
+    p.add_argument("--summary", action="store_true",
+                   help="with --jsonl: print the fleet roll-up instead (known bugs with counts, first/last "
+                        'seen from a "time"/"date" field or the logs\' timestamps, kernels); --json for JSON')
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help=f"with --jsonl: worker processes (default: the usable cores, at most {MAX_DEFAULT_JOBS})")
     p.set_defaults(func=run)
 
 
@@ -49,25 +57,16 @@ def run(args: argparse.Namespace) -> int:
     if top < 1:
         raise InputError("--top must be at least 1")
     if args.jsonl is not None:
-        matcher = Matcher(runtime_of(args).load_catalog())
-        if args.jsonl == "-":
-            lines: Iterable[str] = sys.stdin
-            batch(lines, matcher, sys.stdout, top=top)
-        else:
-            try:
-                with open(args.jsonl, encoding="utf-8", errors="replace") as fh:
-                    batch(fh, matcher, sys.stdout, top=top)
-            except FileNotFoundError as exc:
-                raise InputError(f"{args.jsonl}: no such file", reason="not_found") from exc
-            except IsADirectoryError as exc:
-                raise InputError(f"{args.jsonl}: is a directory") from exc
-        return 0
+        return run_jsonl(args, top)
+    if args.summary or args.jobs is not None:
+        raise InputError("--summary and --jobs go with --jsonl")
     if args.kernel is not None and parse_kernel_version(args.kernel) is None:
         raise InputError(f"--kernel {args.kernel[:80]!r} is not a kernel version (give what `uname -r` "
                          "prints, e.g. 5.15.0-91-generic or 6.1.31)")
     text = read_log(args.file)
-    catalog = runtime_of(args).load_catalog()
-    answer = analyze(text, Matcher(catalog), top=top, kernel=args.kernel)
+    matcher = runtime_of(args).load_matcher()
+    catalog = matcher.catalog
+    answer = analyze(text, matcher, top=top, kernel=args.kernel)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
     else:
@@ -76,41 +75,33 @@ def run(args: argparse.Namespace) -> int:
     return 0 if answer.reports else 1
 
 
-def batch_results(lines: Iterable[str], matcher: Matcher, *, top: int = 5) -> Iterator[dict[str, Any]]:
-    """One result object per non-blank input line; errors become ``{"id", "error"}`` objects."""
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        item_id: Any = None
+def run_jsonl(args: argparse.Namespace, top: int) -> int:
+    """Batch mode (:mod:`sigmatch.batch`): a result per line, or the roll-up (:mod:`sigmatch.rollup`)."""
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    if args.jsonl == "-":
+        fh: IO[str] = sys.stdin
+    else:
         try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise InputError("line is not a JSON object")
-            item_id = obj.get("id", lineno)
-            log = obj.get("log", obj.get("trace"))
-            if not isinstance(log, str):
-                raise InputError('no "log" string on this line')
-            answer = analyze(log, matcher, top=top, kernel=obj.get("kernel") or None)
-            yield {"id": item_id, "reports": [r.to_dict() for r in answer.reports],
-                   "matches": [m.to_dict() for m in answer.matches], "confident": answer.confident,
-                   "kernel": answer.kernel.to_dict() if answer.kernel else None, "notes": list(answer.notes),
-                   "algorithm_version": answer.algorithm_version, "catalog_version": answer.catalog_version}
-        except json.JSONDecodeError as exc:
-            yield {"id": item_id, "line": lineno, "error": f"not JSON: {exc.msg}"}
-        except SigmatchError as exc:
-            yield {"id": item_id, "line": lineno, "error": str(exc)}
-        except Exception as exc:  # one bad line must not stop the batch; say what happened
-            yield {"id": item_id, "line": lineno, "error": f"internal error: {exc.__class__.__name__}: {exc}"}
-
-
-def batch(lines: Iterable[str], matcher: Matcher, out: IO[str], *, top: int = 5) -> int:
-    n = 0
-    for res in batch_results(lines, matcher, top=top):
-        # check_circular=False: results are fresh trees of dicts and lists (~30% faster encoding).
-        out.write(json.dumps(res, default=str, check_circular=False) + "\n")
-        n += 1
-    out.flush()
-    return n
+            fh = open(args.jsonl, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+        except FileNotFoundError as exc:
+            raise InputError(f"{args.jsonl}: no such file", reason="not_found") from exc
+        except IsADirectoryError as exc:
+            raise InputError(f"{args.jsonl}: is a directory") from exc
+        except OSError as exc:
+            raise InputError(f"{args.jsonl}: {exc.strerror}") from exc
+    try:
+        matcher = runtime_of(args).load_matcher()
+        _, roll = run_batch(fh, matcher, None if args.summary else sys.stdout, top=top, jobs=jobs,
+                            summary=args.summary)
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+    if roll is not None:
+        doc = roll.to_dict()
+        print(json.dumps(doc, indent=1, default=str) if args.json else render_rollup(doc))
+    return 0
 
 
 def _fix_lines(m: Match) -> list[str]:

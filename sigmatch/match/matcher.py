@@ -92,9 +92,12 @@ class Matcher:
 
     def __init__(self, catalog: Catalog, *, weights: Weights = DEFAULT_WEIGHTS,
                  calibration: Calibration = DEFAULT_CALIBRATION, shortlist: int = 40,
-                 freeze_gc: bool = True) -> None:
+                 freeze_gc: bool = True, index: CandidateIndex | None = None) -> None:
+        # ``index``: one built for this very catalog before (the prebuilt file, sigmatch.runtime.prebuilt)
+        if index is not None and index.catalog is not catalog:
+            raise ValueError("the index was built for another catalog")
         self.catalog = catalog
-        self.index = CandidateIndex(catalog)
+        self.index = index if index is not None else CandidateIndex(catalog)
         self.weights = weights
         self.calibration = calibration
         self.shortlist = shortlist

@@ -13,6 +13,9 @@
     runtime.delivery                 how chat replies leave (Slack/Mattermost credentials, caps)
     runtime.chat_runner(analyze)     chat replies: QueueRunner (RQ) | ThreadRunner (this process)
     runtime.load_catalog()           curated signatures/ + the store's current snapshot
+    runtime.load_matcher()           a Matcher over it, from the prebuilt index file when it is right
+    runtime.catalog_stats()          what `db stats` prints, from the store's meta + the prebuilt header
+    runtime.prebuild_index()         write the prebuilt index for the current snapshot (after a refresh)
     runtime.current_version()        the store's current snapshot id (a cheap probe)
     runtime.redis_health()           None embedded; {"ok": ..., "detail": ...} with Redis
 
@@ -40,7 +43,10 @@ from sigmatch.errors import ConfigError
 from sigmatch.runtime.jobs import Jobs, ThreadJobs
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sigmatch.answer import Answer
+    from sigmatch.match.matcher import Matcher
     from sigmatch.runtime.chat.delivery import Delivery, Runner
     from sigmatch.runtime.chat.idempotency import IdempotencyStore
     from sigmatch.runtime.share import ShareStore
@@ -136,8 +142,32 @@ class Runtime:
             return ThreadRunner(analyze, self.delivery)
         return QueueRunner(self.jobs)
 
-    def load_catalog(self) -> Catalog:
+    def load_catalog(self, *, prebuilt: bool = False) -> Catalog:
+        """The current catalog; with ``prebuilt``, from the prebuilt file's catalog section when it
+        is right (:mod:`sigmatch.runtime.prebuilt`: the same catalog, without decoding the snapshot)."""
+        if prebuilt:
+            from sigmatch.runtime import prebuilt as pre
+
+            return pre.load_catalog_prebuilt(self.settings, store=self.store)
         return load_catalog(self.settings, store=self.store)
+
+    def load_matcher(self, *, use_file: bool = True) -> Matcher:
+        """A matcher over the current catalog, from the prebuilt index when it is there and right
+        (the answers are the same either way; a cold CLI skips decoding and indexing)."""
+        from sigmatch.runtime import prebuilt as pre
+
+        return pre.load_matcher(self.settings, store=self.store, use_file=use_file)
+
+    def catalog_stats(self) -> dict[str, Any]:
+        from sigmatch.runtime import prebuilt as pre
+
+        return pre.catalog_stats(self.settings, store=self.store)
+
+    def prebuild_index(self) -> Path | None:
+        """The prebuilt index for the current snapshot and curated tree, written when missing."""
+        from sigmatch.runtime import prebuilt as pre
+
+        return pre.prebuild(self.settings, store=self.store)
 
     def current_version(self) -> str | None:
         """The store's current snapshot id: one GET with a short timeout in Redis, meta.json locally."""

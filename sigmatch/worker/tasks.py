@@ -91,7 +91,13 @@ def refresh_job(sources: Iterable[str] | None = None, full: bool = False, runtim
     reached, the store cannot be written, or another refresh holds the lock.
     """
     wanted = tuple(sources) if sources else SOURCES
-    report = refresh(wanted, runtime=runtime or process_runtime(), progress=_ProgressLog(), full=bool(full))
+    rt = runtime or process_runtime()
+    report = refresh(wanted, runtime=rt, progress=_ProgressLog(), full=bool(full))
+    if rt.backend == "embedded":  # this machine's CLI reads the same data directory: its next
+        try:                      # `sigmatch match` finds the index prebuilt (runtime/prebuilt.py)
+            rt.prebuild_index()
+        except Exception as exc:  # the refresh is done; `match` builds the index itself without it
+            log.warning("the index was not prebuilt after the refresh: %s", exc)
     log.info("refresh done: snapshot %s (was %s), +%d ~%d -%d, %d skipped, %.1fs",
              report.snapshot_version, report.previous_version, len(report.added), len(report.changed),
              len(report.removed), len(report.skipped), report.seconds)
