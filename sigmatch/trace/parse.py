@@ -25,7 +25,7 @@ Every step that gives up records why in ``Report.notes``; nothing here raises on
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple
@@ -80,6 +80,12 @@ class _Walk:
     notes: list[str] = field(default_factory=list)
     saw_stack: bool = False
     corrupt_line: bool = False
+    # the recipe's cursor: the next line to read, and the stack context at that point
+    pos: int = 0
+    context: Context = Context.TASK
+    marked: bool = False  # saw an <IRQ>/<NMI>/<TASK> marker
+    since: int = 0  # index in frames of the first frame after the last marker
+    seen_rip: bool = False  # the faulting-instruction line was taken
 
     def add(self, fr: Frame, candidate: bool) -> None:
         """A stack entry (or the RIP line), and a guilty-frame candidate when it qualifies."""
@@ -317,7 +323,8 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                         guilty = fr
                         break
     body = "\n".join(text_lines)
-    title, alts, corrupted, reason = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
+    title, alts, corrupted, reason, title_notes = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
+    notes.extend(title_notes)
     lo = max(0, h.index - 60)
     before = lines[lo:h.index]
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
@@ -471,111 +478,159 @@ _stack_line_memo = lru_cache(maxsize=MEMO_LINES)(_read_stack_line)
 
 
 def _walk(text_lines: list[str], f: fm.Format, recipe: tuple[fm.Step, ...]) -> _Walk:
-    """Run the format's recipe over the report's lines; collect frames and guilty candidates."""
+    """Run the format's recipe over the report's lines; collect frames and guilty candidates.
+
+    Each step is a small rule (:data:`_STEP_RULES`, keyed by ``Step.op``) that reads the lines
+    from the walk's cursor on and moves it; a step that finds nothing, or fails, is noted and
+    the walk goes on with the next one."""
     w = _Walk()
-    pos = 0
     if f.drop_blocks:
         text_lines = _drop_blocks(text_lines, f.drop_blocks)
-    n = len(text_lines)
-    marked = False  # saw an <IRQ>/<NMI>/<TASK> marker
-    since = 0  # index in w.frames of the first frame after the last marker
-    seen_rip = False
-    context = Context.TASK
     if f.no_stack:
         recipe = (fm.CALL_TRACE, fm.STACK)
     for step in recipe:
-        if step.op == "stack":
-            started = False
-            # ARM prints "a from b" per line: the last line's caller b has no line of its own
-            # (syzkaller reads both names of each line). Added when the listing ends.
-            pending: RawFrame | None = None
-            after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
-            j = pos
-            skips, skip_contexts = f.skips, f.skip_contexts
-            while j < n:
-                t = text_lines[j]
-                j += 1
-                corrupt, mark, rest, blank, start, rip, raw = (
-                    _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
-                if corrupt:
-                    w.corrupt_line = True
-                    continue
-                if mark is not None:
-                    closing, name = mark
-                    if name in ("EOE", "EOI") and context is Context.TASK and not marked:
-                        # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
-                        # the frames since the last marker ran on the NMI/IRQ stack.
-                        _relabel(w, since, Context.IRQ if name == "EOI" else Context.NMI, f)
-                    marked = True
-                    since = len(w.frames)
-                    context = _context_of(closing, name)
-                    if blank:
-                        continue
-                if start:
-                    if started:
-                        break
-                    after_frame = True
-                    continue
-                if not seen_rip and rip is not None:
-                    fr, cand = _frame(rip, context, skips, skip_contexts)
-                    w.add(fr, cand)
-                    seen_rip = True
-                    continue
-                if raw is None and after_frame:
-                    raw = parse_bare(rest)
-                if raw is None:
-                    after_frame = False
-                    if pending is not None:
-                        _add_caller(w, pending, context, f)
-                        pending = None
-                    continue
-                pending = raw if raw.caller else None
-                after_frame = True
-                started = True
-                w.saw_stack = True
-                fr, cand = _frame(raw, context, skips, skip_contexts)
-                if cand:
-                    w.candidates.append(fr)
-                    w.cand_at.append(len(w.frames))
-                w.frames.append(fr)
-                if len(w.frames) >= MAX_WALK_FRAMES:
-                    break
-            if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
-                _add_caller(w, pending, context, f)
-            pos = j
+        rule = _STEP_RULES.get(step.op)
+        try:
+            found = rule(w, text_lines, f, step) if rule is not None else False
+        except Exception as exc:  # a rule bug loses this step, not the report
+            w.notes.append(f"recipe step {step.op} failed: {exc!r}")
             continue
-        found = False
-        for j in range(pos, n):
-            t = text_lines[j]
-            if step.op == "rip":
-                if seen_rip:
-                    break
-                rip = parse_rip(t.strip())
-                if rip is None:
-                    continue
-                fr = _make_frame(rip, context, f.skips, f.skip_contexts)
-                w.add(fr, _candidate(fr, f))
-                seen_rip = True
-                found = True
-            elif step.rx is not None:
-                m = step.rx.search(t)
-                if m is None:
-                    continue
-                found = True
-                if step.op == "func" and "func" in m.groupdict() and m.group("func"):
-                    raw = RawFrame(m.group("func"), None, True, None, None, False, False)
-                    fr = _make_frame(raw, context, f.skips, f.skip_contexts)
-                    if _eligible(fr):
-                        w.candidates.append(fr)
-                        w.cand_at.append(-1)
-                    else:
-                        w.notes.append(f"header frame {fr.function} {fr.note}")
-            if found:
-                pos = j + 1
-                break
-        if not found and step.op != "rip":
+        if not found and step.op not in _SILENT_STEPS:
             w.notes.append(f"recipe step {step.op} found nothing")
     return w
+
+
+def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) -> bool:
+    """``stack``: the frames from the cursor to the end of the listing (the next STACK_START
+    once frames were seen), with their IRQ/NMI/task context; the RIP line counts as the first
+    frame when no ``rip`` step took it. The hot loop of the parser: state lives in locals."""
+    n = len(text_lines)
+    pos = w.pos
+    context, marked, since, seen_rip = w.context, w.marked, w.since, w.seen_rip
+    started = False
+    # ARM prints "a from b" per line: the last line's caller b has no line of its own
+    # (syzkaller reads both names of each line). Added when the listing ends.
+    pending: RawFrame | None = None
+    after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
+    j = pos
+    skips, skip_contexts = f.skips, f.skip_contexts
+    while j < n:
+        t = text_lines[j]
+        j += 1
+        corrupt, mark, rest, blank, start, rip, raw = (
+            _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
+        if corrupt:
+            w.corrupt_line = True
+            continue
+        if mark is not None:
+            closing, name = mark
+            if name in ("EOE", "EOI") and context is Context.TASK and not marked:
+                # 3.x-4.x print only the end of an exception/IRQ stack ("<EOE>", "<EOI>"):
+                # the frames since the last marker ran on the NMI/IRQ stack.
+                _relabel(w, since, Context.IRQ if name == "EOI" else Context.NMI, f)
+            marked = True
+            since = len(w.frames)
+            context = _context_of(closing, name)
+            if blank:
+                continue
+        if start:
+            if started:
+                break
+            after_frame = True
+            continue
+        if not seen_rip and rip is not None:
+            fr, cand = _frame(rip, context, skips, skip_contexts)
+            w.add(fr, cand)
+            seen_rip = True
+            continue
+        if raw is None and after_frame:
+            raw = parse_bare(rest)
+        if raw is None:
+            after_frame = False
+            if pending is not None:
+                _add_caller(w, pending, context, f)
+                pending = None
+            continue
+        pending = raw if raw.caller else None
+        after_frame = True
+        started = True
+        w.saw_stack = True
+        fr, cand = _frame(raw, context, skips, skip_contexts)
+        if cand:
+            w.candidates.append(fr)
+            w.cand_at.append(len(w.frames))
+        w.frames.append(fr)
+        if len(w.frames) >= MAX_WALK_FRAMES:
+            break
+    if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
+        _add_caller(w, pending, context, f)
+    w.pos = j
+    w.context, w.marked, w.since, w.seen_rip = context, marked, since, seen_rip
+    return True
+
+
+def _step_rip(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) -> bool:
+    """``rip``: the first faulting-instruction line (RIP/PC/NIP) from the cursor on is the
+    first frame (and a candidate); at most one per walk."""
+    if w.seen_rip:
+        return False
+    for j in range(w.pos, len(text_lines)):
+        rip = parse_rip(text_lines[j].strip())
+        if rip is None:
+            continue
+        fr = _make_frame(rip, w.context, f.skips, f.skip_contexts)
+        w.add(fr, _candidate(fr, f))
+        w.seen_rip = True
+        w.pos = j + 1
+        return True
+    return False
+
+
+def _step_anchor(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) -> bool:
+    """``anchor``: move the cursor past the first line the step's regex matches."""
+    return _search_step(w, text_lines, step) is not None
+
+
+def _step_func(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) -> bool:
+    """``func``: the first line the step's regex matches names a candidate in its ``func``
+    group (a header line: "BUG: KASAN: ... in foo", lockdep's "at: foo+0x..")."""
+    m = _search_step(w, text_lines, step)
+    if m is None:
+        return False
+    if "func" in m.groupdict() and m.group("func"):
+        raw = RawFrame(m.group("func"), None, True, None, None, False, False)
+        fr = _make_frame(raw, w.context, f.skips, f.skip_contexts)
+        if _eligible(fr):
+            w.candidates.append(fr)
+            w.cand_at.append(-1)
+        else:
+            w.notes.append(f"header frame {fr.function} {fr.note}")
+    return True
+
+
+def _search_step(w: _Walk, text_lines: list[str], step: fm.Step) -> re.Match[str] | None:
+    """The first match of the step's regex from the cursor on; the cursor moves past its line."""
+    if step.rx is None:
+        return None
+    search = step.rx.search
+    for j in range(w.pos, len(text_lines)):
+        m = search(text_lines[j])
+        if m is not None:
+            w.pos = j + 1
+            return m
+    return None
+
+
+_StepRule = Callable[[_Walk, list[str], fm.Format, fm.Step], bool]
+# Recipe steps (formats.Step.op) and the rule that runs each; the recipe orders them.
+_STEP_RULES: dict[str, _StepRule] = {
+    "stack": _step_stack,
+    "rip": _step_rip,
+    "anchor": _step_anchor,
+    "func": _step_func,
+}
+# Steps whose finding nothing is normal (no RIP line; a stack step always "finds" its place).
+_SILENT_STEPS = frozenset({"stack", "rip"})
 
 
 def _add_caller(w: _Walk, raw: RawFrame, context: Context, f: fm.Format) -> None:
@@ -687,15 +742,51 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     return None
 
 
+@dataclass
+class _TitleJob:
+    """What the title rules read and write (see :data:`_TITLE_RULES`)."""
+
+    f: fm.Format
+    groups: dict[str, str]
+    header: str
+    guilty: Frame | None
+    func: str | None
+    walk: _Walk
+    text_lines: list[str]
+    body: str | None
+    values: _Fmt = field(default_factory=_Fmt)
+    template: str = ""
+    alts: list[str] = field(default_factory=list)
+    title: str = ""
+    corrupted: bool = False
+    reason: str | None = None
+    stack_cut: bool = False  # the report's stack is missing or cut (see _stack_problem)
+    notes: list[str] = field(default_factory=list)
+
+
 def _title(
     f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
     text_lines: list[str], body: str | None = None,
-) -> tuple[str, tuple[str, ...], bool, str | None]:
-    corrupted = False
-    stack_cut = False  # the report's stack is missing or cut (see _stack_problem)
-    reason: str | None = None
-    values = _Fmt(groups)
-    values["line"] = header.strip()
+) -> tuple[str, tuple[str, ...], bool, str | None, list[str]]:
+    """Title, alternative titles, corrupted flag, reason and notes: the title rules in order.
+    A rule that fails is noted and the others go on (the header line is the title of last
+    resort)."""
+    job = _TitleJob(f, groups, header, guilty, func, walk, text_lines, body)
+    for name, rule in _TITLE_RULES:
+        try:
+            rule(job)
+        except Exception as exc:  # a rule bug must not lose the report
+            job.notes.append(f"title rule {name} failed: {exc!r}")
+    title = job.title or sanitize_title(header.strip())
+    out_alts = tuple(dict.fromkeys(a for a in job.alts if a != title))
+    return title, out_alts, job.corrupted, job.reason, job.notes
+
+
+def _title_values(job: _TitleJob) -> None:
+    """The template's values: header (and detail) groups, the header line, derived names."""
+    groups = job.groups
+    values = job.values = _Fmt(groups)
+    values["line"] = job.header.strip()
     if "f1" in groups:
         # KCSAN names both racing functions as printed (offsets and clone suffixes removed only).
         values["f1n"] = strip_suffixes(groups["f1"])
@@ -705,59 +796,109 @@ def _title(
     src = groups.get("src") or groups.get("src2")
     if src:
         values["src"] = src
-    alts: list[str] = []
-    template = f.title
+    job.template = job.f.title
+
+
+def _title_missing_detail(job: _TitleJob) -> None:
+    """A template value that only a detail line gives ({rw}: KASAN's "Read of size" line) and
+    the line is missing: the title goes without it, and the report is truncated."""
     for name in ("rw",):
-        if "{" + name + "}" in template and name not in groups:
-            # The line that says what the access was is missing: title without it, corrupted.
-            template = template.replace(" {" + name + "}", "")
-            corrupted, reason = True, "report truncated: access type line missing"
-    f_title = template
-    for a in f.alts:
+        if "{" + name + "}" in job.template and name not in job.groups:
+            job.template = job.template.replace(" {" + name + "}", "")
+            job.corrupted, job.reason = True, "report truncated: access type line missing"
+
+
+def _title_fixed_alts(job: _TitleJob) -> None:
+    """Alternative titles that name no frame."""
+    for a in job.f.alts:
         if "{func}" not in a:
-            alts.append(a.format_map(values))
-    if f.no_stack or "{func}" not in f_title:
-        title = f_title.format_map(values)
+            job.alts.append(a.format_map(job.values))
+
+
+def _title_name(job: _TitleJob) -> None:
+    """The title itself: the template with the guilty frame (and its syscall-wrapper variants
+    as alternatives); without a frame, the format's fallback title or "... in corrupted"."""
+    f, values, template, func, guilty = job.f, job.values, job.template, job.func, job.guilty
+    if f.no_stack or "{func}" not in template:
+        job.title = template.format_map(values)
     elif func is not None:
         raw = strip_suffixes(guilty.raw_function) if guilty is not None and guilty.raw_function else func
         variants = syscall_variants(raw) if normalize_function(raw) == func else (func,)
-        title = f_title.format_map(_Fmt(values, func=variants[0]))
+        job.title = template.format_map(_Fmt(values, func=variants[0]))
         for v in variants[1:]:
-            alts.append(f_title.format_map(_Fmt(values, func=v)))
+            job.alts.append(template.format_map(_Fmt(values, func=v)))
         for a in (a for a in f.alts if "{func}" in a):
             for v in variants:
-                alts.append(a.format_map(_Fmt(values, func=v)))
+                job.alts.append(a.format_map(_Fmt(values, func=v)))
     else:
-        corrupted = True
-        reason = "no usable stack frame" if not walk.frames else "every frame is generic or unreliable"
+        job.corrupted = True
+        job.reason = "no usable stack frame" if not job.walk.frames else "every frame is generic or unreliable"
         if f.fallback_title and not (
-                f.fallback_unless is not None and any(f.fallback_unless.search(t) for t in text_lines[1:5])):
-            title = f.fallback_title.format_map(values)
+                f.fallback_unless is not None and any(f.fallback_unless.search(t) for t in job.text_lines[1:5])):
+            job.title = f.fallback_title.format_map(values)
         else:
-            title = f_title.format_map(_Fmt(values, func="corrupted"))
-    if f.corrupted:
-        corrupted, reason = True, f.corrupted
-    if walk.corrupt_line and not corrupted:
-        corrupted, reason = True, "fault-injection stack intermixed"
-    if not corrupted and not f.no_stack:
-        why = _stack_problem(text_lines, bool(walk.frames or walk.candidates),
-                             keyword_needed=f.kind not in _KEYWORDLESS, body=body)
+            job.title = template.format_map(_Fmt(values, func="corrupted"))
+
+
+def _title_format_corrupted(job: _TitleJob) -> None:
+    """Formats that by themselves mean an unusable report (formats.Format.corrupted)."""
+    if job.f.corrupted:
+        job.corrupted, job.reason = True, job.f.corrupted
+
+
+def _title_fault_injection(job: _TitleJob) -> None:
+    """A fault-injection stack (should_fail) printed into this one."""
+    if job.walk.corrupt_line and not job.corrupted:
+        job.corrupted, job.reason = True, "fault-injection stack intermixed"
+
+
+def _title_stack_check(job: _TitleJob) -> None:
+    """syzkaller's corruption check: every stack keyword is followed by frames (_stack_problem)."""
+    f = job.f
+    if not job.corrupted and not f.no_stack:
+        why = _stack_problem(job.text_lines, bool(job.walk.frames or job.walk.candidates),
+                             keyword_needed=f.kind not in _KEYWORDLESS, body=job.body)
         if why:
-            corrupted, reason = True, why
-            stack_cut = True
-    if corrupted and func is not None and "{func}" in f_title and (
-            walk.corrupt_line or (f.kind is Kind.WARNING and stack_cut)):
-        # The function the title would name comes from a stack that is missing (a WARNING cut
-        # right after its banner) or mixed with a fault-injection stack: syzkaller titles such
-        # reports "... in corrupted" and so do we; the named title stays as an alternative.
-        alts.insert(0, title)
-        title = f_title.format_map(_Fmt(values, func="corrupted"))
-    if not corrupted and f.name.startswith("panic") and f.name in ("panic-corrupt",):
-        corrupted, reason = True, "panic message only: the cause is in an earlier report or missing"
-    title = _protect_sanitize(title, values, f.keep_numbers)
-    alts = [_protect_sanitize(a, values, False) for a in alts]
-    out_alts = tuple(dict.fromkeys(a for a in alts if a != title))
-    return title, out_alts, corrupted, reason
+            job.corrupted, job.reason = True, why
+            job.stack_cut = True
+
+
+def _title_corrupted_frame(job: _TitleJob) -> None:
+    """The function the title would name comes from a stack that is missing (a WARNING cut
+    right after its banner) or mixed with a fault-injection stack: syzkaller titles such
+    reports "... in corrupted" and so do we; the named title stays as an alternative."""
+    if job.corrupted and job.func is not None and "{func}" in job.template and (
+            job.walk.corrupt_line or (job.f.kind is Kind.WARNING and job.stack_cut)):
+        job.alts.insert(0, job.title)
+        job.title = job.template.format_map(_Fmt(job.values, func="corrupted"))
+
+
+def _title_panic_only(job: _TitleJob) -> None:
+    """A bare "Kernel panic - not syncing: Fatal exception": the cause is elsewhere."""
+    if not job.corrupted and job.f.name.startswith("panic") and job.f.name in ("panic-corrupt",):
+        job.corrupted, job.reason = True, "panic message only: the cause is in an earlier report or missing"
+
+
+def _title_sanitize(job: _TitleJob) -> None:
+    """syzkaller's ADDR/NUM/LINE replacements (identifier values such as driver names kept)."""
+    job.title = _protect_sanitize(job.title, job.values, job.f.keep_numbers)
+    job.alts = [_protect_sanitize(a, job.values, False) for a in job.alts]
+
+
+# The title rules, in order: values first; the title is named before the corruption checks
+# (which may rename it); sanitizing comes last, over the final title and alternatives.
+_TITLE_RULES: tuple[tuple[str, Callable[[_TitleJob], None]], ...] = (
+    ("values", _title_values),
+    ("missing-detail", _title_missing_detail),
+    ("fixed-alts", _title_fixed_alts),
+    ("name", _title_name),
+    ("format-corrupted", _title_format_corrupted),
+    ("fault-injection", _title_fault_injection),
+    ("stack-check", _title_stack_check),
+    ("corrupted-frame", _title_corrupted_frame),
+    ("panic-only", _title_panic_only),
+    ("sanitize", _title_sanitize),
+)
 
 
 # Names that are identifiers, not numbers: a driver called "e1000e" must not become "ADDR".
