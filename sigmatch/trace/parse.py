@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
-from sigmatch.trace.context import log_kernel_version, machine_context
+from sigmatch.trace.context import decode_taint, device_errors, log_kernel_version, machine_context
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
@@ -46,13 +46,14 @@ from sigmatch.trace.normalize import (
 )
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-9"
+RULES_VERSION = "2026.11.25-10"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
 MAX_FRAMES = 128  # frames kept in a report
 MAX_TEXT = 256 * 1024  # characters of report text kept
 MAX_WALK_FRAMES = 2000  # frames examined for the guilty frame (stack overflows recurse deeply)
+MAX_ASSERTION = 64  # characters of a failed assertion kept in a title
 
 _END_TRACE = re.compile(r"^-{3}\[ end (?:trace|Kernel panic)")
 _CORRUPT_LINE = re.compile(r"^ ?(?:\[<[0-9a-f]+>\] )?should_fail(?:slab)?(?:\.[a-z0-9.]+)?\+0x")
@@ -132,40 +133,146 @@ def parse_log(text: str) -> list[Report]:
 
 
 _HEADERLESS_START = re.compile(r"^ {0,4}(?:Call [Tt]race:|Call trace:|Backtrace:|(?:Oops: )+[0-9a-f]{4,16} \[#\d+\])")
+# Lines only a crash dump prints (dump_stack / show_regs / sched_show_task): a paste that starts
+# at one of them is a report whose banner was left out ("copied from Hardware name: down").
+_DUMP_START = re.compile(
+    r"^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Hardware name: |Workqueue: \S+ \S+|task:\S.{0,64} state:[A-Z])")
+# Register dump lines after the faulting instruction (x86, i386, arm64, powerpc, riscv, s390).
+_REGISTERS = re.compile(
+    r"^ {0,4}(?:RSP: [0-9a-f]{4}:|RAX: [0-9a-f]|EAX: [0-9a-f]|ESP: |sp ?: [0-9a-f]{8,16}|x29: |GPR00: |LR \[|pstate: "
+    r"|MSR: |ra ?: [0-9a-f]|Krnl GPRS:)")
+_CR2 = re.compile(r"^ {0,4}CR2: ([0-9a-f]{1,16})")
+# x86 WARN() and BUG() are a ud2 instruction (0f 0b); the trapping one is printed in <..>.
+_UD2 = re.compile(r"^ {0,4}Code: .*<0f> 0b")
+MAX_HEADERLESS_LINES = 50000
+
+
+@dataclass(frozen=True, slots=True)
+class _Inference:
+    """One rule of the banner-less paste's kind: the format whose title it gets when ``test``
+    holds for the paste's frame names (every frame, '?' ones too) and its lines' evidence."""
+
+    name: str
+    fmt: fm.Format
+    test: Callable[[frozenset[str], _PasteEvidence], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _PasteEvidence:
+    rip: bool  # a faulting-instruction line naming a function
+    registers: bool
+    cr2: int | None  # x86 fault address register
+    ud2: bool  # the trapping instruction is ud2 (x86 WARN/BUG)
+    task_state: bool  # "task:X state:D" (sched_show_task: a blocked task)
+
+
+_WARN_FRAMES = frozenset({"__warn", "warn_slowpath_fmt", "warn_slowpath_null", "warn_slowpath_common", "__WARN_printf"})
+_BUG_FRAMES = frozenset({"do_trap", "do_error_trap", "do_invalid_op"})
+_GPF_FRAMES = frozenset({"exc_general_protection", "do_general_protection", "general_protection", "die_addr"})
+_OOPS_FAULT_FRAMES = frozenset({
+    "page_fault_oops", "no_context", "__bad_area_nosemaphore", "bad_area_nosemaphore", "__do_kernel_fault",
+    "die_kernel_fault", "do_kern_addr_fault", "kernelmode_fixup_or_oops"})
+_FAULT_FRAMES = frozenset({"exc_page_fault", "asm_exc_page_fault", "page_fault", "do_page_fault", "__do_page_fault",
+                           "do_mem_abort", "el1_abort", "do_translation_fault"})
+NULL_PAGE = 0x1000  # a fault address below this is a NULL pointer (plus a field offset)
+
+
+def _is_fault(names: frozenset[str], ev: _PasteEvidence) -> bool:
+    return not names.isdisjoint(_OOPS_FAULT_FRAMES) or (
+        ev.rip and ev.cr2 is not None and not names.isdisjoint(_FAULT_FRAMES))
+
+
+# The kinds a banner-less paste can be told by, in order (the first that holds wins). Lockup
+# detectors first: their interrupt frames sit on top of whatever the CPU was doing.
+_INFERENCES: tuple[_Inference, ...] = (
+    _Inference("hard lockup: NMI watchdog frames", fm.HEADERLESS_HARD_LOCKUP,
+               lambda n, ev: "watchdog_overflow_callback" in n),
+    _Inference("soft lockup: watchdog timer frames", fm.HEADERLESS_SOFT_LOCKUP,
+               lambda n, ev: "watchdog_timer_fn" in n),
+    _Inference("WARNING: __warn/warn_slowpath frames", fm.HEADERLESS_WARNING,
+               lambda n, ev: not n.isdisjoint(_WARN_FRAMES)),
+    _Inference("kernel BUG: trap handler frames", fm.HEADERLESS_BUG,
+               lambda n, ev: not n.isdisjoint(_BUG_FRAMES)),
+    _Inference("WARNING: report_bug frames", fm.HEADERLESS_WARNING, lambda n, ev: "report_bug" in n),
+    _Inference("general protection fault: its handler's frames", fm.HEADERLESS_GPF,
+               lambda n, ev: not n.isdisjoint(_GPF_FRAMES)),
+    _Inference("NULL pointer dereference: page-fault frames and a fault address below 4096",
+               fm.HEADERLESS_NULL_DEREF, lambda n, ev: _is_fault(n, ev) and ev.cr2 is not None and ev.cr2 < NULL_PAGE),
+    _Inference("page fault: page-fault frames", fm.HEADERLESS_PAGING, _is_fault),
+    _Inference("WARNING: the trapping instruction is ud2", fm.HEADERLESS_WARNING, lambda n, ev: ev.rip and ev.ud2),
+    _Inference("hung task: a blocked task's state line", fm.HEADERLESS_HUNG_TASK, lambda n, ev: ev.task_state),
+)
 
 
 def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
-    """An excerpt that starts after the crash banner (mail quotes, CVE descriptions, cut logs):
-    a report titled by its frames, marked corrupted so it is never merged with confidence."""
-    start = None
-    first_frame = None
+    """A paste that starts after the crash banner (mail quotes, CVE descriptions, "copied from
+    CPU: down"): a report when it holds a stack (3 frames or more) or a faulting-instruction
+    line with its registers. Its kind is inferred from what is there (:data:`_INFERENCES`):
+    such a report is truncated, and keeps the title of its kind. A paste whose kind cannot be
+    told is titled by its frames and marked corrupted, so it is never merged with confidence."""
+    start = first_frame = first_dump = first_rip = None
     nframes = 0
-    hard = False
-    for i, t in enumerate(lines[:50000]):
+    names: set[str] = set()
+    registers = ud2 = task_state = False
+    cr2: int | None = None
+    for i, t in enumerate(lines[:MAX_HEADERLESS_LINES]):
         if start is None and _HEADERLESS_START.match(t):
             start = i
-        if parse_frame(t) is not None or (CONTEXT_MARK.match(t) and parse_frame(t[CONTEXT_MARK.match(t).end():])):  # type: ignore[union-attr]
+        raw = parse_frame(t)
+        if raw is None:
+            cm = CONTEXT_MARK.match(t)
+            if cm is not None:
+                raw = parse_frame(t[cm.end():])
+        if raw is not None:
             nframes += 1
+            names.add(normalize_function(raw.func))
             if first_frame is None:
                 first_frame = i
-            if "watchdog_overflow_callback" in t:
-                hard = True
-    if nframes < 3:
+            continue
+        c = t[:1]
+        if c in " RIEPpNeKsaCHWtxGLMr":  # the first characters of the lines looked for below
+            if first_dump is None and _DUMP_START.match(t):
+                first_dump = i
+                task_state = task_state or t.startswith("task:")
+            if first_rip is None and ("IP" in t or "pc" in t or "PC" in t or "epc" in t or "PSW" in t):
+                rip = parse_rip(t.strip())
+                if rip is not None:
+                    first_rip = i
+                    names.add(normalize_function(rip.func))
+            if not registers and first_rip is not None and _REGISTERS.match(t):
+                registers = True
+            if t.lstrip().startswith("CR2: "):
+                m2 = _CR2.match(t)
+                if m2 and cr2 is None:
+                    cr2 = int(m2.group(1), 16)
+            if not ud2 and t.lstrip().startswith("Code: ") and _UD2.match(t):
+                ud2 = True
+    with_rip = first_rip is not None and (registers or first_dump is not None)
+    if nframes < 3 and not with_rip:
         return []  # a stray frame or two is not a crash
-    at = start if start is not None else first_frame
+    firsts = [i for i in (start, first_dump, first_rip) if i is not None]
+    at = min(firsts) if firsts else first_frame
     if at is None:
         return []
-    f = fm.HEADERLESS_HARD_LOCKUP if hard else fm.HEADERLESS
+    ev = _PasteEvidence(rip=first_rip is not None, registers=registers, cr2=cr2, ud2=ud2, task_state=task_state)
+    frozen = frozenset(names)
+    rule = next((r for r in _INFERENCES if r.test(frozen, ev)), None)
+    f = rule.fmt if rule is not None else fm.HEADERLESS
     m = re.match(r"", lines[at])
     assert m is not None
     report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines))
-    if sum(fr.reliable for fr in report.frames) < 3:
+    if rule is None and sum(fr.reliable for fr in report.frames) < 3:
         return []
-    if f is fm.HEADERLESS:
+    extra = dict(report.extra)
+    if rule is None:
         # The title is made up from the frames (no banner names the crash class): it must not
         # be an exact key (see signature.signature_of).
-        report = replace(report, extra={**report.extra, "title_from": "frames"})
-    return [report]
+        extra["title_from"] = "frames"
+    else:
+        extra["kind_from"] = rule.name
+    notes = (*report.notes, f"no crash banner: kind inferred from {rule.name}" if rule else
+             "no crash banner and no evidence of the crash kind: titled by the frames")
+    return [replace(report, extra=extra, notes=notes)]
 
 
 # What a huge log keeps (normalize.crash_windows): lines around crash headers and around the
@@ -323,35 +430,58 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                         guilty = fr
                         break
     body = "\n".join(text_lines)
-    title, alts, corrupted, reason, title_notes = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
-    notes.extend(title_notes)
+    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
+    notes.extend(named.notes)
     lo = max(0, h.index - 60)
     before = lines[lo:h.index]
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
+    modules = tuple(ctx.get("mods", "").split())
+    oot = _out_of_tree([*ctx.get("oot", "").split(), *([f.module] if f.module else [])], frames, modules)
+    guilty_module = (guilty.module if guilty is not None else None) or f.module
+    if guilty_module is not None and guilty_module in oot:
+        notes.append(f"the guilty frame is in the out-of-tree module {guilty_module}")
     return Report(
         kind=f.kind,
-        title=title,
-        alt_titles=alts,
+        title=named.title,
+        alt_titles=named.alts,
         guilty_frame=func,
         frames=tuple(frames[:MAX_FRAMES]),
-        corrupted=corrupted,
-        corrupted_reason=reason,
+        corrupted=named.corrupted,
+        corrupted_reason=named.reason,
+        truncated=named.truncated,
+        truncated_reason=named.truncated_reason,
         kernel_version=ctx.get("ver") or log_version,
         taint=ctx.get("taint"),
+        taint_flags=decode_taint(ctx.get("taint")),
         hardware=ctx.get("hw"),
         comm=groups.get("comm") or ctx.get("comm"),
         pid=_int(groups.get("pid") or ctx.get("pid")),
         cpu=_int(groups.get("cpu") or groups.get("cpu2") or ctx.get("cpu")),
-        modules=tuple(ctx.get("mods", "").split()),
+        modules=modules,
         guilty_file=guilty.file if guilty is not None else None,
+        guilty_module=guilty_module,
+        out_of_tree_modules=oot,
+        device_errors=device_errors(before),
         start_line=h.index,
         end_line=h.index + len(text_lines),
         text=body[:MAX_TEXT],
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
+
+
+def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ...]) -> tuple[str, ...]:
+    """Modules of the report that are not part of the kernel tree: flagged (P)/(O) in "Modules
+    linked in", or known out-of-tree modules (rules/out_of_tree.txt) among the frames' modules
+    and the module list."""
+    known = rules.out_of_tree_modules()
+    out = dict.fromkeys(flagged)
+    for m in (*(fr.module for fr in frames if fr.module), *modules):
+        if m not in out and known.match(m):
+            out[m] = None
+    return tuple(out)
 
 
 def _int(s: str | None) -> int | None:
@@ -712,14 +842,22 @@ class _Fmt(dict[str, str]):
         return "?"
 
 
-def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool, body: str | None = None) -> str | None:
-    """Why the report's stack is unusable (truncated log, interleaved output), or None.
+# What a panicking kernel prints last (kernel/panic.c): not output mixed into the report.
+_PANIC_TAIL = ("---[ end ", "Kernel Offset:", "Rebooting in ", "Dumping ftrace buffer", "   (ftrace buffer empty)")
+
+
+def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: bool,
+                   body: str | None = None) -> tuple[str, bool] | None:
+    """Why the report's stack is missing or unusable, and whether the report is only cut short
+    (True: truncated but consistent) rather than garbled (False); None when the stack is fine.
 
     Every "Call Trace:"/"backtrace:"/"Allocated by"/"Freed by" must be followed by frames
-    (syzkaller's check); a report with no frame at all is corrupted.
+    (syzkaller's check): a keyword that ends the report is a paste cut there (truncated); one
+    followed by other lines is output mixed into the report (corrupted). A report with a
+    faulting-instruction line but no call trace at all was cut after its registers (truncated).
     """
     if not has_frames:
-        return "no stack trace in report"
+        return "no stack trace in report", False
     seen_keyword = False
     # Every _STACK_KEYWORD alternative contains "race:" ([Tt]race:, backtrace:), "race (" (backtrace
     # (crc), "Allocated" or "Freed": only the lines with one of them (few in a report) are tried.
@@ -736,9 +874,12 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
                 found = True
                 break
         if not found:
-            return f"no frames after '{t.strip()[:40]}'"
+            rest = [x for x in text_lines[j + 1:] if x.strip() and not x.startswith(_PANIC_TAIL)]
+            if not rest:
+                return f"report cut after '{t.strip()[:40]}'", True
+            return f"no frames after '{t.strip()[:40]}'", False
     if keyword_needed and not seen_keyword:
-        return "no call trace in report (only the faulting instruction)"
+        return "no call trace in report: the guilty frame is the faulting instruction's", True
     return None
 
 
@@ -760,17 +901,28 @@ class _TitleJob:
     title: str = ""
     corrupted: bool = False
     reason: str | None = None
-    stack_cut: bool = False  # the report's stack is missing or cut (see _stack_problem)
+    truncated: bool = False
+    truncated_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+class _TitleResult(NamedTuple):
+    title: str
+    alts: tuple[str, ...]
+    corrupted: bool
+    reason: str | None
+    truncated: bool
+    truncated_reason: str | None
+    notes: list[str]
 
 
 def _title(
     f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
     text_lines: list[str], body: str | None = None,
-) -> tuple[str, tuple[str, ...], bool, str | None, list[str]]:
-    """Title, alternative titles, corrupted flag, reason and notes: the title rules in order.
-    A rule that fails is noted and the others go on (the header line is the title of last
-    resort)."""
+) -> _TitleResult:
+    """Title, alternative titles, corrupted/truncated flags with their reasons, and notes: the
+    title rules in order. A rule that fails is noted and the others go on (the header line is
+    the title of last resort)."""
     job = _TitleJob(f, groups, header, guilty, func, walk, text_lines, body)
     for name, rule in _TITLE_RULES:
         try:
@@ -779,7 +931,9 @@ def _title(
             job.notes.append(f"title rule {name} failed: {exc!r}")
     title = job.title or sanitize_title(header.strip())
     out_alts = tuple(dict.fromkeys(a for a in job.alts if a != title))
-    return title, out_alts, job.corrupted, job.reason, job.notes
+    truncated = job.truncated and not job.corrupted
+    return _TitleResult(title, out_alts, job.corrupted, job.reason, truncated,
+                        job.truncated_reason if truncated else None, job.notes)
 
 
 def _title_values(job: _TitleJob) -> None:
@@ -796,16 +950,20 @@ def _title_values(job: _TitleJob) -> None:
     src = groups.get("src") or groups.get("src2")
     if src:
         values["src"] = src
+    expr = groups.get("assert")
+    if expr and len(expr) > MAX_ASSERTION:
+        # OpenZFS assertions can be long: the title keeps their start and the function.
+        values["assert"] = expr[:MAX_ASSERTION - 4].rstrip() + "...)"
     job.template = job.f.title
 
 
 def _title_missing_detail(job: _TitleJob) -> None:
     """A template value that only a detail line gives ({rw}: KASAN's "Read of size" line) and
-    the line is missing: the title goes without it, and the report is truncated."""
+    the line is missing: the title goes without it; the report was cut (truncated)."""
     for name in ("rw",):
         if "{" + name + "}" in job.template and name not in job.groups:
             job.template = job.template.replace(" {" + name + "}", "")
-            job.corrupted, job.reason = True, "report truncated: access type line missing"
+            _truncate(job, "report truncated: access type line missing")
 
 
 def _title_fixed_alts(job: _TitleJob) -> None:
@@ -815,9 +973,19 @@ def _title_fixed_alts(job: _TitleJob) -> None:
             job.alts.append(a.format_map(job.values))
 
 
+_LOCATION = re.compile(r" in \{func\}(?:/(?P<rest>\S+))?|\{func\}")
+
+
+def _unlocated(template: str) -> str:
+    """The title template without its location: "BUG: soft lockup in {func}" -> "BUG: soft
+    lockup"; "WARNING in {func}/usb_submit_urb" -> "WARNING in usb_submit_urb"."""
+    return _LOCATION.sub(lambda m: f" in {m.group('rest')}" if m.group("rest") else "", template).strip()
+
+
 def _title_name(job: _TitleJob) -> None:
     """The title itself: the template with the guilty frame (and its syscall-wrapper variants
-    as alternatives); without a frame, the format's fallback title or "... in corrupted"."""
+    as alternatives); without a frame, the format's fallback title or the header's crash class
+    without a location (the report is then corrupted: nothing says where it crashed)."""
     f, values, template, func, guilty = job.f, job.values, job.template, job.func, job.guilty
     if f.no_stack or "{func}" not in template:
         job.title = template.format_map(values)
@@ -837,7 +1005,7 @@ def _title_name(job: _TitleJob) -> None:
                 f.fallback_unless is not None and any(f.fallback_unless.search(t) for t in job.text_lines[1:5])):
             job.title = f.fallback_title.format_map(values)
         else:
-            job.title = template.format_map(_Fmt(values, func="corrupted"))
+            job.title = _unlocated(template).format_map(values)
 
 
 def _title_format_corrupted(job: _TitleJob) -> None:
@@ -847,30 +1015,31 @@ def _title_format_corrupted(job: _TitleJob) -> None:
 
 
 def _title_fault_injection(job: _TitleJob) -> None:
-    """A fault-injection stack (should_fail) printed into this one."""
+    """A fault-injection stack (should_fail) printed into this one: the frames are mixed with
+    another stack's, so the function the title would name may be that stack's. The title loses
+    its location (the named one stays an alternative)."""
     if job.walk.corrupt_line and not job.corrupted:
         job.corrupted, job.reason = True, "fault-injection stack intermixed"
+        if job.func is not None and "{func}" in job.template:
+            job.alts.insert(0, job.title)
+            job.title = _unlocated(job.template).format_map(job.values)
 
 
 def _title_stack_check(job: _TitleJob) -> None:
-    """syzkaller's corruption check: every stack keyword is followed by frames (_stack_problem)."""
+    """syzkaller's corruption check (_stack_problem): a stack cut where the paste ends is a
+    truncated report (it keeps its title and guilty frame), other lines where frames should be
+    make it corrupted."""
     f = job.f
     if not job.corrupted and not f.no_stack:
-        why = _stack_problem(job.text_lines, bool(job.walk.frames or job.walk.candidates),
-                             keyword_needed=f.kind not in _KEYWORDLESS, body=job.body)
-        if why:
+        problem = _stack_problem(job.text_lines, bool(job.walk.frames or job.walk.candidates),
+                                 keyword_needed=f.kind not in _KEYWORDLESS, body=job.body)
+        if problem is None:
+            return
+        why, cut = problem
+        if cut:
+            _truncate(job, why)
+        else:
             job.corrupted, job.reason = True, why
-            job.stack_cut = True
-
-
-def _title_corrupted_frame(job: _TitleJob) -> None:
-    """The function the title would name comes from a stack that is missing (a WARNING cut
-    right after its banner) or mixed with a fault-injection stack: syzkaller titles such
-    reports "... in corrupted" and so do we; the named title stays as an alternative."""
-    if job.corrupted and job.func is not None and "{func}" in job.template and (
-            job.walk.corrupt_line or (job.f.kind is Kind.WARNING and job.stack_cut)):
-        job.alts.insert(0, job.title)
-        job.title = job.template.format_map(_Fmt(job.values, func="corrupted"))
 
 
 def _title_panic_only(job: _TitleJob) -> None:
@@ -879,23 +1048,35 @@ def _title_panic_only(job: _TitleJob) -> None:
         job.corrupted, job.reason = True, "panic message only: the cause is in an earlier report or missing"
 
 
+def _title_format_truncated(job: _TitleJob) -> None:
+    """Formats that are partial by nature (a banner-less paste whose kind was inferred)."""
+    if job.f.truncated:
+        _truncate(job, job.f.truncated)
+
+
 def _title_sanitize(job: _TitleJob) -> None:
     """syzkaller's ADDR/NUM/LINE replacements (identifier values such as driver names kept)."""
     job.title = _protect_sanitize(job.title, job.values, job.f.keep_numbers)
     job.alts = [_protect_sanitize(a, job.values, False) for a in job.alts]
 
 
+def _truncate(job: _TitleJob, why: str) -> None:
+    if not job.truncated:
+        job.truncated, job.truncated_reason = True, why
+
+
 # The title rules, in order: values first; the title is named before the corruption checks
-# (which may rename it); sanitizing comes last, over the final title and alternatives.
+# (which may take its location away); sanitizing comes last, over the final title and
+# alternatives. A report both truncated and corrupted is corrupted.
 _TITLE_RULES: tuple[tuple[str, Callable[[_TitleJob], None]], ...] = (
     ("values", _title_values),
     ("missing-detail", _title_missing_detail),
     ("fixed-alts", _title_fixed_alts),
     ("name", _title_name),
     ("format-corrupted", _title_format_corrupted),
+    ("format-truncated", _title_format_truncated),
     ("fault-injection", _title_fault_injection),
     ("stack-check", _title_stack_check),
-    ("corrupted-frame", _title_corrupted_frame),
     ("panic-only", _title_panic_only),
     ("sanitize", _title_sanitize),
 )
