@@ -90,6 +90,9 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         return Answer((), None, (), kv, rules, ALGORITHM_VERSION, matcher.catalog_version, tuple(notes))
     primary = reports[0]
     sig = signature_of(primary)
+    if primary.out_of_tree:
+        notes.append(f"the crash is in the out-of-tree module {primary.out_of_tree}: report it to its maintainers "
+                     "(no in-tree fix is suggested with confidence)")
     if primary.corrupted:
         notes.append(f"the primary report is corrupted ({primary.corrupted_reason or 'no usable stack'}): "
                      "no confident match is given")

@@ -6,7 +6,8 @@ prints the detail), so a rule change that loses ground fails loudly without one 
 Two of syzkaller's conventions are read in sigmatch's terms: a reference title "X in corrupted"
 (syzkaller knows the crash class X but not where) is sigmatch's "X" (its titles never say
 "corrupted": the report carries ``corrupted`` and the reason), and syzkaller's ``corrupted`` flag,
-which also covers reports that are only cut short, is sigmatch's ``corrupted or truncated``.
+which also covers reports whose stack is missing (cut after the faulting instruction or right
+after "Call Trace:"), is sigmatch's ``corrupted``, or ``truncated`` for a missing stack.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def _figures() -> dict[str, Any]:
                 c["frame"] += int(_func(got) == _func(want))
             if src == "syzkaller-testdata" and rec.get("corrupted") is not None and reports:
                 c["corr_n"] += 1
-                ours = reports[0].corrupted or reports[0].truncated
+                r = reports[0]
+                ours = r.corrupted or (r.truncated and "inside the call trace" not in (r.truncated_reason or ""))
                 c["corr"] += int(ours == bool(rec["corrupted"]))
     return c
 

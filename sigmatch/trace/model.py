@@ -139,6 +139,9 @@ class Report:
     # linked in", or known out-of-tree modules such as zfs and nvidia): see out_of_tree
     out_of_tree_modules: tuple[str, ...] = ()
     device_errors: tuple[DeviceError, ...] = ()  # device/driver errors printed just before the report
+    # frames of other stacks in the log that may hold the cause (a hung task's lock holder, other
+    # leaked objects): weaker evidence than ``frames`` (see sigmatch.trace.related)
+    related_frames: tuple[Frame, ...] = ()
     start_line: int = 0  # 0-based line numbers of the report in the cleaned log
     end_line: int = 0
     text: str = ""  # the report's lines, prefixes (timestamps, syslog) removed
@@ -181,6 +184,7 @@ class Report:
             "out_of_tree_modules": list(self.out_of_tree_modules),
             "out_of_tree": self.out_of_tree,
             "device_errors": [d.to_dict() for d in self.device_errors],
+            "related_frames": [f.to_dict() for f in self.related_frames],
             "start_line": self.start_line,
             "end_line": self.end_line,
             "notes": list(self.notes),

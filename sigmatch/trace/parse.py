@@ -44,9 +44,10 @@ from sigmatch.trace.normalize import (
     strip_suffixes,
     syscall_variants,
 )
+from sigmatch.trace.related import RELATED_KINDS, related_frames
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.11.25-10"
+RULES_VERSION = "2026.11.25-11"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined
@@ -129,6 +130,11 @@ def parse_log(text: str) -> list[Report]:
                        notes=(f"rule {h.fmt.name} failed: {exc!r}",), rules_version=RULES_VERSION,
                        start_line=h.index, end_line=end)
             )
+    if reports and reports[0].kind in RELATED_KINDS:
+        try:
+            reports[0] = replace(reports[0], related_frames=related_frames(reports[0], reports, lines))
+        except Exception as exc:  # a rule bug loses the related stacks, not the report
+            reports[0] = replace(reports[0], notes=(*reports[0].notes, f"related stacks failed: {exc!r}"))
     return reports
 
 
@@ -430,7 +436,8 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                         guilty = fr
                         break
     body = "\n".join(text_lines)
-    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body)
+    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body,
+                   at_end=h.index + len(text_lines) >= len(lines))
     notes.extend(named.notes)
     lo = max(0, h.index - 60)
     before = lines[lo:h.index]
@@ -904,6 +911,7 @@ class _TitleJob:
     truncated: bool = False
     truncated_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    at_end: bool = False  # the report runs to the end of the pasted log
 
 
 class _TitleResult(NamedTuple):
@@ -918,12 +926,12 @@ class _TitleResult(NamedTuple):
 
 def _title(
     f: fm.Format, groups: dict[str, str], header: str, guilty: Frame | None, func: str | None, walk: _Walk,
-    text_lines: list[str], body: str | None = None,
+    text_lines: list[str], body: str | None = None, *, at_end: bool = False,
 ) -> _TitleResult:
     """Title, alternative titles, corrupted/truncated flags with their reasons, and notes: the
     title rules in order. A rule that fails is noted and the others go on (the header line is
     the title of last resort)."""
-    job = _TitleJob(f, groups, header, guilty, func, walk, text_lines, body)
+    job = _TitleJob(f, groups, header, guilty, func, walk, text_lines, body, at_end=at_end)
     for name, rule in _TITLE_RULES:
         try:
             rule(job)
@@ -1042,6 +1050,21 @@ def _title_stack_check(job: _TitleJob) -> None:
             job.corrupted, job.reason = True, why
 
 
+def _title_stack_cut(job: _TitleJob) -> None:
+    """A paste that ends inside the call trace (its last line a frame, and that frame no entry
+    point such as entry_SYSCALL_64 or ret_from_fork): the rest of the stack is missing, so the
+    report is truncated. Its title and guilty frame stand."""
+    if job.corrupted or job.truncated or job.f.no_stack or not job.at_end or not job.walk.saw_stack:
+        return
+    last = next((t for t in reversed(job.text_lines) if t.strip()), "")
+    raw = parse_frame(last)
+    if raw is None:
+        cm = CONTEXT_MARK.match(last)
+        raw = parse_frame(last[cm.end():]) if cm is not None else None
+    if raw is not None and raw.reliable and not rules.pattern_union("stack_bottoms.txt").search(normalize_function(raw.func)):
+        _truncate(job, "the paste ends inside the call trace")
+
+
 def _title_panic_only(job: _TitleJob) -> None:
     """A bare "Kernel panic - not syncing: Fatal exception": the cause is elsewhere."""
     if not job.corrupted and job.f.name.startswith("panic") and job.f.name in ("panic-corrupt",):
@@ -1077,6 +1100,7 @@ _TITLE_RULES: tuple[tuple[str, Callable[[_TitleJob], None]], ...] = (
     ("format-truncated", _title_format_truncated),
     ("fault-injection", _title_fault_injection),
     ("stack-check", _title_stack_check),
+    ("stack-cut", _title_stack_cut),
     ("panic-only", _title_panic_only),
     ("sanitize", _title_sanitize),
 )

@@ -198,6 +198,7 @@ def load_all() -> None:
     pattern_union("stall_anchors.txt")
     pattern_union("hang_skip.txt")
     pattern_union("signature_glue.txt")
+    pattern_union("stack_bottoms.txt")
     class_skips()
     hang_buckets()
     syscall_prefixes()

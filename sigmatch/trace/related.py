@@ -1,0 +1,213 @@
+"""Related stacks: where else in the log the cause of the primary report may be. Pure, bounded.
+
+A hung task is usually a victim: the bug is in the task that holds the lock it waits for, or in
+another blocked task. khungtaskd prints every blocked task, then (with lockdep) "Showing all locks
+held in the system:" and, with ``hung_task_all_cpu_backtrace``/syzkaller's settings, an NMI
+backtrace of every CPU. kmemleak prints one "unreferenced object" per leaked object; the first one
+is often a long-lived boot-time object, the others the leak being hunted. This module reads those
+parts of the log and returns their frames (most telling first), for the matcher to use as weaker
+evidence than the primary report's own stack:
+
+1. for a hung task: the frames of the lock holders (tasks that hold the lock the blocked task
+   waits for and went on to take another one: lockdep lists the waited-for lock last; or tasks
+   running on another CPU whose locks lockdep could not list), from their NMI backtrace, their
+   own blocked-task report or their lock sites; then the other blocked tasks' waiters; then the
+   other running tasks of the NMI backtraces (not khungtaskd, not idle CPUs);
+2. for a memory leak: the first non-allocator frame of every other leaked object.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sigmatch.trace import rules
+from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, parse_frame, parse_rip
+from sigmatch.trace.model import Frame, Kind, Report
+from sigmatch.trace.normalize import lines_containing, normalize_function
+
+RELATED_KINDS = frozenset({Kind.HUNG_TASK, Kind.MEMORY_LEAK})  # kinds whose other stacks are read
+MAX_RELATED = 12  # frames returned
+MAX_STACK_FRAMES = 4  # specific frames taken from one related stack
+MAX_SCAN_LINES = 20000
+
+_LOCKS_HELD = re.compile(r"^\d+ locks? held by (?P<comm>.{1,64})/(?P<pid>\d+):")
+_LOCK = re.compile(r"^ {0,2}#\d+: (?P<addr>[0-9a-f]{8,16}) \((?P<name>[^)]{1,120})\).{0,80}?, at: "
+                   r"(?:\[<[0-9a-f]{1,16}>\] {1,2})?(?P<func>[A-Za-z_][A-Za-z0-9_.]{0,200})")
+_LOCK_ADDR = re.compile(r"^ {0,2}#\d+: (?P<addr>[0-9a-f]{8,16}) \(")
+_NMI_CPU = re.compile(r"^NMI backtrace for cpu \d+")
+_CPU_LINE = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>\S{1,64})")
+_HUNG_HEADER = re.compile(r"^INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than")
+# CPUs with nothing to say: the watchdog itself, the idle loop.
+_QUIET_COMMS = frozenset({"khungtaskd", "swapper"})
+_IDLE = re.compile(r"idle|cpuidle|halt|mwait|poll_idle|do_idle|cpu_startup_entry")
+
+
+@dataclass
+class _Task:
+    comm: str
+    pid: str
+    locks: list[tuple[str, str]] = field(default_factory=list)  # (address, function), in order
+
+
+def related_frames(primary: Report, reports: list[Report], lines: list[str]) -> tuple[Frame, ...]:
+    """The frames of the stacks in ``lines`` (the cleaned log) that may hold the primary report's
+    cause; () for kinds where other stacks say nothing more."""
+    if primary.kind is Kind.HUNG_TASK:
+        out = _hung_task(primary, reports, lines[:MAX_SCAN_LINES])
+    elif primary.kind is Kind.MEMORY_LEAK:
+        out = [r_frame for r in reports[1:32] if r.kind is Kind.MEMORY_LEAK
+               for r_frame in _guilty(r) if r_frame.function != primary.guilty_frame]
+    else:
+        return ()
+    seen: set[str] = {primary.guilty_frame or ""}
+    kept: list[Frame] = []
+    for fr in out:
+        if fr.function in seen:
+            continue
+        seen.add(fr.function)
+        kept.append(fr)
+        if len(kept) >= MAX_RELATED:
+            break
+    return tuple(kept)
+
+
+def _guilty(r: Report) -> list[Frame]:
+    if r.guilty_frame is None:
+        return []
+    for fr in r.frames:
+        if fr.function == r.guilty_frame:
+            return [fr]
+    return [Frame(function=r.guilty_frame, file=r.guilty_file, note="related: guilty frame of another report")]
+
+
+def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list[Frame]:
+    blocked = {str(r.pid): r for r in reports if r.kind is Kind.HUNG_TASK and r.pid is not None}
+    tasks = _held_locks(lines)
+    running = _nmi_stacks(lines)
+    holders = _lock_holders(str(primary.pid) if primary.pid is not None else None, tasks)
+    # A task running on another CPU that lockdep lists as holding locks it cannot print (they
+    # are being taken and released as it runs) holds them too.
+    holders += [pid for pid in running if pid in tasks and pid not in holders and not tasks[pid].locks]
+    out: list[Frame] = []
+    for pid in holders:
+        if pid in running:
+            out += running[pid]
+        elif pid in blocked and blocked[pid] is not primary:
+            out += _specific(blocked[pid].frames, "lock holder (blocked)")
+        else:
+            task = tasks[pid]
+            out += _specific([_named(func) for _, func in reversed(task.locks)], "lock holder: where it took its locks")
+    for r in reports:
+        if r is not primary and r.kind is Kind.HUNG_TASK:
+            out += _guilty(r)
+    for pid, frames in running.items():
+        if pid not in holders:
+            out += frames
+    return out
+
+
+def _held_locks(lines: list[str]) -> dict[str, _Task]:
+    """lockdep's "Showing all locks held in the system:" listing: pid -> its locks, in order.
+    Mail-wrapped listings ("at:" on the next line) are read too."""
+    tasks: dict[str, _Task] = {}
+    idx = list(lines_containing(lines, ("Showing all locks held",)))
+    if not idx:
+        return tasks
+    task: _Task | None = None
+    for j in range(idx[0] + 1, min(len(lines), idx[0] + 2000)):
+        t = lines[j].strip()
+        if t.startswith("====") or _NMI_CPU.match(t):
+            break
+        m = _LOCKS_HELD.match(t)
+        if m:
+            task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
+            continue
+        if task is None or not t.startswith("#"):
+            continue
+        lm = _LOCK.match(t)
+        if lm is None and _LOCK_ADDR.match(t) and j + 1 < len(lines):
+            lm = _LOCK.match(t + " " + lines[j + 1].strip())  # "at:" wrapped onto the next line
+            if lm is None and t.endswith("at:"):
+                lm = _LOCK.match(t + " " + lines[j + 1].strip())
+        if lm is not None:
+            entry = (lm.group("addr"), lm.group("func"))
+            if not task.locks or task.locks[-1][0] != entry[0]:
+                task.locks.append(entry)
+            else:
+                task.locks[-1] = entry  # the same lock again ("[inline]" sites): keep the last site
+    return tasks
+
+
+def _lock_holders(pid: str | None, tasks: dict[str, _Task]) -> list[str]:
+    """Tasks that hold the lock the blocked task ``pid`` waits for: it is the last lock lockdep
+    lists for the waiter; a holder lists it and then another lock it took after it."""
+    if pid is None or pid not in tasks or not tasks[pid].locks:
+        return []
+    waited = tasks[pid].locks[-1][0]
+    out = []
+    for other, task in tasks.items():
+        if other == pid:
+            continue
+        addrs = [a for a, _ in task.locks]
+        if waited in addrs[:-1]:
+            out.append(other)
+    return out
+
+
+def _nmi_stacks(lines: list[str]) -> dict[str, list[Frame]]:
+    """pid -> the specific frames of each CPU's NMI backtrace (RIP first), but khungtaskd's and
+    idle CPUs'."""
+    out: dict[str, list[Frame]] = {}
+    starts = [j for j in lines_containing(lines, ("NMI backtrace for cpu",)) if _NMI_CPU.match(lines[j].strip())]
+    for n, j in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else min(len(lines), j + 200)
+        pid = comm = None
+        raws: list[Frame] = []
+        started = False
+        for t in lines[j + 1:end]:
+            if pid is None:
+                m = _CPU_LINE.match(t.strip())
+                if m:
+                    pid, comm = m.group("pid"), m.group("comm")
+                    continue
+            if _HUNG_HEADER.match(t) or (started and STACK_START.match(t)):
+                break
+            s = t.strip()
+            rip = parse_rip(s) if ("IP" in s or "pc" in s) else None
+            cm = CONTEXT_MARK.match(t)
+            raw = rip or parse_frame(t[cm.end():] if cm else t)
+            if raw is None:
+                continue
+            started = started or rip is None
+            raws.append(Frame(function=normalize_function(raw.func), raw_function=raw.func, module=raw.module,
+                              reliable=raw.reliable, file=raw.file, line=raw.line, inline=raw.inline,
+                              from_rip=raw.from_rip, note="related: running on another CPU"))
+        if pid is None or comm is None or comm.split("/")[0] in _QUIET_COMMS:
+            continue
+        if any(_IDLE.search(f.function) for f in raws[:3]):
+            continue
+        frames = _specific(raws, "running on another CPU")
+        if frames:
+            out.setdefault(pid, frames)
+    return out
+
+
+def _specific(frames: tuple[Frame, ...] | list[Frame], why: str) -> list[Frame]:
+    """The first specific frames of a stack (reliable, not inlined, not on the skip or hang-skip
+    lists), as related frames."""
+    skip = rules.skip_list()
+    hang_skip = rules.pattern_union("hang_skip.txt")
+    out = []
+    for f in frames:
+        if not f.reliable or f.inline or f.skipped or skip.why(f.function) or hang_skip.search(f.function):
+            continue
+        out.append(Frame(function=f.function, raw_function=f.raw_function, module=f.module, file=f.file,
+                         line=f.line, note=f"related: {why}"))
+        if len(out) >= MAX_STACK_FRAMES:
+            break
+    return out
+
+
+def _named(func: str) -> Frame:
+    return Frame(function=normalize_function(func), raw_function=func)
