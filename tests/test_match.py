@@ -422,4 +422,4 @@ def test_device_error_before_the_report_is_kept_and_weighs_a_little() -> None:
     by_id = {x.bug.id: x for x in m.match(report)}
     assert by_id["CVE-2024-3001"].signals.get("device", 0) > 0
     assert "device" not in by_id["CVE-2024-3002"].signals
-    assert list(by_id)[0] == "CVE-2024-3002"  # a weak signal: the frame evidence still wins
+    assert next(iter(by_id)) == "CVE-2024-3002"  # a weak signal: the frame evidence still wins
