@@ -94,6 +94,7 @@ _SIGNAL_TEXT = {
     "related": "its record names a function of a related stack (lock holder, other leak)",
     "related_subject": "the fix subject names a function of a related stack",
     "related_file": "the fix changed a file of a related stack",
+    "holder_site": "the fix changed the file where the hung task's lock holder runs",
     "device": "the fix names the driver of a device error before the report",
 }
 

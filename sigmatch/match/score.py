@@ -27,6 +27,7 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
               blocked task, another leaked object: :mod:`sigmatch.trace.related`)
 ``related_subject`` ... and the fix subject itself names it
 ``related_file`` the fix changed a file of a related stack
+``holder_site`` the fix changed the file where a hung task's lock holder runs (its crash site)
 ``device``    the fix subject names the driver of a device error printed before the report, or
               the record names a function that error names
 
@@ -154,6 +155,7 @@ class QueryFeatures:
     context_words: tuple[str, ...] = ()  # drivers of the device errors before the report
     context_idents: tuple[str, ...] = ()  # functions those errors name
     out_of_tree: str | None = None  # the out-of-tree module the guilty frame is in: never confident
+    holder_files: tuple[str, ...] = ()  # a hung task's lock holder's crash site: its stack's files, top first
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -180,6 +182,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     already has it (saves computing it twice).
     """
     related: list[tuple[str, str | None]] = []  # (function, file) of related stacks
+    holder_files: list[str] = []  # where a hung task's lock holder runs (its stack's files, top first)
     context_words: list[str] = []
     context_idents: list[str] = []
     out_of_tree: str | None = None
@@ -210,6 +213,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
             m = _KERNEL_IN_TEXT.search(item.text[:100_000])
             kernel = m.group(1) if m else None
         related = [(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot]
+        holder_files = [f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")]
         for e in item.device_errors:
             if e.driver:
                 context_words.append(e.driver.lower())
@@ -286,6 +290,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
         tokens=tuple(tokens), truncated=truncated, related=rel_fns, related_files=rel_files,
         context_words=ctx_words, context_idents=ctx_idents, out_of_tree=out_of_tree,
+        holder_files=tuple(dict.fromkeys(norm_path(f) for f in holder_files))[:4],
     )
 
 
@@ -388,6 +393,7 @@ class Weights:
     related: float = 1.0  # the record names a function of a related stack (lock holder, other leak)
     related_subject: float = 1.0  # ... and the fix subject itself names it
     related_file: float = 0.5  # the fix changed a file of a related stack
+    holder_site: float = 1.2  # the fix changed the file a hung task's lock holder runs in (as site_file)
     device: float = 0.09  # the fix subject names the driver of a device error before the report
 
     def as_dict(self) -> dict[str, float]:
@@ -451,6 +457,7 @@ class QueryContext:
     related_weights: tuple[tuple[str, float], ...] = ()
     related_file_weights: tuple[tuple[str, float], ...] = ()
     context_weights: tuple[tuple[str, float], ...] = ()  # ("s:word" / "i:function", weight)
+    holder_weights: tuple[tuple[str, float], ...] = ()
 
 
 def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
@@ -472,6 +479,7 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         related_file_weights=tuple((f, index.idf(f"p:{f}") / log_n) for f in q.related_files),
         context_weights=tuple((f"s:{w_}", index.idf(f"s:{w_}") / log_n) for w_ in q.context_words)
         + tuple((f"i:{f}", index.fn_idf(f) / log_n) for f in q.context_idents),
+        holder_weights=tuple((f, index.idf(f"p:{f}") / log_n * position_weight(p)) for p, f in enumerate(q.holder_files)),
     )
 
 
@@ -481,7 +489,7 @@ HANG_GUILTY = 0.6
 
 
 def _victim(q: QueryFeatures) -> float:
-    return HANG_GUILTY if q.kind == "hung_task" else 1.0
+    return HANG_GUILTY if q.kind in ("hung_task", "memory_leak") else 1.0
 
 
 def _build_point(k: KernelPoint, build: str | None) -> float:
@@ -588,6 +596,11 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
             sig["related"] = r_best
             if not subj and any(f in b_subj for f, _ in ctx.related_weights):
                 sig["related_subject"] = 1.0  # "Fix deadlock in usb_deauthorize_interface()"
+    if ctx.holder_weights:
+        # A hung task's lock holder is where the hang is made: its site counts like a crash site.
+        h_best = max([hw for f, hw in ctx.holder_weights if f in bug.files], default=0.0)
+        if h_best:
+            sig["holder_site"] = h_best
     if ctx.related_file_weights:
         rf_best = max([fw for f, fw in ctx.related_file_weights if f in bug.files], default=0.0)
         if rf_best:

@@ -19,7 +19,7 @@ evidence than the primary report's own stack:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sigmatch.trace import rules
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, parse_frame, parse_rip
@@ -92,7 +92,7 @@ def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list
     out: list[Frame] = []
     for pid in holders:
         if pid in running:
-            out += running[pid]
+            out += [replace(f, note="related: lock holder (running)") for f in running[pid]]
         elif pid in blocked and blocked[pid] is not primary:
             out += _specific(blocked[pid].frames, "lock holder (blocked)")
         else:
