@@ -189,6 +189,8 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
             continue
         if s.startswith(("---[", "[<", "? ")) or s.endswith("]---") or "+0x" in s:
             break  # the previous report's frames or end marker
+        if not _DEV_TROUBLE.search(s):
+            continue  # (the commonest case: checked first)
         m = _DEV_FS.match(s)
         if m is not None:
             drv = m.group("drv").lower().removesuffix("-fs")

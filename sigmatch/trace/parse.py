@@ -483,12 +483,16 @@ def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ..
     """Modules of the report that are not part of the kernel tree: flagged (P)/(O) in "Modules
     linked in", or known out-of-tree modules (rules/out_of_tree.txt) among the frames' modules
     and the module list."""
-    known = rules.out_of_tree_modules()
     out = dict.fromkeys(flagged)
     for m in (*(fr.module for fr in frames if fr.module), *modules):
-        if m not in out and known.match(m):
+        if m not in out and _known_out_of_tree(m):
             out[m] = None
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)  # module names are at most 64 characters (frames.MOD, context._MODULE_TOKEN)
+def _known_out_of_tree(module: str) -> bool:
+    return rules.out_of_tree_modules().match(module) is not None
 
 
 def _int(s: str | None) -> int | None:

@@ -31,10 +31,12 @@ MAX_RELATED = 12  # frames returned
 MAX_STACK_FRAMES = 4  # specific frames taken from one related stack
 MAX_SCAN_LINES = 20000
 
-_LOCKS_HELD = re.compile(r"^\d+ locks? held by (?P<comm>.{1,64})/(?P<pid>\d+):")
-_LOCK = re.compile(r"^ {0,2}#\d+: (?P<addr>[0-9a-f]{8,16}) \((?P<name>[^)]{1,120})\).{0,80}?, at: "
-                   r"(?:\[<[0-9a-f]{1,16}>\] {1,2})?(?P<func>[A-Za-z_][A-Za-z0-9_.]{0,200})")
-_LOCK_ADDR = re.compile(r"^ {0,2}#\d+: (?P<addr>[0-9a-f]{8,16}) \(")
+# The listing's task lines, and the lock lines of one task's block (a lock line may be wrapped
+# after its address or after "at:" by mailers and terminals).
+_TASK_HEAD = re.compile(r"^\d+ locks? held by (?P<comm>.{1,64})/(?P<pid>\d+):", re.M)
+_LOCK_SITE = re.compile(
+    r"#\d+: ([0-9a-f]{8,16})\s{1,3}\([^)\n]{1,120}\)[^\n]{0,80}?,\s{0,3}at:\s{1,3}"
+    r"(?:\[<[0-9a-f]{1,16}>\] {1,2})?([A-Za-z_][A-Za-z0-9_.]{0,200})")
 _NMI_CPU = re.compile(r"^NMI backtrace for cpu \d+")
 _CPU_LINE = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>\S{1,64})")
 _HUNG_HEADER = re.compile(r"^INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than")
@@ -109,33 +111,29 @@ def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list
 
 def _held_locks(lines: list[str]) -> dict[str, _Task]:
     """lockdep's "Showing all locks held in the system:" listing: pid -> its locks, in order.
-    Mail-wrapped listings ("at:" on the next line) are read too."""
+    Mail-wrapped listings ("at:" and the site on the next line) are read too. The listing can
+    run to thousands of lines ("[inline]" sites): it is cut into task blocks by one regex, and
+    each block's locks are read by another."""
     tasks: dict[str, _Task] = {}
     idx = list(lines_containing(lines, ("Showing all locks held",)))
     if not idx:
         return tasks
-    task: _Task | None = None
-    for j in range(idx[0] + 1, min(len(lines), idx[0] + 2000)):
-        t = lines[j].strip()
-        if t.startswith("====") or _NMI_CPU.match(t):
-            break
-        m = _LOCKS_HELD.match(t)
-        if m:
-            task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
-            continue
-        if task is None or not t.startswith("#"):
-            continue
-        lm = _LOCK.match(t)
-        if lm is None and _LOCK_ADDR.match(t) and j + 1 < len(lines):
-            lm = _LOCK.match(t + " " + lines[j + 1].strip())  # "at:" wrapped onto the next line
-            if lm is None and t.endswith("at:"):
-                lm = _LOCK.match(t + " " + lines[j + 1].strip())
-        if lm is not None:
-            entry = (lm.group("addr"), lm.group("func"))
-            if not task.locks or task.locks[-1][0] != entry[0]:
-                task.locks.append(entry)
+    body = "\n".join(lines[idx[0] + 1:idx[0] + 2000])
+    end = len(body)
+    for stop in ("\n====", "\nNMI backtrace"):
+        k = body.find(stop)
+        if 0 <= k < end:
+            end = k
+    body = body[:end]
+    heads = list(_TASK_HEAD.finditer(body))
+    for n, m in enumerate(heads):
+        block = body[m.end():heads[n + 1].start() if n + 1 < len(heads) else len(body)]
+        task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
+        for addr, func in _LOCK_SITE.findall(block):
+            if task.locks and task.locks[-1][0] == addr:
+                task.locks[-1] = (addr, func)  # the same lock again ("[inline]" sites): keep the last site
             else:
-                task.locks[-1] = entry  # the same lock again ("[inline]" sites): keep the last site
+                task.locks.append((addr, func))
     return tasks
 
 
@@ -173,9 +171,11 @@ def _nmi_stacks(lines: list[str]) -> dict[str, list[Frame]]:
                     continue
             if _HUNG_HEADER.match(t) or (started and STACK_START.match(t)):
                 break
+            if "+0x" not in t and "[inline]" not in t:
+                continue  # registers, code bytes, markers: no frame (every frame line has one of them)
             s = t.strip()
-            rip = parse_rip(s) if ("IP" in s or "pc" in s) else None
-            cm = CONTEXT_MARK.match(t)
+            rip = parse_rip(s) if s.startswith(("RIP", "pc", "IP", "NIP", "EIP", "epc")) else None
+            cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None
             raw = rip or parse_frame(t[cm.end():] if cm else t)
             if raw is None:
                 continue
