@@ -9,15 +9,23 @@ The pipeline, in order:
 3. ``segment``: a report runs from its header to the next header (or ``---[ end trace``); with
    printk caller ids, only the header's own task/CPU lines are kept (de-interleaving);
 4. ``frames``: every frame line of the report, normalized, marked skipped/unreliable, with its
-   IRQ/NMI/task context;
+   IRQ/NMI/task context -- the recipe steps of :data:`_STEP_RULES`;
 5. ``guilty frame``: the format's recipe (RIP first for faults, header frame for KASAN and
    WARNING, anchors for stalls, buckets for hangs) over the non-generic frames;
-6. ``title``: the format's template, then syzkaller's ADDR/NUM/LINE replacements;
-7. ``context``: kernel version, taint, hardware, comm/pid/cpu, modules --
-   :mod:`sigmatch.trace.context`.
+6. ``title``: the title rules of :data:`_TITLE_RULES` (the format's template, the corruption
+   and truncation checks, syzkaller's ADDR/NUM/LINE replacements);
+7. ``context``: kernel version, taint (decoded), hardware, comm/pid/cpu, modules, out-of-tree
+   modules, device errors just before the report -- :mod:`sigmatch.trace.context`;
+8. ``related stacks``: for a hung task or a memory leak, the stacks of the log that may hold the
+   cause (lock holders, other leaked objects) -- :mod:`sigmatch.trace.related`.
 
-A log with no banner but a stack ("Call Trace:" excerpts, CVE descriptions) gives one report
-titled by its frames and marked corrupted.
+A report is ``corrupted`` when its output is mixed with other output or nothing says where it
+crashed (its title is then the crash class without a location: titles never say "in
+corrupted"), and ``truncated`` when it was only cut short (no call trace after the RIP line, a
+paste that ends inside the stack, no banner): a truncated report keeps its kind, title and
+guilty frame. A paste with no banner (it starts at "CPU: ... PID:", "Hardware name:", "RIP:",
+"Call Trace:") gives one report whose kind is inferred from its frames and lines
+(:data:`_INFERENCES`); when nothing tells the kind, it is titled by its frames and corrupted.
 
 Every step that gives up records why in ``Report.notes``; nothing here raises on bad input.
 """
