@@ -182,8 +182,11 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
 
     Reads back from the report's first line, at most MAX_DEVICE_LINES lines, and stops at the
     previous report's trace (a frame line or an end-of-trace marker)."""
+    window = before[-MAX_DEVICE_LINES:]
+    if not _DEV_TROUBLE.search("\n".join(window)):
+        return ()  # no error word at all (the common case): one search instead of one per line
     out: list[DeviceError] = []
-    for t in reversed(before[-MAX_DEVICE_LINES:]):
+    for t in reversed(window):
         s = t.strip()
         if not s:
             continue

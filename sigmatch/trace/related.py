@@ -30,10 +30,11 @@ RELATED_KINDS = frozenset({Kind.HUNG_TASK, Kind.MEMORY_LEAK})  # kinds whose oth
 MAX_RELATED = 12  # frames returned
 MAX_STACK_FRAMES = 4  # specific frames taken from one related stack
 MAX_SCAN_LINES = 20000
+MAX_LISTING = 400_000  # characters of lockdep's lock listing read
 
 # The listing's task lines, and the lock lines of one task's block (a lock line may be wrapped
 # after its address or after "at:" by mailers and terminals).
-_TASK_HEAD = re.compile(r"^\d+ locks? held by (?P<comm>.{1,64})/(?P<pid>\d+):", re.M)
+_TASK_HEAD = re.compile(r"\d+ locks? held by (?P<comm>.{1,64})/(?P<pid>\d+):")
 _LOCK_SITE = re.compile(
     r"#\d+: ([0-9a-f]{8,16})\s{1,3}\([^)\n]{1,120}\)[^\n]{0,80}?,\s{0,3}at:\s{1,3}"
     r"(?:\[<[0-9a-f]{1,16}>\] {1,2})?([A-Za-z_][A-Za-z0-9_.]{0,200})")
@@ -56,7 +57,9 @@ def related_frames(primary: Report, reports: list[Report], lines: list[str]) -> 
     """The frames of the stacks in ``lines`` (the cleaned log) that may hold the primary report's
     cause; () for kinds where other stacks say nothing more."""
     if primary.kind is Kind.HUNG_TASK:
-        out = _hung_task(primary, reports, lines[:MAX_SCAN_LINES])
+        if len(lines) > MAX_SCAN_LINES:
+            lines = lines[:MAX_SCAN_LINES]
+        out = _hung_task(primary, reports, lines)
     elif primary.kind is Kind.MEMORY_LEAK:
         out = [r_frame for r in reports[1:32] if r.kind is Kind.MEMORY_LEAK
                for r_frame in _guilty(r) if r_frame.function != primary.guilty_frame]
@@ -85,8 +88,9 @@ def _guilty(r: Report) -> list[Frame]:
 
 def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list[Frame]:
     blocked = {str(r.pid): r for r in reports if r.kind is Kind.HUNG_TASK and r.pid is not None}
-    tasks = _held_locks(lines)
-    running = _nmi_stacks(lines)
+    text = "\n".join(lines)  # once, for the literal searches of both readers
+    tasks = _held_locks(text)
+    running = _nmi_stacks(lines, text)
     holders = _lock_holders(str(primary.pid) if primary.pid is not None else None, tasks)
     # A task running on another CPU that lockdep lists as holding locks it cannot print (they
     # are being taken and released as it runs) holds them too.
@@ -109,25 +113,37 @@ def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list
     return out
 
 
-def _held_locks(lines: list[str]) -> dict[str, _Task]:
+def _held_locks(text: str) -> dict[str, _Task]:
     """lockdep's "Showing all locks held in the system:" listing: pid -> its locks, in order.
     Mail-wrapped listings ("at:" and the site on the next line) are read too. The listing can
     run to thousands of lines ("[inline]" sites): it is cut into task blocks by one regex, and
-    each block's locks are read by another."""
+    each block's locks are read by another (``text``: the log's lines joined)."""
     tasks: dict[str, _Task] = {}
-    idx = list(lines_containing(lines, ("Showing all locks held",)))
-    if not idx:
+    k = text.find("Showing all locks held")
+    if k < 0:
         return tasks
-    body = "\n".join(lines[idx[0] + 1:idx[0] + 2000])
-    end = len(body)
+    start = text.find("\n", k) + 1
+    if start == 0:
+        return tasks
+    end = min(start + MAX_LISTING, len(text))
     for stop in ("\n====", "\nNMI backtrace"):
-        k = body.find(stop)
-        if 0 <= k < end:
-            end = k
-    body = body[:end]
-    heads = list(_TASK_HEAD.finditer(body))
-    for n, m in enumerate(heads):
-        block = body[m.end():heads[n + 1].start() if n + 1 < len(heads) else len(body)]
+        j = text.find(stop, start, end)
+        if j >= 0:
+            end = j
+    body = text[start:end]
+    # The task lines, found by their literal (a ^-anchored regex would be tried at every position).
+    heads: list[tuple[int, int, re.Match[str]]] = []
+    k = body.find(" held by ")
+    while k >= 0:
+        line_start = body.rfind("\n", 0, k) + 1
+        line_end = body.find("\n", k)
+        line_end = len(body) if line_end < 0 else line_end
+        m = _TASK_HEAD.match(body, line_start, line_end)
+        if m is not None:
+            heads.append((line_start, m.end(), m))
+        k = body.find(" held by ", line_end)
+    for n, (_, after, m) in enumerate(heads):
+        block = body[after:heads[n + 1][0] if n + 1 < len(heads) else len(body)]
         task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
         for addr, func in _LOCK_SITE.findall(block):
             if task.locks and task.locks[-1][0] == addr:
@@ -153,11 +169,11 @@ def _lock_holders(pid: str | None, tasks: dict[str, _Task]) -> list[str]:
     return out
 
 
-def _nmi_stacks(lines: list[str]) -> dict[str, list[Frame]]:
+def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
     """pid -> the specific frames of each CPU's NMI backtrace (RIP first), but khungtaskd's and
     idle CPUs'."""
     out: dict[str, list[Frame]] = {}
-    starts = [j for j in lines_containing(lines, ("NMI backtrace for cpu",)) if _NMI_CPU.match(lines[j].strip())]
+    starts = [j for j in lines_containing(lines, ("NMI backtrace for cpu",), text) if _NMI_CPU.match(lines[j].strip())]
     for n, j in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else min(len(lines), j + 200)
         pid = comm = None
