@@ -11,6 +11,7 @@ import re
 
 from sigmatch.trace.model import DeviceError
 from sigmatch.trace.normalize import lines_containing
+from sigmatch.trace.rules import factored_union
 
 _CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
@@ -164,6 +165,10 @@ _DEV_LINE = re.compile(r"^(?P<drv>[A-Za-z][\w\-.]{1,31})(?: (?P<dev>[\w\-:.]{1,4
 _DEV_TROUBLE = re.compile(
     r"(?i)\b(?:errors?|fail(?:ed|ure|s)?|time ?out|timed out|reset(?:ting)?|abort(?:ed|ing)?|invalid|corrupt(?:ed|ion)?"
     r"|unable|can't|cannot|bad|unexpected|exception|refused|not responding|lost|hang|stuck)\b|Emask|error -\d+")
+# Substrings _DEV_TROUBLE needs (lowercase): a cheap test before the regex (~4x faster).
+_TROUBLE_HINT = re.compile(factored_union([re.escape(w) for w in (
+    "err", "fail", "time", "reset", "abort", "invalid", "corrupt", "unable", "can't", "cannot", "bad", "unexpected",
+    "exception", "refused", "not responding", "lost", "hang", "stuck", "emask")]))
 # Lines of crash reports and test harnesses, not device messages.
 _NOT_DEVICE = re.compile(
     r"^(?:CPU|PID|Pid|RIP|RSP|RAX|RBX|RCX|RDX|Code|Call [Tt]race|Modules linked in|Hardware name|Workqueue|BUG"
@@ -182,18 +187,15 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
 
     Reads back from the report's first line, at most MAX_DEVICE_LINES lines, and stops at the
     previous report's trace (a frame line or an end-of-trace marker)."""
-    window = before[-MAX_DEVICE_LINES:]
-    if not _DEV_TROUBLE.search("\n".join(window)):
-        return ()  # no error word at all (the common case): one search instead of one per line
     out: list[DeviceError] = []
-    for t in reversed(window):
+    for t in reversed(before[-MAX_DEVICE_LINES:]):
         s = t.strip()
         if not s:
             continue
         if s.startswith(("---[", "[<", "? ")) or s.endswith("]---") or "+0x" in s:
             break  # the previous report's frames or end marker
-        if not _DEV_TROUBLE.search(s):
-            continue  # (the commonest case: checked first)
+        if not _TROUBLE_HINT.search(s.lower()) or not _DEV_TROUBLE.search(s):
+            continue  # (the commonest case: checked first, by plain substrings before the regex)
         m = _DEV_FS.match(s)
         if m is not None:
             drv = m.group("drv").lower().removesuffix("-fs")

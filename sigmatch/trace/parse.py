@@ -73,14 +73,14 @@ _ALL_CPUS = re.compile(r"Sending NMI from CPU|NMI backtrace for cpu|Stack dump w
 _STACK_KEYWORD = re.compile(r"Call [Tt]race:|backtrace:|backtrace \(crc|Backtrace:|Allocated by task \d+:|Freed by task \d+:|^Allocated:|^Freed:")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Header:
     index: int  # line index in the cleaned log
     fmt: fm.Format
     match: re.Match[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Walk:
     frames: list[Frame] = field(default_factory=list)
     candidates: list[Frame] = field(default_factory=list)  # non-generic, reliable, in recipe order
@@ -902,7 +902,7 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _TitleJob:
     """What the title rules read and write (see :data:`_TITLE_RULES`)."""
 

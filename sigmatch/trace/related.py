@@ -46,7 +46,7 @@ _QUIET_COMMS = frozenset({"khungtaskd", "swapper"})
 _IDLE = re.compile(r"idle|cpuidle|halt|mwait|poll_idle|do_idle|cpu_startup_entry")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Task:
     comm: str
     pid: str
