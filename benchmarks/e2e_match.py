@@ -64,43 +64,43 @@ def is_right(bug: Any, q: Query) -> bool:
 
 
 def load_queries(path: Path, matcher: Matcher, depth: int) -> list[Query]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
-        exp = d.get("expected") or None
-        positive = bool(exp) and exp.get("confidence") != "low"
-        negative = not exp and d.get("negative_reason") == "fix-known-not-in-cve-db"
-        if not (positive or negative):
-            continue
-        split = "A" if int(d.get("split_key") or "0", 16) % 2 == 0 else "B"
-        try:
-            log = decode_log(d["trace"])
-            reports = parse_log(log)
-        except Exception:
-            reports = []
-        q = None
-        ranked: list[Scored] = []
-        if reports:
-            kv = None
-            for r in reports:
-                if r.kernel_version:
-                    kv = parse_kernel_version(r.kernel_version)
-                    if kv:
-                        break
-            kv = kv or version_from_log(log)
-            q = query_features(reports[0], kernel=kv)
-            _, ranked = matcher.rank(q, limit=depth)
-        out.append(Query(
-            id=d["id"], source=d.get("kind", "?"), crash_kind=d.get("crash_kind", "?"), split=split,
-            positive=positive, negative=negative,
-            honest=positive and not ((exp or {}).get("leakage") or {}).get("same_report_quoted"),
-            fix_shas=tuple(s.lower() for s in (exp or {}).get("fix_shas") or ()),
-            cves=tuple(c.upper() for c in (exp or {}).get("cves") or ()),
-            q=q, ranked=ranked,
-        ))
-    return out
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q for q in (query_from_record(d, matcher, depth) for d in records) if q is not None]
+
+
+def query_from_record(d: dict[str, Any], matcher: Matcher, depth: int) -> Query | None:
+    """One scored query (None for the unlabelled ones): the matcher sees only ``trace``."""
+    exp = d.get("expected") or None
+    positive = bool(exp) and exp.get("confidence") != "low"
+    negative = not exp and d.get("negative_reason") == "fix-known-not-in-cve-db"
+    if not (positive or negative):
+        return None
+    split = "A" if int(d.get("split_key") or "0", 16) % 2 == 0 else "B"
+    try:
+        log = decode_log(d["trace"])
+        reports = parse_log(log)
+    except Exception:
+        reports = []
+    q = None
+    ranked: list[Scored] = []
+    if reports:
+        kv = None
+        for r in reports:
+            if r.kernel_version:
+                kv = parse_kernel_version(r.kernel_version)
+                if kv:
+                    break
+        kv = kv or version_from_log(log)
+        q = query_features(reports[0], kernel=kv)
+        _, ranked = matcher.rank(q, limit=depth)
+    return Query(
+        id=d["id"], source=d.get("kind", "?"), crash_kind=d.get("crash_kind", "?"), split=split,
+        positive=positive, negative=negative,
+        honest=positive and not ((exp or {}).get("leakage") or {}).get("same_report_quoted"),
+        fix_shas=tuple(s.lower() for s in (exp or {}).get("fix_shas") or ()),
+        cves=tuple(c.upper() for c in (exp or {}).get("cves") or ()),
+        q=q, ranked=ranked,
+    )
 
 
 def rerank(query: Query, w: Weights) -> list[tuple[float, Scored]]:

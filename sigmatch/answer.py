@@ -195,6 +195,9 @@ def _report_notes(n: int, report: Report, sig: Signature, matches: tuple[Match, 
     """What to know about one report's answer (``n`` is the 1-based report number)."""
     notes: list[str] = []
     which = "the primary report" if n == 1 else f"report {n}"
+    if report.out_of_tree:
+        notes.append(f"the crash is in the out-of-tree module {report.out_of_tree}: report it to its maintainers "
+                     "(no in-tree fix is suggested with confidence)")
     if report.corrupted:
         notes.append(f"{which} is corrupted ({report.corrupted_reason or 'no usable stack'}): "
                      "no confident match is given")

@@ -302,3 +302,124 @@ def test_bug_naming_the_guilty_function_is_always_scored() -> None:
     ids = [m.index.bugs[s.bug_index].id for s in ranked]
     assert "CVE-2024-0001" in ids
     assert ids[0] == "CVE-2024-0001" and ranked[0].signals["guilty"] > 0
+
+
+def _parsed(text: str) -> Report:
+    from sigmatch import parse_log
+
+    return parse_log(text)[0]
+
+
+ZFS_PASTE = """\
+BUG: unable to handle page fault for address: 0000000000002a48
+#PF: supervisor read access in kernel mode
+Oops: 0000 [#1] SMP NOPTI
+CPU: 3 PID: 912 Comm: arc_prune Tainted: P           OE     6.1.0-18-amd64 #1  Debian 6.1.76-1
+RIP: 0010:arc_shrink+0x3a/0x90 [zfs]
+RSP: 0018:ffffa1c2c0e3bd70 EFLAGS: 00010246
+Call Trace:
+ <TASK>
+ arc_shrinker_scan+0x9c/0x120 [zfs]
+ arc_reap_cb+0x4a/0x80 [zfs]
+ zthr_procedure+0x8e/0x140 [zfs]
+ thread_generic_wrapper+0x5c/0x70 [spl]
+ kthread+0xd7/0x100
+ ret_from_fork+0x22/0x30
+ </TASK>
+Modules linked in: zfs(POE) spl(OE) e1000e
+"""
+
+
+def test_out_of_tree_guilty_frame_suggests_no_in_tree_fix_on_a_word() -> None:
+    """arc_shrink [zfs] must not rank "net: ethernet: arc: emac" (or any in-tree arc_* fix) first."""
+    bugs = [
+        _bug("CVE-2024-1111", "net: ethernet: arc: emac: fix a use-after-free in arc_emac_probe",
+             files=("drivers/net/ethernet/arc/emac_main.c",), functions=("arc_emac_probe", "arc_shrink"),
+             mainline="6.8"),
+        _bug("CVE-2024-1112", "mm: vmscan: fix a race in shrink_slab", frames=("shrink_slab", "kthread"),
+             files=("mm/vmscan.c",), mainline="6.8"),
+    ]
+    m = Matcher(Catalog.of(bugs, version="t"), freeze_gc=False)
+    report = _parsed(ZFS_PASTE)
+    assert report.out_of_tree == "zfs" and report.guilty_frame == "arc_shrink"
+    ms = m.match(report)
+    assert not any(x.bug.id == "CVE-2024-1111" for x in ms)
+    assert not ms or not ms[0].confident
+
+
+def test_partial_report_is_decided_by_the_partial_rule(matcher: Matcher) -> None:
+    """A report cut after its RIP line is not corrupted: its rule asks for a clear winner whose
+    record names the faulting function."""
+    r = Report(kind=Kind.KASAN, title="KASAN: use-after-free Read in ext4_xattr_set_entry",
+               frames=(Frame(function="ext4_xattr_set_entry", from_rip=True),), guilty_frame="ext4_xattr_set_entry",
+               truncated=True, truncated_reason="no call trace", kernel_version="5.19.0")
+    ms = matcher.match(r)
+    assert ms[0].bug.id == "CVE-2023-0004"
+    assert ms[0].rule.endswith(":partial") == ms[0].confident
+    weak = Report(kind=Kind.KASAN, title="KASAN: use-after-free Read in iput", frames=(Frame(function="iput"),),
+                  guilty_frame="iput", truncated=True, truncated_reason="no call trace")
+    ms = matcher.match(weak)
+    assert not ms or not ms[0].confident
+
+
+HUNG_WITH_HOLDER = """\
+INFO: task kworker/0:3:4535 blocked for more than 143 seconds.
+      Not tainted 6.7.0-rc7 #1
+task:kworker/0:3     state:D stack:28176 pid:4535  tgid:4535  ppid:2      flags:0x00004000
+Workqueue: events_power_efficient hub_init_func2
+Call Trace:
+ <TASK>
+ __schedule+0xcea/0x59e0
+ schedule+0xe9/0x270
+ schedule_preempt_disabled+0x13/0x20
+ __mutex_lock+0x509/0x940
+ hub_activate+0x320/0x1df0
+ process_one_work+0x878/0x15c0
+ worker_thread+0x855/0x1200
+ kthread+0x2cc/0x3b0
+ ret_from_fork+0x45/0x80
+ </TASK>
+
+Showing all locks held in the system:
+3 locks held by kworker/0:3/4535:
+ #0: ffff88801307a138 ((wq_completion)events_power_efficient){+.+.}-{0:0}, at: process_one_work+0x77b/0x15c0
+ #1: ffffc90002a1fd88 ((work_completion)(&(&hub->init_work)->work)){+.+.}-{0:0}, at: process_one_work+0x7dd/0x15c0
+ #2: ffff88801c280190 (&dev->mutex){....}-{3:3}, at: hub_activate+0x320/0x1df0
+4 locks held by syz-executor111/8113:
+ #0: ffff88801d00a418 (sb_writers#5){.+.+}-{0:0}, at: ksys_write+0x122/0x250
+ #1: ffff88801c280190 (&dev->mutex){....}-{3:3}, at: usb_deauthorize_device+0x2a/0x110
+ #2: ffff888019fd5e88 (kn->active#63){++++}-{0:0}, at: widget_remove_files+0x280/0x650
+"""
+
+
+def test_hung_task_related_frames_name_the_lock_holder() -> None:
+    report = _parsed(HUNG_WITH_HOLDER)
+    assert report.guilty_frame == "hub_activate"
+    names = [f.function for f in report.related_frames]
+    assert names[:2] == ["widget_remove_files", "usb_deauthorize_device"]
+    bugs = [
+        _bug("CVE-2024-2001", "usb: hub: fix a crash in hub_activate", functions=("hub_activate",),
+             files=("drivers/usb/core/hub.c",), mainline="6.8"),
+        _bug("CVE-2024-2002", "USB: core: Fix deadlock in usb_deauthorize_device()",
+             functions=("usb_deauthorize_device",), files=("drivers/usb/core/hub.c",), mainline="6.8"),
+    ] + [_bug(f"CVE-2020-{5000 + n}", f"usb{n}: fix usb{n}_probe", functions=(f"usb{n}_probe", "hub_activate"),
+              mainline="5.10") for n in range(3)]
+    m = Matcher(Catalog.of(bugs, version="t"), freeze_gc=False)
+    ms = m.match(report)
+    by_id = {x.bug.id: x for x in ms}
+    assert by_id["CVE-2024-2002"].signals.get("related_subject", 0) > 0
+    assert "related" in by_id["CVE-2024-2002"].signals
+
+
+def test_device_error_before_the_report_is_kept_and_weighs_a_little() -> None:
+    text = "au0828: Failure setting usb interface0 to as5\n" + ZFS_PASTE.replace("[zfs]", "").replace("zfs(POE) spl(OE) ", "")
+    report = _parsed(text)
+    assert [(e.driver, e.line) for e in report.device_errors] == [("au0828", "au0828: Failure setting usb interface0 to as5")]
+    bugs = [_bug("CVE-2024-3001", "media: au0828: fix a leak in au0828_usb_probe", files=("drivers/media/usb/au0828/au0828-core.c",),
+                 functions=("au0828_usb_probe",), mainline="6.8"),
+            _bug("CVE-2024-3002", "mm: fix arc_shrinker_scan", functions=("arc_shrinker_scan",), mainline="6.8")]
+    m = Matcher(Catalog.of(bugs, version="t"), freeze_gc=False)
+    by_id = {x.bug.id: x for x in m.match(report)}
+    assert by_id["CVE-2024-3001"].signals.get("device", 0) > 0
+    assert "device" not in by_id["CVE-2024-3002"].signals
+    assert next(iter(by_id)) == "CVE-2024-3002"  # a weak signal: the frame evidence still wins

@@ -216,3 +216,12 @@ def test_cli_missing_file(env: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["match", "/nonexistent/file.log"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["match", "--jsonl", "/nonexistent/q.jsonl"]) == 2
+
+
+def test_out_of_tree_crash_is_said_plainly(matcher: Matcher) -> None:
+    log = (REPO / "tests" / "fixtures" / "logs" / "openzfs-verify-panic.log").read_text()
+    ans = analyze(log, matcher)
+    assert ans.reports[0].out_of_tree == "zfs"
+    assert any("out-of-tree module zfs: report it to its maintainers" in n for n in ans.notes), ans.notes
+    assert not ans.confident
+    assert ans.to_dict()["reports"][0]["out_of_tree"] == "zfs"

@@ -11,8 +11,9 @@ format=flowed wrapping, ARM/arm64 layouts, CVE-style excerpts). Each has two exp
   ``python3 tests/golden.py --write NAME`` accepts it (then review ``git diff``).
 * ``NAME.expect.json``: what a person asserts about the log, the reason the snapshot is right.
   Keys (all optional but ``reports`` when the log has no crash): ``reports`` (count), ``kind``,
-  ``title``, ``guilty_frame``, ``guilty_file``, ``corrupted``, ``kernel_version``, ``taint``,
-  ``comm``, ``pid``, ``cpu``, ``hardware``, ``modules_include``, ``alt_titles_include``,
+  ``title``, ``guilty_frame``, ``guilty_file``, ``corrupted``, ``truncated``, ``kernel_version``,
+  ``taint``, ``comm``, ``pid``, ``cpu``, ``hardware``, ``guilty_module``, ``out_of_tree``,
+  ``taint_flags_include``, ``out_of_tree_include``, ``modules_include``, ``alt_titles_include``,
   ``signature_frames`` (exact), ``signature_frames_prefix``, ``signature_frames_include``,
   ``frames_exclude``, ``frame_modules`` ({function: module}), ``frame_contexts`` ({function:
   context}), ``unreliable_include``, ``nmi_include``, ``low_information``, ``second_kind``,
@@ -81,14 +82,18 @@ def test_golden(name: str) -> None:
         return
     r = reports[0]
     sig = signature_of(r)
-    for key in ("title", "guilty_frame", "guilty_file", "corrupted", "kernel_version", "taint", "comm", "pid",
-                "cpu", "hardware"):
+    for key in ("title", "guilty_frame", "guilty_file", "corrupted", "truncated", "kernel_version", "taint", "comm",
+                "pid", "cpu", "hardware", "guilty_module", "out_of_tree"):
         if key in want:
             assert getattr(r, key) == want[key], f"{key}: {getattr(r, key)!r} != {want[key]!r} ({r.notes})"
     if "kind" in want:
         assert r.kind.value == want["kind"]
     for m in want.get("modules_include", []):
         assert m in r.modules
+    for m in want.get("out_of_tree_include", []):
+        assert m in r.out_of_tree_modules, r.out_of_tree_modules
+    for t in want.get("taint_flags_include", []):
+        assert t in r.taint_flags, r.taint_flags
     for t in want.get("alt_titles_include", []):
         assert t in r.alt_titles
     if "signature_frames" in want:

@@ -132,11 +132,46 @@ def test_connection_refused_everywhere_is_notes_not_an_exception() -> None:
     url = f"http://127.0.0.1:{s.getsockname()[1]}"
     s.close()
     r = lookup(the_report(), settings=settings(url), client=client(url), budget=5.0)
-    assert r.complete
+    assert not r.complete and r.failed == ("lore", "bugzilla", "syzbot") and not r.pending
     for name in ("lore", "bugzilla", "syzbot"):
         assert state(r, name) is SourceState.ERROR
     assert sum("cannot connect" in n for n in r.notes) == 3
+    assert r.notes[0].startswith("no upstream source answered (lore, bugzilla, syzbot)")
     assert state(r, "stable") is SourceState.SKIPPED
+    doc = r.to_dict()
+    assert doc["complete"] is False and doc["failed"] == ["lore", "bugzilla", "syzbot"]
+
+
+def _refused_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    return url
+
+
+HEADERLESS_PASTE = (Path(__file__).resolve().parent / "fixtures" / "logs" / "headerless-warning-from-cpu-line.log")
+
+
+def test_cli_lookup_with_no_source_answering_exits_non_zero(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Every source refused: the JSON says complete: false and the CLI exits 3 with a clear message;
+    the paste is a banner-less WARNING (copied from its CPU: line down), which lookup reads too."""
+    url = _refused_url()
+    for name in ("SIGMATCH_LORE_URL", "SIGMATCH_BUGZILLA_URL", "SIGMATCH_SYZBOT_URL", "SIGMATCH_STABLE_URL"):
+        monkeypatch.setenv(name, url)
+    monkeypatch.setenv("SIGMATCH_RATE_LIMIT", "0")
+    monkeypatch.setenv("SIGMATCH_CACHE_TTL", "0")
+    monkeypatch.setenv("SIGMATCH_HTTP_TIMEOUT", "1")
+    assert main(["lookup", "--json", "--budget", "5", str(HEADERLESS_PASTE)]) == 3
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["complete"] is False and set(doc["failed"]) >= {"lore", "bugzilla"}
+    assert doc["title"] == "WARNING in cgroup_apply_control_enable"
+    assert doc["query"]["lore"] == "cgroup_apply_control_enable"
+    assert "no upstream source answered" in captured.err
+    assert main(["lookup", "--budget", "5", str(HEADERLESS_PASTE)]) == 3
+    assert "Fixing commits found: unknown (no source answered)" in capsys.readouterr().out
 
 
 def test_known_fix_commit_is_checked_against_the_log_branch(replay: ReplayServer) -> None:

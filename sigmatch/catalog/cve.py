@@ -225,9 +225,9 @@ def signatures_in(text: str, source: str) -> tuple[BugSignature, ...]:
                 sig = signature_of(report)
             except Exception:
                 continue
-            # A report the parser found corrupted is titled "... in corrupted": no exact key.
+            # A title that names no crash class or no location is no exact key.
             title = sig.title or None
-            if title and sig.corrupted and title.endswith(" corrupted"):
+            if title and (not sig.title_is_key or (sig.corrupted and title.endswith(" corrupted"))):
                 title = None
             if not title and not sig.frames:
                 continue

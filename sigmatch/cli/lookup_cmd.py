@@ -8,13 +8,15 @@ Reads the log, takes its primary crash report and asks lore.kernel.org, bugzilla
 syzbot and the stable ChangeLogs (base URLs from ``SIGMATCH_*_URL``). Prints each report and patch
 with its lore link (the link carries the Message-ID), bugzilla bugs with their ids, the fixing
 commits found and the first stable releases carrying them. Waits at most the budget
-(``SIGMATCH_UPSTREAM_BUDGET``); what upstream could not say is printed as notes.
+(``SIGMATCH_UPSTREAM_BUDGET``); what upstream could not say is printed as notes. Exits 3 (after
+printing the result, ``complete: false``) when every source asked failed: no network, DNS, refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from sigmatch import parse_log
@@ -67,7 +69,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(render(result, title=reports[0].title if reports else None))
+    if result.failed:
+        print(f"sigmatch: error: no upstream source answered ({', '.join(result.failed)}): check the network "
+              "and the SIGMATCH_LORE_URL/BUGZILLA_URL/SYZBOT_URL/STABLE_URL settings", file=sys.stderr)
+        return EXIT_NO_SOURCE
     return 0
+
+
+# Exit status when every upstream source asked failed: the lookup says nothing (2 is a usage or
+# input error, as for the other subcommands).
+EXIT_NO_SOURCE = 3
 
 
 def _msg_line(m: LoreMessage) -> list[str]:
@@ -117,7 +128,8 @@ def render(r: UpstreamResult, *, title: str | None = None) -> str:
             lines.append(f"  {z.title} [{z.status or '?'}]  {z.url}")
             for c in z.fix_commits:
                 lines.append(f"              fix: {c.sha[:12] or '(no hash yet)'} {c.subject}")
-    none = "none so far (sources pending)" if not r.complete else "none"
+    none = ("unknown (no source answered)" if r.failed else "none so far (sources pending)" if not r.complete
+            else "none")
     lines.append("\nFixing commits found:" if r.fix_commits else f"\nFixing commits found: {none}")
     for c in r.fix_commits:
         lines.append(f"  {c.sha[:12]} {c.subject}  (from {c.source})")

@@ -31,6 +31,11 @@ from sigmatch.catalog.model import KnownBug, Origin
 # Identifiers in fix subjects and record text: kernel symbols are snake_case or end with "()".
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}(?:\(\))?")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A fix that frees or releases what was left allocated (not "use after free", "double free").
+_FREES = re.compile(r"(?i)(?<!after )(?<!double )(?<!after-)(?<!double-)\b(?:free|release|put)s?\b(?! after)(?!-after)"
+                    r"(?! (?:path|race|bug|crash|warning|splat|deadlock|hang|oops))")
+_INFO_LEAK = re.compile(r"(?i)\b(?:info(?:rmation)?|data|stack|kernel|uninit\w*|pointer|address)[- ]?leak")
+_MEMORY_LEAK = re.compile(r"(?i)\b(?:memory|mem|refcount|resource|reference|object|skb|page)[- ]?leak|memleak")
 _RECURRENCE = re.compile(r"\s+\(\d+\)$")
 _SPACES = re.compile(r"\s+")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc(\d+))?")
@@ -256,6 +261,11 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         subj_idents.update(subject_identifiers(subject))
         words.update(subject_prefix_words(subject))
         kcls |= kind_classes(subject_words(subject))
+        if _INFO_LEAK.search(subject) and not _MEMORY_LEAK.search(subject):
+            kcls.discard("leak")  # "fix info leak in hid_submit_ctrl": uninitialized memory shown, not leaked
+            kcls.add("uninit")
+        if _FREES.search(subject):
+            kcls.add("leak")  # "free raw_report buffers in usbhid_stop": a leak fix that says what it frees
     if bug.origin is Origin.CURATED:
         # A curated bug is named by the titles of its traces as much as by the curator's title
         # ("WARNING in kvfree (2)" whose example says "WARNING in ext4_expand_extra_isize_ea"): the

@@ -45,7 +45,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-3"
+ALGORITHM_VERSION = "match-4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,13 @@ class Calibration:
     title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
     title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
+    # Partial reports (truncated: cut after the RIP line, banner-less pastes) have fewer frames
+    # to agree; their rule asks for a clearer winner, and that the record names the faulting
+    # function (the guilty signal's rarity-weighted value) or the fix subject does. Chosen on half
+    # A of the cut dev logs (benchmarks/e2e_cut.py --calibrate).
+    partial_min_raw: float = 6.0
+    partial_min_probability: float = 0.8
+    partial_min_guilty: float = 0.5
 
 
 DEFAULT_CALIBRATION = Calibration()
@@ -84,6 +91,11 @@ _SIGNAL_TEXT = {
     "version": "version plausibility",
     "recency": "fixed soon after the log's kernel",
     "example_kernel": "its example came from a kernel close to the log's",
+    "related": "its record names a function of a related stack (lock holder, other leak)",
+    "related_subject": "the fix subject names a function of a related stack",
+    "related_file": "the fix changed a file of a related stack",
+    "holder_site": "the fix changed the file where the hung task's lock holder runs",
+    "device": "the fix names the driver of a device error before the report",
 }
 
 
@@ -131,7 +143,7 @@ class Matcher:
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
             chosen.update(i for i, _ in short)
-            for i in self._guilty_bugs(q):
+            for i in (*self._guilty_bugs(q), *self._related_bugs(q)):
                 if i not in chosen and i in ev:
                     chosen.add(i)
                     short.append((i, ev[i]))
@@ -164,6 +176,17 @@ class Matcher:
             return ()
         out = tuple(dict.fromkeys((*named, *framed)))
         return out if len(out) <= GUILTY_SHORTLIST_MAX else ()
+
+    def _related_bugs(self, q: QueryFeatures) -> tuple[int, ...]:
+        """Bugs whose fix subject names a function of a related stack (a hung task's lock
+        holder, another blocked task, another leaked object), when few bugs name it."""
+        out: list[int] = []
+        postings = self.index.postings
+        for fn in q.related[:RELATED_SHORTLIST_FUNCTIONS]:
+            named = postings.get(f"i:{fn}", ())
+            if 0 < len(named) <= GUILTY_SHORTLIST_MAX:
+                out.extend(i for i in named if fn in self.index.features[i].subject_idents)
+        return tuple(dict.fromkeys(out))
 
     def decide(self, q: QueryFeatures, ranked: list[Scored]) -> tuple[bool, str]:
         """(confident, rule) for the top candidate."""
@@ -222,6 +245,8 @@ class Matcher:
 PROBABILITY_DEPTH = 10
 # At most this many bugs naming the guilty function join the shortlist beyond its usual size.
 GUILTY_SHORTLIST_MAX = 30
+# Related-stack functions whose subject-naming bugs join the shortlist.
+RELATED_SHORTLIST_FUNCTIONS = 12
 
 
 def top_probability(raws: list[float]) -> float:
@@ -239,11 +264,18 @@ def decide(q: QueryFeatures, raws: list[float], top: Scored | None, c: Calibrati
     rule = _rule_of(top)
     if q.corrupted:
         return False, rule + ":corrupted-report"
+    if q.out_of_tree is not None:
+        return False, rule + ":out-of-tree"
     if q.low_information:
         return False, rule + ":low-information"
     if top.signals.get("version", 0.0) < 0:
         return False, rule + ":version-implausible"
     p = top_probability(raws)
+    if q.truncated:
+        named = max(top.signals.get("guilty", 0.0), top.signals.get("subject", 0.0))
+        if raws[0] >= c.partial_min_raw and p >= c.partial_min_probability and named >= c.partial_min_guilty:
+            return True, rule + ":partial"
+        return False, rule + ":partial-below-threshold"
     if (top.title_hit == "title" and len(q.sequence) >= 3
             and top.signals.get("sequence", 0.0) >= c.title_min_sequence and p >= c.title_min_probability):
         return True, top.title_hit

@@ -23,6 +23,13 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
 ``version``   the log's kernel can have the bug: +1 plausible, -1 already fixed or not yet
               introduced, 0 unknown
 ``recency``   the fix came soon after the log's kernel (bugs are usually fixed within releases)
+``related``   the record names a function of a related stack (a hung task's lock holder, another
+              blocked task, another leaked object: :mod:`sigmatch.trace.related`)
+``related_subject`` ... and the fix subject itself names it
+``related_file`` the fix changed a file of a related stack
+``holder_site`` the fix changed the file where a hung task's lock holder runs (its crash site)
+``device``    the fix subject names the driver of a device error printed before the report, or
+              the record names a function that error names
 
 The weighted sum of the signals is the raw score; :mod:`sigmatch.match.matcher` ranks by it and
 decides confidence. Pure: no I/O.
@@ -55,6 +62,8 @@ from sigmatch.trace.model import Kind, Report
 from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
+RELATED_TOKEN = 0.4  # index weight of a related stack's function or file (the report's own: up to 1)
+CONTEXT_TOKEN = 0.3  # index weight of a device error's driver word or function
 TOKEN_DEPTH = 24  # frames used as identifier tokens
 # Release distance (in mainline releases) at which the example_kernel signal falls to 1/e.
 EXAMPLE_KERNEL_SCALE = 2.0
@@ -140,6 +149,13 @@ class QueryFeatures:
     corrupted: bool
     tokens: tuple[tuple[str, float], ...] = field(default=())  # ("ns:token", weight)
     kernel_build: str | None = None  # the log's kernel version string as printed
+    truncated: bool = False  # a partial report: the matcher's partial-report rule decides
+    related: tuple[str, ...] = ()  # functions of related stacks (lock holders, other leaks), most telling first
+    related_files: tuple[str, ...] = ()
+    context_words: tuple[str, ...] = ()  # drivers of the device errors before the report
+    context_idents: tuple[str, ...] = ()  # functions those errors name
+    out_of_tree: str | None = None  # the out-of-tree module the guilty frame is in: never confident
+    holder_files: tuple[str, ...] = ()  # a hung task's lock holder's crash site: its stack's files, top first
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -165,32 +181,52 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     ``signature``: the report's :func:`~sigmatch.trace.signature.signature_of`, when the caller
     already has it (saves computing it twice).
     """
+    related: list[tuple[str, str | None]] = []  # (function, file) of related stacks
+    holder_files: list[str] = []  # where a hung task's lock holder runs (its stack's files, top first)
+    context_words: list[str] = []
+    context_idents: list[str] = []
+    out_of_tree: str | None = None
     if isinstance(item, Report):
         sig = signature if signature is not None else signature_of(item)
-        seq_src = list(sig.frames)
-        in_sig = set(sig.frames)
+        # Frames in out-of-tree modules (zfs, nvidia...) are no evidence for an in-tree fix: a
+        # word of their names ("arc" of arc_shrink [zfs]) must not pull in in-tree bugs.
+        oot = frozenset(item.out_of_tree_modules)
+        foreign = frozenset(f.function for f in item.frames if f.module is not None and f.module in oot)
+        out_of_tree = item.out_of_tree
+        seq_src = [f for f in sig.frames if f not in foreign]
+        in_sig = set(seq_src)
         # Files of the signature's frames (the guilty frame and below), top first; then the
         # file a WARNING/BUG line or the RIP line names.
-        files_src = [item.guilty_file] if item.guilty_file else []
+        files_src = [item.guilty_file] if item.guilty_file and out_of_tree is None else []
         files_src += [f.file for f in item.frames if f.file and not f.skipped and f.function in in_sig]
         files_src += [m.group(1) for m in _CRASH_SITE.finditer(item.text[:100_000])]
         title, alts = item.title, item.alt_titles
-        guilty_fn = item.guilty_frame
+        if not sig.title_is_key:
+            title, alts = "", sig.alt_titles
+        guilty_fn = item.guilty_frame if out_of_tree is None else None
         kind = item.kind.value
         low_info = sig.low_information
         corrupted = item.corrupted
+        truncated = item.truncated
         kernel = kernel if kernel is not None else item.kernel_version
         if kernel is None and item.text:
             m = _KERNEL_IN_TEXT.search(item.text[:100_000])
             kernel = m.group(1) if m else None
+        related = [(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot]
+        holder_files = [f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")]
+        for e in item.device_errors:
+            if e.driver:
+                context_words.append(e.driver.lower())
+            context_idents.extend(e.functions)
     else:
         seq_src = list(item.frames)
         files_src = list(item.files)
-        title, alts = item.title, item.alt_titles
+        title, alts = (item.title, item.alt_titles) if item.title_is_key else ("", item.alt_titles)
         guilty_fn = item.guilty_function
         kind = item.kind.value
         low_info = item.low_information
         corrupted = item.corrupted
+        truncated = item.truncated
     frames: list[str] = []
     for fn in seq_src:
         n = norm_function(fn)
@@ -202,6 +238,8 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     guilty = tuple(dict.fromkeys(
         [norm_function(guilty_fn)] if guilty_fn else [])) + tuple(
         f for t in titles[:1] for f in _title_functions(t) if f != (norm_function(guilty_fn) if guilty_fn else None))
+    if out_of_tree is not None:
+        guilty = ()
     files = tuple(dict.fromkeys(norm_path(f) for f in files_src if f))[:32]
     dirs = tuple(dict.fromkeys(d for f in files for d in path_dirs(f)))
     words_l: list[str] = []
@@ -213,6 +251,11 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
             words_l.append(head)
     words = tuple(dict.fromkeys(words_l))
     kc = _title_kind_classes(title or "", kind)
+    in_query = set(token_frames) | set(guilty)
+    rel_fns = tuple(dict.fromkeys(n for n in (norm_function(f) for f, _ in related) if n and n not in in_query))
+    rel_files = tuple(dict.fromkeys(norm_path(p) for _, p in related if p and norm_path(p) not in files))
+    ctx_words = tuple(dict.fromkeys(w_ for w_ in context_words if len(w_) > 1))
+    ctx_idents = tuple(dict.fromkeys(norm_function(f) for f in context_idents))
 
     # Index tokens as ("ns:token", weight) pairs (see :class:`QueryToken`); plain tuples are cheap.
     tokens: list[tuple[str, float]] = [(f"t:{t}", 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
@@ -229,12 +272,25 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         tokens.append((f"d:{d}", position_weight(pos)))
     for w_ in words:
         tokens.append((f"s:{w_}", 0.5))
+    # Weaker evidence: related stacks (a hung task's lock holder, other leaked objects) and the
+    # device errors printed before the report.
+    for pos, fn in enumerate(rel_fns):
+        tokens.append((f"i:{fn}", RELATED_TOKEN * position_weight(pos)))
+        tokens.append((f"f:{fn}", RELATED_TOKEN * position_weight(pos)))
+    for f in rel_files:
+        tokens.append((f"p:{f}", RELATED_TOKEN))
+    for w_ in ctx_words:
+        tokens.append((f"s:{w_}", CONTEXT_TOKEN))
+    for fn in ctx_idents:
+        tokens.append((f"i:{fn}", CONTEXT_TOKEN))
     return QueryFeatures(
         titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
         words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
         kernel_build=(kernel.raw if isinstance(kernel, KernelVersion) else kernel or "").strip() or None,
         low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
-        tokens=tuple(tokens),
+        tokens=tuple(tokens), truncated=truncated, related=rel_fns, related_files=rel_files,
+        context_words=ctx_words, context_idents=ctx_idents, out_of_tree=out_of_tree,
+        holder_files=tuple(dict.fromkeys(norm_path(f) for f in holder_files))[:4],
     )
 
 
@@ -333,6 +389,12 @@ class Weights:
     # chosen on half A of crashes-dev's groups by ``benchmarks/dedup_match.py --tune`` (0.25 with
     # whole releases; 0.4 since rc numbers and describe suffixes place builds within a release).
     example_kernel: float = 0.4
+    # Weaker evidence from outside the report's own stack (chosen on half A with the rest):
+    related: float = 1.0  # the record names a function of a related stack (lock holder, other leak)
+    related_subject: float = 1.0  # ... and the fix subject itself names it
+    related_file: float = 0.5  # the fix changed a file of a related stack
+    holder_site: float = 1.2  # the fix changed the file a hung task's lock holder runs in (as site_file)
+    device: float = 0.09  # the fix subject names the driver of a device error before the report
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -392,6 +454,10 @@ class QueryContext:
     site_weight: float
     title_weights: tuple[tuple[str, float], ...]
     kernel_point: float | None = None  # the log's kernel on the release line (rc before release)
+    related_weights: tuple[tuple[str, float], ...] = ()
+    related_file_weights: tuple[tuple[str, float], ...] = ()
+    context_weights: tuple[tuple[str, float], ...] = ()  # ("s:word" / "i:function", weight)
+    holder_weights: tuple[tuple[str, float], ...] = ()
 
 
 def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
@@ -400,7 +466,7 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         seq_weights=index.frame_weights(q.sequence),
         dir_weights={d: position_weight(p) * index.idf(f"d:{d}") for p, d in enumerate(q.dirs)},
         word_weights={w_: 0.5 * index.idf(f"s:{w_}") for w_ in q.words},
-        guilty_weights=tuple((g, (index.fn_idf(g) / log_n) * (1.0 if pos == 0 else 0.8))
+        guilty_weights=tuple((g, (index.fn_idf(g) / log_n) * (1.0 if pos == 0 else 0.8) * _victim(q))
                              for pos, g in enumerate(q.guilty)),
         top_frames=frozenset(q.frames[:10]),
         all_frames=frozenset(q.frames),
@@ -409,7 +475,21 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         title_weights=tuple((t, (1.0 if n == 0 else 0.7) * index.idf(f"t:{t}") / log_n)
                             for n, t in enumerate(q.titles)),
         kernel_point=None if q.kernel is None else _build_point(q.kernel, q.kernel_build),
+        related_weights=tuple((f, index.fn_idf(f) / log_n * position_weight(p)) for p, f in enumerate(q.related)),
+        related_file_weights=tuple((f, index.idf(f"p:{f}") / log_n) for f in q.related_files),
+        context_weights=tuple((f"s:{w_}", index.idf(f"s:{w_}") / log_n) for w_ in q.context_words)
+        + tuple((f"i:{f}", index.fn_idf(f) / log_n) for f in q.context_idents),
+        holder_weights=tuple((f, index.idf(f"p:{f}") / log_n * position_weight(p)) for p, f in enumerate(q.holder_files)),
     )
+
+
+# A hung task's guilty frame is where the victim waits, not where the bug is: a record that
+# names it is weaker evidence than for a crash site (the related stacks carry the rest).
+HANG_GUILTY = 0.6
+
+
+def _victim(q: QueryFeatures) -> float:
+    return HANG_GUILTY if q.kind in ("hung_task", "memory_leak") else 1.0
 
 
 def _build_point(k: KernelPoint, build: str | None) -> float:
@@ -510,6 +590,26 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
             sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
     if ctx.site_file is not None and ctx.site_file in bug.files:
         sig["site_file"] = ctx.site_weight
+    if ctx.related_weights:
+        r_best = max([rw for f, rw in ctx.related_weights if f in b_idents or f in b_frames], default=0.0)
+        if r_best:
+            sig["related"] = r_best
+            if not subj and any(f in b_subj for f, _ in ctx.related_weights):
+                sig["related_subject"] = 1.0  # "Fix deadlock in usb_deauthorize_interface()"
+    if ctx.holder_weights:
+        # A hung task's lock holder is where the hang is made: its site counts like a crash site.
+        h_best = max([hw for f, hw in ctx.holder_weights if f in bug.files], default=0.0)
+        if h_best:
+            sig["holder_site"] = h_best
+    if ctx.related_file_weights:
+        rf_best = max([fw for f, fw in ctx.related_file_weights if f in bug.files], default=0.0)
+        if rf_best:
+            sig["related_file"] = rf_best
+    if ctx.context_weights:
+        c_best = max([cw for key, cw in ctx.context_weights
+                      if (key[2:] in bug.words if key[0] == "s" else key[2:] in b_idents)], default=0.0)
+        if c_best:
+            sig["device"] = c_best
     if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
         sig["kind"] = 1.0
     elif q.kind_classes and bug.kind_classes:

@@ -72,12 +72,13 @@ class Format:
     detail_default: tuple[tuple[str, str], ...] = ()
     no_stack: bool = False  # the title names no frame
     corrupted: str | None = None
+    truncated: str | None = None  # the format itself means a partial report (reason), e.g. no banner
     keep_numbers: bool = False
     # header lines of other formats that, within `absorb_window` lines, belong to this report
     absorbs: re.Pattern[str] | None = None
-    fallback_title: str | None = None  # title when no frame is found (default: "... in corrupted")
+    fallback_title: str | None = None  # title when no frame is found (default: the title without " in {func}")
     # when set, fallback_title applies only if no line right after the header matches this
-    # (syzkaller's report regex: a report that names its source line gets "... in corrupted")
+    # (syzkaller's report regex: a report that names its source line gets no location)
     fallback_unless: re.Pattern[str] | None = None
     recipe2: tuple[Step, ...] = ()  # tried when `recipe` finds no candidate
     # (start, end) line regexes of blocks that are not this crash's stack (left out of the walk)
@@ -87,6 +88,8 @@ class Format:
     # the report's frames (its signature) come from the stack after this line, not from the
     # recipe's walk (lockdep: the title names a lock site, the signature is the current stack)
     frames_from: re.Pattern[str] | None = None
+    # the crash is this (out-of-tree) module's by the format itself (OpenZFS/SPL assertions)
+    module: str | None = None
 
 
 _WARN_LINE = r"(?:WARNING: |------------\[ cut here \]|kernel BUG at |Kernel BUG at |invalid opcode: |Oops: )"
@@ -99,6 +102,8 @@ _WARN_HDR = (
 
 F = Format
 K = Kind
+# spl_panic()'s location line names the function that failed its assertion.
+_ZFS_PANIC_FUNC = FUNC(r"^PANIC at [\w.\-]{1,80}:\d+:(?P<func>" + NAME + r")\(\)")
 
 FORMATS: tuple[Format, ...] = (
     # ---- sanitizers ---------------------------------------------------------------------
@@ -140,8 +145,9 @@ FORMATS: tuple[Format, ...] = (
       skips=("ubsan",)),
     # ---- faults (the RIP/PC line names the guilty function) -------------------------------
     F("null-deref", K.NULL_DEREF,
+      # powerpc 5.2+ (arch/powerpc/mm/fault.c): "BUG: Kernel NULL pointer dereference on read at 0x00000010"
       _rx(r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference, address)"
-          r"|Unable to handle kernel NULL pointer dereference"),
+          r"|Unable to handle kernel NULL pointer dereference|BUG: Kernel NULL pointer dereference on (?:read|write|execute)"),
       "BUG: unable to handle kernel NULL pointer dereference in {func}", FAULT,
       alts=("bad-access in {func}",), absorbs=_rx(r"^(?:Oops|Internal error: Oops|#PF:)")),
     F("paging", K.PAGING_REQUEST,
@@ -307,7 +313,7 @@ FORMATS: tuple[Format, ...] = (
     F("page-alloc", K.PAGE_ALLOC_FAILURE, _rx(r"(?P<comm>\S{1,64}): page allocation failure: order:(?P<order>\d+)"),
       "page allocation failure in {func}", TRACE),
     F("warn-urb", K.WARNING, _rx(_WARN_AT + r"drivers/usb/core/urb\.c:\d+ (?:at )?usb_submit_urb"),
-      "WARNING in {func}/usb_submit_urb", FAULT, skips=("usb_urb",), fallback_title="WARNING in corrupted/usb_submit_urb"),
+      "WARNING in {func}/usb_submit_urb", FAULT, skips=("usb_urb",), fallback_title="WARNING in usb_submit_urb"),
     F("warn-odebug", K.WARNING, _rx(_WARN_AT + r"lib/debugobjects\.c:\d+ (?:at )?debug_print_object"),
       "WARNING: ODEBUG bug in {func}", FAULT, skips=("odebug",)),
     F("warn-refcount", K.REFCOUNT, _rx(_WARN_AT + r"lib/refcount\.c:\d+"),
@@ -373,17 +379,61 @@ FORMATS: tuple[Format, ...] = (
     F("rust-panic", K.RUST_PANIC, _rx(r"rust_kernel: panicked at"), "{rustmsg} in {func}", TRACE,
       skips=("rust",), detail=_rx(r"^(?P<rustmsg>[a-z].{2,100})$")),
     F("info-alloc", K.BUG_OTHER, _rx(r"^INFO: (?:Allocated|Freed) in (?P<hfunc>" + NAME + r")"), "{line}", no_stack=True),
+    # ---- OpenZFS / SPL (out of tree): spl_panic() prints the failed assertion, then "PANIC at
+    # file.c:LINE:func()", then spl_dumpstack()'s "Showing stack for process N" and the stack.
+    # zfs_panic_recover() prints "PANIC: zfs: <message> (values)"; SPL 0.6 printed "SPLError:
+    # PID:0:(file.c:LINE:func()) ASSERTION(...) failed" and "SPL: Showing stack for process N".
+    F("zfs-verify", K.OPENZFS, _rx(r"^(?P<assert>(?:VERIFY|ASSERT)\w{0,3}\(.{1,200}?\)) failed"),
+      "ZFS: {assert} failed in {func}", (_ZFS_PANIC_FUNC, CALL_TRACE, STACK), skips=("openzfs",),
+      absorbs=_rx(r"^PANIC at |^Showing stack for process"), fallback_title="ZFS: {assert} failed",
+      keep_numbers=True, module="zfs"),
+    F("zfs-panic-at", K.OPENZFS, _rx(r"^PANIC at (?P<src>[\w.\-]{1,80}):\d+:(?P<hfunc>" + NAME + r")\(\)"),
+      "ZFS: PANIC in {func}", (_ZFS_PANIC_FUNC, CALL_TRACE, STACK), skips=("openzfs",),
+      absorbs=_rx(r"^Showing stack for process"), module="zfs"),
+    F("zfs-panic-recover", K.OPENZFS, _rx(r"^PANIC: zfs: (?P<what>[^(]{2,150}?)(?: \(|$)"),
+      "ZFS: {what}", no_stack=True, keep_numbers=True, module="zfs"),
+    F("spl-error", K.OPENZFS,
+      _rx(r"^SPLError: \d+:\d+:\((?P<src>[\w.\-]{1,80}):\d+:(?P<hfunc>" + NAME + r")\(\)\) (?P<what>.{2,150}?)(?: \(|$)"),
+      "ZFS: {what} in {func}", (FUNC(r"^SPLError: \d+:\d+:\([\w.\-]{1,80}:\d+:(?P<func>" + NAME + r")\(\)"), CALL_TRACE, STACK),
+      skips=("openzfs",), absorbs=_rx(r"^(?:SPL: )?Showing stack for process|^SPLError: "), keep_numbers=True,
+      module="zfs"),
 )
 
 BY_NAME = {f.name: f for f in FORMATS}
 
-# A trace without its banner (the excerpt starts at "Call Trace:" or at the x86 "Oops:" line).
-# A hard lockup whose banner was cut off: the NMI watchdog's perf callback is on the stack.
+# A paste without its banner (it starts at "Call Trace:", "CPU: ... PID:", "Hardware name:", the
+# RIP line, or the x86 "Oops:" line): parse._headerless infers the kind from what is there and
+# uses one of these; the report is truncated (cut at its start) and keeps its kind's title.
+_NO_BANNER = "no crash banner in the paste"
+_NEVER = re.compile(r"(?!x)x")
 HEADERLESS_HARD_LOCKUP = Format(
-    "headerless-hard-lockup", Kind.HARD_LOCKUP, re.compile(r"(?!x)x"), "BUG: hard lockup in {func}", (RIP, STACK),
+    "headerless-hard-lockup", Kind.HARD_LOCKUP, _NEVER, "BUG: hard lockup in {func}", (RIP, STACK),
     extractor="stall", skip_contexts=frozenset({Context.NMI}), alts=("stall in {func}",),
-    corrupted="no crash banner in the excerpt: hard lockup recognized by the NMI watchdog frames")
-HEADERLESS = Format("headerless", Kind.OTHER, re.compile(r"(?!x)x"), "kernel stack trace in {func}",
+    truncated=f"{_NO_BANNER}: a hard lockup by the NMI watchdog frames")
+HEADERLESS_SOFT_LOCKUP = Format(
+    "headerless-soft-lockup", Kind.SOFT_LOCKUP, _NEVER, "BUG: soft lockup in {func}", (RIP, STACK),
+    extractor="stall", alts=("stall in {func}",), truncated=f"{_NO_BANNER}: a soft lockup by the watchdog timer frames")
+HEADERLESS_WARNING = Format(
+    "headerless-warning", Kind.WARNING, _NEVER, "WARNING in {func}", (RIP, STACK),
+    truncated=f"{_NO_BANNER}: a WARNING by its __warn/report_bug frames or ud2 trap")
+HEADERLESS_BUG = Format(
+    "headerless-bug", Kind.KERNEL_BUG, _NEVER, "kernel BUG in {func}", (RIP, STACK), skips=("kernel_bug",),
+    truncated=f"{_NO_BANNER}: a kernel BUG by its trap handler frames")
+HEADERLESS_GPF = Format(
+    "headerless-gpf", Kind.GPF, _NEVER, "general protection fault in {func}", (RIP, STACK),
+    alts=("bad-access in {func}",), truncated=f"{_NO_BANNER}: a general protection fault by its handler frames")
+HEADERLESS_NULL_DEREF = Format(
+    "headerless-null-deref", Kind.NULL_DEREF, _NEVER, "BUG: unable to handle kernel NULL pointer dereference in {func}",
+    (RIP, STACK), alts=("bad-access in {func}",),
+    truncated=f"{_NO_BANNER}: a NULL pointer dereference by its page-fault frames and fault address")
+HEADERLESS_PAGING = Format(
+    "headerless-paging", Kind.PAGING_REQUEST, _NEVER, "BUG: unable to handle kernel paging request in {func}",
+    (RIP, STACK), skips=("kasan",), alts=("bad-access in {func}",),
+    truncated=f"{_NO_BANNER}: a page fault by its page-fault frames")
+HEADERLESS_HUNG_TASK = Format(
+    "headerless-hung-task", Kind.HUNG_TASK, _NEVER, "INFO: task hung in {func}", (STACK,), extractor="hang",
+    alts=("hang in {func}",), truncated=f"{_NO_BANNER}: a hung task by the blocked task's state line")
+HEADERLESS = Format("headerless", Kind.OTHER, _NEVER, "kernel stack trace in {func}",
                     (RIP, STACK), extractor="auto",
                     corrupted="no crash banner in the excerpt: titled by its frames only")
 
@@ -398,6 +448,7 @@ HEADER_HINT = re.compile(
     r"|Internal error: |Unhandled fault:|Alignment trap:|NETDEV WATCHDOG|page allocation failure|Unit Hang|tx_timeout|TX timeout"
     r"|Watchdog detected hard LOCKUP|rcu_(?:preempt|sched|bh) "
     r"|stack overflow|Insufficient stack|rust_kernel: panicked|unreferenced object|Badness at|DEBUG_LOCKS_WARN_ON|Invalid wait context"
+    r"|VERIFY|ASSERT|PANIC at |SPLError: "
 )
 
 # HEADER_HINT again, for scanning a whole log at once (parse._find_headers): a line has a match
@@ -414,7 +465,7 @@ _HINT_PIVOTED = (
     "Unhandled fault:", "Alignment trap:", "NETDEV WATCHDOG", "g(?<=pag)e allocation failure", "Unit Hang",
     "m(?<=tx_tim)eout", "TX timeout", "Watchdog detected hard LOCKUP", "u(?<=rcu)_(?:preempt|sched|bh) ",
     "w(?<=stack overflow)", "Insufficient stack", "p(?<=rust_kernel: p)anicked", "j(?<=unreferenced obj)ect",
-    "Badness at", "DEBUG_LOCKS_WARN_ON", "Invalid wait context",
+    "Badness at", "DEBUG_LOCKS_WARN_ON", "Invalid wait context", "VERIFY", "ASSERT", "PANIC at ", "SPLError: ",
 )
 
 
@@ -442,6 +493,7 @@ HEADER_NEED = re.compile(
     r"|^unreferenced object 0x|NETDEV WATCHDOG: |Unit Hang|tx_timeout:|TX timeout "
     r"|: page allocation failure: order:|^Badness at |Kernel panic - not syncing:"
     r"|unregister_netdevice: waiting for |VFS: |rust_kernel: panicked at"
+    r"|VERIFY|ASSERT|^PANIC at |^PANIC: zfs: |^SPLError: "
 )
 
 # Header-looking lines that are not crashes (kernel noise, debug chatter, test harness output).

@@ -42,6 +42,7 @@ class Kind(StrEnum):
     NETDEV_WATCHDOG = "netdev_watchdog"
     NETDEV_REFCOUNT = "netdev_refcount"  # unregister_netdevice: waiting for X to become free
     RUST_PANIC = "rust_panic"
+    OPENZFS = "openzfs"  # an OpenZFS/SPL assertion or panic: VERIFY(...) failed, PANIC at file.c:N:func()
     BUG_OTHER = "bug_other"
     OTHER = "other"
 
@@ -96,6 +97,20 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceError:
+    """A device or driver error printed just before a report ("usb 5-1: device descriptor read/64,
+    error -71", "EXT4-fs error (device sda1): ext4_lookup:1855: ..."): context, and a weak clue."""
+
+    line: str  # the line as cleaned (prefixes removed)
+    driver: str | None = None  # the driver or subsystem that printed it ("usb", "au0828", "EXT4-fs")
+    device: str | None = None  # the device it names ("5-1", "0000:03:00.0", "sda1")
+    functions: tuple[str, ...] = ()  # kernel functions the line names ("ext4_lookup")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "driver": self.driver, "device": self.device, "functions": list(self.functions)}
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """One crash report found in a log (a log may hold several; the primary one comes first)."""
 
@@ -104,16 +119,29 @@ class Report:
     alt_titles: tuple[str, ...] = ()
     guilty_frame: str | None = None
     frames: tuple[Frame, ...] = ()
-    corrupted: bool = False
+    corrupted: bool = False  # interleaved, garbled or without any usable frame: never matched confidently
     corrupted_reason: str | None = None
+    # cut short but consistent (no call trace after the RIP line, no banner before "CPU: ..."):
+    # kind, title and guilty frame stand; the matcher decides with its rule for partial reports
+    truncated: bool = False
+    truncated_reason: str | None = None
     kernel_version: str | None = None
     taint: str | None = None
+    taint_flags: tuple[str, ...] = ()  # the taint letters decoded ("O: out-of-tree module loaded")
     hardware: str | None = None
     comm: str | None = None
     pid: int | None = None
     cpu: int | None = None
     modules: tuple[str, ...] = ()
     guilty_file: str | None = None  # source file of the guilty frame when the trace is symbolized
+    guilty_module: str | None = None  # the module the guilty frame is in ("zfs"), None for vmlinux
+    # modules of this report that are not part of the kernel tree (flagged (O)/(P) in "Modules
+    # linked in", or known out-of-tree modules such as zfs and nvidia): see out_of_tree
+    out_of_tree_modules: tuple[str, ...] = ()
+    device_errors: tuple[DeviceError, ...] = ()  # device/driver errors printed just before the report
+    # frames of other stacks in the log that may hold the cause (a hung task's lock holder, other
+    # leaked objects): weaker evidence than ``frames`` (see sigmatch.trace.related)
+    related_frames: tuple[Frame, ...] = ()
     start_line: int = 0  # 0-based line numbers of the report in the cleaned log
     end_line: int = 0
     text: str = ""  # the report's lines, prefixes (timestamps, syslog) removed
@@ -125,6 +153,13 @@ class Report:
     def guilty_function(self) -> str | None:
         return self.guilty_frame
 
+    @property
+    def out_of_tree(self) -> str | None:
+        """The out-of-tree module the guilty frame is in, when it is in one: the crash is that
+        module's to explain (its maintainers), not an in-tree bug's."""
+        m = self.guilty_module
+        return m if m is not None and m in self.out_of_tree_modules else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
@@ -135,13 +170,21 @@ class Report:
             "frames": [f.to_dict() for f in self.frames],
             "corrupted": self.corrupted,
             "corrupted_reason": self.corrupted_reason,
+            "truncated": self.truncated,
+            "truncated_reason": self.truncated_reason,
             "kernel_version": self.kernel_version,
             "taint": self.taint,
+            "taint_flags": list(self.taint_flags),
             "hardware": self.hardware,
             "comm": self.comm,
             "pid": self.pid,
             "cpu": self.cpu,
             "modules": list(self.modules),
+            "guilty_module": self.guilty_module,
+            "out_of_tree_modules": list(self.out_of_tree_modules),
+            "out_of_tree": self.out_of_tree,
+            "device_errors": [d.to_dict() for d in self.device_errors],
+            "related_frames": [f.to_dict() for f in self.related_frames],
             "start_line": self.start_line,
             "end_line": self.end_line,
             "notes": list(self.notes),

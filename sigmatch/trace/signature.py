@@ -22,11 +22,15 @@ class Signature:
     low_information: bool = False
     corrupted: bool = False
     rules_version: str = ""
+    truncated: bool = False  # a partial report (see Report.truncated): decided by the partial-report rule
+    # False when the title names no crash class (a banner-less excerpt titled by its frames) or
+    # no location (a corrupted report): then it is no exact key, only a label
+    title_is_key: bool = True
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Exact keys: title first, then alternative titles."""
-        return (self.title, *self.alt_titles)
+        """Exact keys: title first (when it is one), then alternative titles."""
+        return (self.title, *self.alt_titles) if self.title_is_key else self.alt_titles
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,13 +43,18 @@ class Signature:
             "modules": list(self.modules),
             "low_information": self.low_information,
             "corrupted": self.corrupted,
+            "truncated": self.truncated,
+            "title_is_key": self.title_is_key,
             "rules_version": self.rules_version,
         }
 
 
 # A signature with fewer specific frames than this is "low information": it must not be
-# auto-matched confidently (all-generic stacks glue unrelated bugs together).
+# auto-matched confidently (all-generic stacks glue unrelated bugs together). A truncated report
+# (cut after its RIP line) has one strong frame, the faulting function: enough for the matcher's
+# partial-report rule, which asks more of the other evidence.
 MIN_SPECIFIC_FRAMES = 2
+MIN_SPECIFIC_FRAMES_TRUNCATED = 1
 
 
 @lru_cache(maxsize=16384)
@@ -91,11 +100,14 @@ def signature_of(report: Report, depth: int = 12) -> Signature:
     if report.guilty_frame and report.guilty_frame not in frames:
         specific += 1
     title, alt_titles = report.title, report.alt_titles
+    title_is_key = True
     if report.extra.get("title_from") == "frames":
         # A banner-less excerpt (mail quote, CVE description) titled by its top frame: that
-        # title names no crash class, so it is no exact key. "... in corrupted" is the form
-        # importers and the matcher already treat as "no title"; the frames stay the key.
-        title, alt_titles = title.rsplit(" in ", 1)[0] + " in corrupted", ()
+        # title names no crash class, so it is no exact key; the frames stay the key.
+        title_is_key, alt_titles = False, ()
+    elif report.corrupted and report.guilty_frame is None:
+        title_is_key = False  # "BUG: soft lockup": the crash class only, the same for every such bug
+    need = MIN_SPECIFIC_FRAMES_TRUNCATED if report.truncated and report.guilty_frame else MIN_SPECIFIC_FRAMES
     return Signature(
         kind=report.kind,
         title=title,
@@ -104,7 +116,9 @@ def signature_of(report: Report, depth: int = 12) -> Signature:
         guilty_function=report.guilty_frame,
         files=files,
         modules=tuple(dict.fromkeys(f.module for f in report.frames if f.module)),
-        low_information=specific < MIN_SPECIFIC_FRAMES or report.corrupted,
+        low_information=specific < need or report.corrupted,
         corrupted=report.corrupted,
         rules_version=report.rules_version,
+        truncated=report.truncated,
+        title_is_key=title_is_key,
     )

@@ -394,6 +394,10 @@ class LookupJob:
             elif s.errors:
                 notes.append(f"{name} answered in part: {'; '.join(dict.fromkeys(s.errors))[:400]}")
         notes.extend(extra_notes)
+        asked = [st.name for st in statuses if st.state is not SourceState.SKIPPED]
+        if asked and all(st.state is SourceState.ERROR for st in statuses if st.name in asked):
+            notes.insert(0, f"no upstream source answered ({', '.join(asked)}): nothing is known upstream, "
+                            "which is not the same as nothing found")
         return UpstreamResult(
             query=self.query.to_dict(),
             reports=tuple(m for m in messages if m.kind is MessageKind.REPORT),

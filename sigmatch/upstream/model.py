@@ -213,14 +213,25 @@ class UpstreamResult:
         return tuple(s.name for s in self.sources if s.state is SourceState.PENDING)
 
     @property
+    def failed(self) -> tuple[str, ...]:
+        """The sources asked, when every one of them failed (no network, DNS, refused): then
+        nothing is known, which is not the same as "nothing found"; () otherwise."""
+        asked = [s for s in self.sources if s.state is not SourceState.SKIPPED]
+        if asked and all(s.state is SourceState.ERROR for s in asked):
+            return tuple(s.name for s in asked)
+        return ()
+
+    @property
     def complete(self) -> bool:
-        return not self.pending
+        """Every source asked has answered (none pending, and not all of them failed)."""
+        return not self.pending and not self.failed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "query": dict(self.query),
             "complete": self.complete,
             "pending": list(self.pending),
+            "failed": list(self.failed),
             "elapsed_s": round(self.elapsed, 3),
             "budget_s": self.budget,
             "reports": [m.to_dict() for m in self.reports],

@@ -183,12 +183,23 @@ def syscall_prefixes() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out, key=lambda p: -len(p[0])))
 
 
+@cache
+def out_of_tree_modules() -> re.Pattern[str]:
+    """Known out-of-tree module names (out_of_tree.txt), as one whole-name regex."""
+    entries = [(n, e) for n, e, _ in _lines("out_of_tree.txt")]
+    for n, e in entries:
+        _compile("out_of_tree.txt", n, e)
+    return re.compile("(?:" + "|".join(f"(?:{e})" for _, e in entries) + r")\Z") if entries else re.compile(r"(?!x)x")
+
+
 def load_all() -> None:
     """Load and compile every rules file now (raises :class:`RuleFileError` on a bad entry)."""
     skip_list()
     pattern_union("stall_anchors.txt")
     pattern_union("hang_skip.txt")
     pattern_union("signature_glue.txt")
+    pattern_union("stack_bottoms.txt")
     class_skips()
     hang_buckets()
     syscall_prefixes()
+    out_of_tree_modules()
