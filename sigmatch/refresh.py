@@ -31,7 +31,7 @@ from sigmatch.catalog.catalog import Catalog, curated_entries
 from sigmatch.catalog.cve import IMPORTER_VERSION, ImportResult, Skipped, VulnsRepo, import_cve
 from sigmatch.catalog.model import KnownBug, Origin
 from sigmatch.catalog.overlay import CuratedUpdate
-from sigmatch.catalog.store import SnapshotStore, StoreMeta, utcnow
+from sigmatch.catalog.store import Snapshot, SnapshotStore, StoreMeta, utcnow
 from sigmatch.config import Settings
 from sigmatch.errors import CatalogError, ConfigError, SigmatchError
 from sigmatch.runtime import Runtime, build_runtime
@@ -170,7 +170,8 @@ def refresh(
         meta = store.read_meta()
         store.update_meta(last_attempt=started)
         try:
-            return _run(wanted, store, meta, rt, progress, full, started, t0)
+            return _run(_Run(wanted=wanted, store=store, meta=meta, runtime=rt, progress=progress, full=full,
+                             started=started, t0=t0, checked=dict(meta.curated_checked)))
         except SigmatchError as exc:
             store.update_meta(last_error=f"{started}: {exc}")
             raise
@@ -179,103 +180,136 @@ def refresh(
             raise
 
 
-def _run(
-    wanted: tuple[str, ...],
-    store: SnapshotStore,
-    meta: StoreMeta,
-    runtime: Runtime,
-    progress: Progress | None,
-    full: bool,
-    started: str,
-    t0: float,
-) -> RefreshReport:
-    from sigmatch import RULES_VERSION
+@dataclass(slots=True)
+class _Run:
+    """One refresh in progress: what it was asked to do, and what its steps found so far."""
 
-    settings = runtime.settings
-    notes: list[str] = []
-    snapshot = None
-    loaded = False
-
-    def current() -> Any:
-        nonlocal snapshot, loaded
-        if not loaded:
-            snapshot, loaded = (store.load() if meta.snapshot else None), True
-        return snapshot
-
-    # step 1: the CVE records
-    result: ImportResult | None = None
-    source: str | None = None
-    commit: str | None = None
-    if "cve" in wanted:
-        source = settings.cve_repo
-        repo = VulnsRepo(settings.data_dir / "vulns.git", source)
-        if meta.importer_version and meta.importer_version != IMPORTER_VERSION:
-            notes.append(f"importer version {meta.importer_version} -> {IMPORTER_VERSION}: full re-import")
-            full = True
-        if meta.rules_version and meta.rules_version != RULES_VERSION:
-            notes.append(f"parser rules {meta.rules_version} -> {RULES_VERSION}: full re-import")
-            full = True
-        if progress:
-            progress("fetch", 0, 1)
-        commit = repo.sync()
-        if progress:
-            progress("fetch", 1, 1)
-        if full or not meta.snapshot or commit != meta.cve_commit:
-            snap = current()
-            previous = {b.id: b for b in snap.bugs} if snap else {}
-            result = import_cve(repo, previous, meta.cve_commit if snap else None, full=full, progress=progress,
-                                commit=commit)
-            notes.extend(result.notes)
-        # else: nothing new upstream, the imported set stays as it is (not even loaded)
-
-    # steps 2-3: what upstream says about the curated entries
-    checked = dict(meta.curated_checked)
-    curated_report: dict[str, Any] = {}
+    wanted: tuple[str, ...]
+    store: SnapshotStore
+    meta: StoreMeta  # the store's meta when the refresh started
+    runtime: Runtime
+    progress: Progress | None
+    full: bool
+    started: str
+    t0: float
+    notes: list[str] = field(default_factory=list)
+    result: ImportResult | None = None  # step 1's import (None: not asked, or nothing new upstream)
+    source: str | None = None  # the CVE repository asked
+    commit: str | None = None  # its commit
+    checked: dict[str, str] = field(default_factory=dict)  # curated id -> when last checked upstream
+    curated_report: dict[str, Any] = field(default_factory=dict)
     overlay: dict[str, CuratedUpdate] | None = None  # None: the current snapshot's, unchanged
     curated_ids: tuple[str, ...] = ()
-    steps = tuple(s for s in CURATED_STEPS if s in wanted)
-    if steps and not settings.upstream_lookup:
+    _snapshot: Snapshot | None = None
+    _loaded: bool = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def current(self) -> Snapshot | None:
+        """The snapshot in force, loaded once and only when a step needs it."""
+        if not self._loaded:
+            self._snapshot, self._loaded = (self.store.load() if self.meta.snapshot else None), True
+        return self._snapshot
+
+    def step(self, name: str, done: int) -> None:
+        if self.progress:
+            self.progress(name, done, 1)
+
+
+def _run(run: _Run) -> RefreshReport:
+    """The steps in order (each looks at ``run.wanted`` itself), then the new snapshot or none."""
+    for step in _STEPS:
+        step(run)
+    if run.result is None and run.overlay is None:
+        return _unchanged(run)
+    return _save(run)
+
+
+def _cve_step(run: _Run) -> None:
+    """Step 1: import the CVE records changed since the last imported commit (all of them when the
+    importer or the parser rules changed)."""
+    if "cve" not in run.wanted:
+        return
+    from sigmatch import RULES_VERSION
+
+    meta = run.meta
+    run.source = run.settings.cve_repo
+    repo = VulnsRepo(run.settings.data_dir / "vulns.git", run.source)
+    if meta.importer_version and meta.importer_version != IMPORTER_VERSION:
+        run.notes.append(f"importer version {meta.importer_version} -> {IMPORTER_VERSION}: full re-import")
+        run.full = True
+    if meta.rules_version and meta.rules_version != RULES_VERSION:
+        run.notes.append(f"parser rules {meta.rules_version} -> {RULES_VERSION}: full re-import")
+        run.full = True
+    run.step("fetch", 0)
+    run.commit = repo.sync()
+    run.step("fetch", 1)
+    if run.full or not meta.snapshot or run.commit != meta.cve_commit:
+        snap = run.current()
+        previous = {b.id: b for b in snap.bugs} if snap else {}
+        run.result = import_cve(repo, previous, meta.cve_commit if snap else None, full=run.full,
+                                progress=run.progress, commit=run.commit)
+        run.notes.extend(run.result.notes)
+    # else: nothing new upstream, the imported set stays as it is (not even loaded)
+
+
+def _curated_step(run: _Run) -> None:
+    """Steps 2-3: what upstream says about the curated entries (stable releases, new reports)."""
+    steps = tuple(s for s in CURATED_STEPS if s in run.wanted)
+    if not steps:
+        return
+    if not run.settings.upstream_lookup:
         # nobody may be asked: not even the snapshot is loaded
-        curated_report = {"steps": list(steps), "checked": 0, "notes": [
+        run.curated_report = {"steps": list(steps), "checked": 0, "notes": [
             "upstream lookups are off (SIGMATCH_UPSTREAM_LOOKUP=off): curated entries not checked"]}
-        steps = ()
-    if steps:
-        from sigmatch.refresh_curated import refresh_curated
+        return
+    from sigmatch.refresh_curated import refresh_curated
 
-        snap = current()
-        before = dict(snap.overlay) if snap else {}
-        try:
-            curated = curated_entries(settings)
-        except SigmatchError as exc:
-            notes.append(f"curated entries could not be read ({exc}); steps {', '.join(steps)} skipped")
-        else:
-            curated_ids = tuple(b.id for b in curated)
-            imported = result.bugs if result is not None else (snap.bugs if snap else ())
-            # a cache of its own (tonight's pass must see tonight's upstream), the deployment's pace
-            client = runtime.upstream_client(cache=MemoryCache())
-            new_overlay, creport, checked = refresh_curated(
-                curated, before, imported, steps=steps, settings=settings, checked=checked, progress=progress,
-                client=client)
-            curated_report = creport.to_dict()
-            if new_overlay != before:
-                overlay = new_overlay
+    snap = run.current()
+    before = dict(snap.overlay) if snap else {}
+    try:
+        curated = curated_entries(run.settings)
+    except SigmatchError as exc:
+        run.notes.append(f"curated entries could not be read ({exc}); steps {', '.join(steps)} skipped")
+        return
+    run.curated_ids = tuple(b.id for b in curated)
+    imported = run.result.bugs if run.result is not None else (snap.bugs if snap else ())
+    # a cache of its own (tonight's pass must see tonight's upstream), the deployment's pace
+    client = run.runtime.upstream_client(cache=MemoryCache())
+    new_overlay, creport, run.checked = refresh_curated(
+        curated, before, imported, steps=steps, settings=run.settings, checked=run.checked,
+        progress=run.progress, client=client)
+    run.curated_report = creport.to_dict()
+    if new_overlay != before:
+        run.overlay = new_overlay
 
-    # step 4: validate and swap in a new snapshot when anything changed
-    if result is None and overlay is None:
-        store.update_meta(last_success=utcnow(), last_error=None, curated_checked=checked,
-                          **({"cve_source": source} if source else {}))
-        report = RefreshReport(
-            sources=wanted, snapshot_version=meta.version, previous_version=meta.version,
-            from_commit=commit, to_commit=commit, counts=dict(meta.counts), started=started,
-            finished=utcnow(), seconds=time.perf_counter() - t0, notes=tuple(notes), curated=curated_report,
-        )
-        store.update_meta(report=report.to_dict(ids_limit=50))
-        return report
-    if progress:
-        progress("save", 0, 1)
-    snap = current()
+
+# The steps of a refresh, in order.
+_STEPS: tuple[Callable[[_Run], None], ...] = (_cve_step, _curated_step)
+
+
+def _unchanged(run: _Run) -> RefreshReport:
+    """Nothing new: no new snapshot; the meta records the success and what was checked."""
+    meta = run.meta
+    run.store.update_meta(last_success=utcnow(), last_error=None, curated_checked=run.checked,
+                          **({"cve_source": run.source} if run.source else {}))
+    report = _report(run, meta.version, dict(meta.counts))
+    run.store.update_meta(report=report.to_dict(ids_limit=50))
+    return report
+
+
+def _save(run: _Run) -> RefreshReport:
+    """Step 4: validate the new snapshot and swap it in."""
+    from sigmatch import RULES_VERSION
+
+    run.step("save", 0)
+    snap = run.current()
+    result = run.result
     old_bugs = {b.id: b for b in snap.bugs} if snap else {}
     bugs = result.bugs if result is not None else tuple(old_bugs.values())
+    overlay, curated_ids = run.overlay, run.curated_ids
     if overlay is None:
         overlay = dict(snap.overlay) if snap else {}
         curated_ids = tuple(overlay)  # carried over as it was
@@ -283,18 +317,24 @@ def _run(
     counts = _counts(bugs)
     fields: dict[str, Any] = {}
     if result is not None:
-        fields = {"cve_commit": result.commit, "cve_source": source, "importer_version": IMPORTER_VERSION,
+        fields = {"cve_commit": result.commit, "cve_source": run.source, "importer_version": IMPORTER_VERSION,
                   "rules_version": RULES_VERSION}
-    new_meta = store.save(bugs, replace(meta, counts=counts, last_success=utcnow(), last_attempt=started,
-                                        last_error=None, curated_checked=checked, **fields), overlay)
-    if progress:
-        progress("save", 1, 1)
-    report = RefreshReport(
-        sources=wanted,
-        snapshot_version=new_meta.version,
-        previous_version=meta.version,
-        from_commit=result.previous_commit if result is not None else commit,
-        to_commit=result.commit if result is not None else commit,
+    new_meta = run.store.save(bugs, replace(run.meta, counts=counts, last_success=utcnow(), last_attempt=run.started,
+                                            last_error=None, curated_checked=run.checked, **fields), overlay)
+    run.step("save", 1)
+    report = _report(run, new_meta.version, counts)
+    run.store.update_meta(report=report.to_dict(ids_limit=50))
+    return report
+
+
+def _report(run: _Run, version: str, counts: dict[str, int]) -> RefreshReport:
+    result = run.result
+    return RefreshReport(
+        sources=run.wanted,
+        snapshot_version=version,
+        previous_version=run.meta.version,
+        from_commit=result.previous_commit if result is not None else run.commit,
+        to_commit=result.commit if result is not None else run.commit,
         full=result.full if result is not None else False,
         added=result.added if result is not None else (),
         changed=result.changed if result is not None else (),
@@ -302,12 +342,9 @@ def _run(
         skipped=result.skipped if result is not None else (),
         records_read=result.records if result is not None else 0,
         counts=counts,
-        started=started,
+        started=run.started,
         finished=utcnow(),
-        seconds=time.perf_counter() - t0,
-        notes=tuple(notes),
-        curated=curated_report,
+        seconds=time.perf_counter() - run.t0,
+        notes=tuple(run.notes),
+        curated=run.curated_report,
     )
-    store.update_meta(report=report.to_dict(ids_limit=50))
-    return report
-

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# Re-exported: the version value lives with the rest of the version code (trace/kversion.py).
+from sigmatch.trace.kversion import KernelVersion as KernelVersion
+
 
 class Origin(StrEnum):
     CURATED = "curated"
@@ -187,39 +190,6 @@ class KnownBug:
             withdrawn=d.get("withdrawn", False),
             source_path=d.get("source_path"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class KernelVersion:
-    """A kernel version string as found in a log or ``uname -r``."""
-
-    raw: str
-    major: int
-    minor: int
-    patch: int | None = None  # the stable sublevel; None for a bare mainline release
-    rc: int | None = None
-    distro: str | None = None  # "el7", "debian", "ubuntu", "amzn2", "gentoo", ...
-    local: str = ""  # everything after the upstream part
-    # False when the printed sublevel is not the upstream stable sublevel (Debian/Ubuntu ABI
-    # numbers, RHEL's frozen X.Y.0 base): then ``patch`` is None and only the branch is known.
-    sublevel_known: bool = True
-
-    @property
-    def branch(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    @property
-    def upstream(self) -> str:
-        base = self.branch if self.patch is None else f"{self.branch}.{self.patch}"
-        return base + (f"-rc{self.rc}" if self.rc is not None else "")
-
-    @property
-    def is_distribution(self) -> bool:
-        return self.distro is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"raw": self.raw, "upstream": self.upstream, "branch": self.branch, "rc": self.rc,
-                "distro": self.distro, "local": self.local, "sublevel_known": self.sublevel_known}
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import LCSseq
 
-from sigmatch.catalog.model import KernelVersion
-from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.match.index import (
     BugFeatures,
     CandidateIndex,
@@ -48,9 +46,8 @@ from sigmatch.match.index import (
     norm_title,
     path_dirs,
     path_words,
-    release_ordinal,
-    release_point,
 )
+from sigmatch.trace.kversion import KernelVersion, parse_kernel_version, release_ordinal, release_point
 from sigmatch.trace.model import Kind, Report
 from sigmatch.trace.signature import Signature, signature_of
 
@@ -64,7 +61,6 @@ EXAMPLE_KERNEL_NEAR = 0.8
 _CRASH_SITE = re.compile(
     r"^(?:WARNING: .{0,80}? at |kernel BUG at |RIP: \S+ |pc : \S+ )((?:[\w\-]+/)+[\w\-]+\.(?:c|h|rs)):\d+",
     re.M)
-_KERNEL_IN_TEXT = re.compile(r"(?:Not tainted|Tainted: [A-Z ]+?)\s+(\d+\.\d+[^\s]*)")
 _TITLE_FN = re.compile(r" in ([A-Za-z0-9_.$/]+)")
 _TITLE_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -179,10 +175,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         kind = item.kind.value
         low_info = sig.low_information
         corrupted = item.corrupted
-        kernel = kernel if kernel is not None else item.kernel_version
-        if kernel is None and item.text:
-            m = _KERNEL_IN_TEXT.search(item.text[:100_000])
-            kernel = m.group(1) if m else None
+        kernel = kernel if kernel is not None else item.kernel_version  # the parser's, never the raw text
     else:
         seq_src = list(item.frames)
         files_src = list(item.files)
