@@ -10,8 +10,9 @@ verdicts: :func:`parse_kernel_version`, :func:`version_from_log`, :func:`release
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from sigmatch.catalog.model import KernelVersion, KnownBug, Status, Verdict
+from sigmatch.catalog.model import KernelVersion, KnownBug, Status, VendorFix, Verdict
 from sigmatch.trace.kversion import (
     FINAL_RC,
     branch_key,
@@ -21,6 +22,7 @@ from sigmatch.trace.kversion import (
     parse_kernel_version,
     release_key,
     running_key,
+    vendor_version_cmp,
     version_from_log,
 )
 
@@ -40,7 +42,9 @@ __all__ = [
 def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     """What ``bug`` means for the ``running`` kernel.
 
-    Order of the checks:
+    The upstream rules below decide for the running kernel's upstream release; for a distribution
+    kernel that is its *base*, and :func:`_vendor_verdict` then says what is known about the
+    vendor's build (its changelog first, see there). Order of the upstream checks:
 
     1. no running version → ``unknown`` (with the best release to move to);
     2. a withdrawn fix / rejected CVE → ``unknown``;
@@ -61,7 +65,7 @@ def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     ``install`` is set only for ``affected``: a kernel that already carries the fix (``fixed``) is
     never told to install anything, and ``unknown`` names the release without asking for it.
     """
-    return _Verdicter(bug, running).run()
+    return _vendor_verdict(_Verdicter(bug, running).run(), bug, running)
 
 
 class _Verdicter:
@@ -126,19 +130,8 @@ class _Verdicter:
         parts: list[str] = []
         kv = self.kv
         if kv is not None and kv.distro is not None:
-            fix = self.bug.fixes[0] if self.bug.fixes else None
-            look_for = f" for {fix.short} \"{fix.subject}\"" if fix and fix.subject else (
-                f" for {fix.short}" if fix else "")
-            if kv.sublevel_known:
-                parts.append(
-                    f"{kv.raw} is a distribution kernel ({kv.distro}) based on upstream {kv.upstream}: "
-                    f"its vendor may have backported fixes under its own numbering, so check the "
-                    f"package changelog{look_for}.")
-            else:
-                parts.append(
-                    f"{kv.raw} is a distribution kernel ({kv.distro}) whose numbering does not follow "
-                    f"upstream stable releases (only branch {kv.stable_branch} is known) and which "
-                    f"carries backports under its own numbering: check the package changelog{look_for}.")
+            if not any(f.line == kv.vendor_line for f in self.bug.vendor_fixes):  # else its changelog speaks
+                parts.append(self._distro_caveat(kv))
         elif kv is not None and (kv.rc is not None or kv.local.startswith(("+", "-next", "-syzkaller"))
                                  or re.search(r"-\d+-g[0-9a-f]{6,}", kv.local)):
             parts.append(f"{kv.raw} is a development build: it may carry commits beyond {kv.upstream}.")
@@ -147,6 +140,20 @@ class _Verdicter:
         if self.bug.withdrawn and status is not Status.UNKNOWN:
             parts.append("The fix was withdrawn or the record rejected.")
         return " ".join(parts) or None
+
+    def _distro_caveat(self, kv: KernelVersion) -> str:
+        fix = self.bug.fixes[0] if self.bug.fixes else None
+        look_for = f" for {fix.short} \"{fix.subject}\"" if fix and fix.subject else (
+            f" for {fix.short}" if fix else "")
+        cves = f" or {', '.join(self.bug.cves[:3])}" if self.bug.cves else ""
+        tell = (f": check the package changelog{look_for}{cves}, or give it to `sigmatch refresh "
+                "--vendor-changelog` to have it read.")
+        if kv.sublevel_known:
+            return (f"{kv.raw} is a distribution kernel ({kv.vendor}) based on upstream {kv.upstream}: its "
+                    f"vendor may have backported fixes under its own numbering{tell}")
+        return (f"{kv.raw} is a distribution kernel ({kv.vendor}) whose numbering does not follow upstream "
+                f"stable releases (only branch {kv.stable_branch} is known) and which carries backports under "
+                f"its own numbering{tell}")
 
     # ---- the rules, in order
     def run(self) -> Verdict:
@@ -346,3 +353,103 @@ def _move_to(target: str | None, branch: str | None) -> str:
         return f"; the fix is in mainline {target} and later"
     return f"; the nearest newer branch with the fix is {branch} ({target})"
 
+
+
+# ------------------------------------------------------------------------ distribution kernels
+
+
+def _vendor_verdict(up: Verdict, bug: KnownBug, kv: KernelVersion | None) -> Verdict:
+    """A distribution kernel's verdict from its upstream base's (``up``), by these rules in order:
+
+    1. its vendor changelog (recorded by ``sigmatch refresh --vendor-changelog``) lists the fix at
+       or before this build → ``fixed`` ("carries the fix per its changelog");
+    2. the upstream base already carries the fix → ``fixed``;
+    3. the changelog lists the fix only from a later build of the same stream → ``affected``, and
+       that vendor build is the one to install (``unknown`` when the version cannot be placed
+       against it, or it is another stream);
+    4. the vendor's numbering hides the base's sublevel (RHEL ``4.18.0-513.el8``, Ubuntu
+       ``5.15.0-91-generic``, Debian ``6.1.0-18-amd64`` without its banner, SLES, UEK): the vendor
+       backports fixes and code into that kernel, so a base that lacks the fix, or predates the bug,
+       says nothing sure about the build → ``unknown``, with the base's status given;
+    5. otherwise (a build of a known upstream release: ``4.14.32-1.el7``, Fedora, Amazon Linux,
+       Debian/Ubuntu with their banner) the base's status stands; the caveat says the vendor may
+       have backported the fix.
+    """
+    if kv is None or kv.distro is None:
+        return up
+    v = replace(up, vendor=kv.vendor, base=kv.upstream, base_status=up.status)
+    facts = [f for f in bug.vendor_fixes if f.line == kv.vendor_line]
+    for rule in _VENDOR_RULES:
+        out = rule(v, kv, facts)
+        if out is not None:
+            return out
+    return v
+
+
+def _build_cmp(kv: KernelVersion, fix: VendorFix) -> int | None:
+    """-1 / 0 / 1 as the running build is older than, the same as or newer than the fix's build;
+    None when the version does not tell (same Debian ABI as a build in the middle of that ABI)."""
+    if kv.build and fix.build:
+        return vendor_version_cmp(kv.build, fix.build)
+    if kv.abi and fix.abi and kv.abi.isdigit() and fix.abi.isdigit():
+        a, b = int(kv.abi), int(fix.abi)
+        if a != b:
+            return -1 if a < b else 1
+        return 0 if fix.abi_first else None
+    return None
+
+
+_DIST_TAG = re.compile(r"\.(el\d+(?:_\d+)?(?:uek)?|fc\d+|amzn\d+)$")
+
+
+def _same_stream(kv: KernelVersion, fix: VendorFix) -> bool:
+    """An RPM build of the stream the changelog follows (``el8_9`` z-stream builds branch off ``el8``)."""
+    a = _DIST_TAG.search(kv.build or "")
+    b = _DIST_TAG.search(fix.build or "")
+    return a is None or b is None or a.group(1) == b.group(1)
+
+
+def _changelog_carries(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    for fix in facts:
+        c = _build_cmp(kv, fix)
+        if c is not None and c >= 0:
+            since = f"from build {fix.build} on" if fix.build else "in this build"
+            return replace(v, status=Status.FIXED, install=None,
+                           reason=f"Your vendor kernel {kv.raw} carries the fix per its changelog: it lists "
+                                  f"{fix.evidence} {since}.",
+                           vendor_fix=f"{fix.evidence}, listed {since} ({fix.source})")
+    return None
+
+
+def _base_fixed(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    return v if v.status is Status.FIXED else None
+
+
+def _changelog_later(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    for fix in facts:
+        c = _build_cmp(kv, fix)
+        note = f"{fix.evidence}, listed from build {fix.build} on ({fix.source})"
+        if c is not None and c < 0 and fix.exact and _same_stream(kv, fix):
+            return replace(v, status=Status.AFFECTED, install=fix.build, first_fixed=fix.build,
+                           fixed_branch=kv.vendor_line,
+                           reason=f"The vendor changelog lists the fix from build {fix.build} on ({fix.evidence}); "
+                                  f"{kv.raw} is an older build.", vendor_fix=note)
+        return replace(v, status=Status.UNKNOWN, install=None,
+                       reason=f"The vendor changelog lists the fix from build {fix.build} on ({fix.evidence}), and "
+                              f"the version {kv.raw} does not tell whether it is that build or a later one "
+                              f"of the same line.", vendor_fix=note)
+    return None
+
+
+def _hidden_base(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    if kv.sublevel_known or v.status not in (Status.AFFECTED, Status.NOT_AFFECTED):
+        return None
+    lacks = "lacks the fix" if v.status is Status.AFFECTED else "predates the bug"
+    may = "carry the fix" if v.status is Status.AFFECTED else "have the bug"
+    return replace(v, status=Status.UNKNOWN, install=None,
+                   reason=f"Upstream {kv.upstream}, the base of {kv.raw}, {lacks} ({v.reason.rstrip('.')}); "
+                          f"{kv.vendor} backports fixes and code into its kernels under its own numbering, so "
+                          f"this build may {may} all the same.")
+
+
+_VENDOR_RULES = (_changelog_carries, _base_fixed, _changelog_later, _hidden_base)
