@@ -47,7 +47,13 @@ from sigmatch.match.index import (
     path_dirs,
     path_words,
 )
-from sigmatch.trace.kversion import KernelVersion, parse_kernel_version, release_ordinal, release_point
+from sigmatch.trace.kversion import (
+    KernelVersion,
+    abi_shaped,
+    parse_kernel_version,
+    release_ordinal,
+    release_point,
+)
 from sigmatch.trace.model import Kind, Report
 from sigmatch.trace.signature import Signature, signature_of
 
@@ -114,7 +120,7 @@ def kernel_point(kernel: KernelVersion | str | None) -> KernelPoint | None:
         branch=kernel.branch,
         patch=kernel.patch if kernel.sublevel_known and kernel.patch else None,
         rc=kernel.rc is not None,
-        sublevel_known=kernel.sublevel_known,
+        sublevel_known=kernel.sublevel_known and not abi_shaped(kernel),
     )
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "FINAL_RC",
     "VERSION_TOKEN",
     "KernelVersion",
+    "abi_shaped",
     "banner_release",
     "branch_key",
     "branch_of",
@@ -204,6 +205,8 @@ _ABI_FLAVOUR_RE = re.compile(
     r"-(?P<abi>\d+(?:\.(?:bpo|deb\d+)\.\d+)?)-(?P<flavour>[a-z][a-z0-9-]*|686[a-z-]*)")
 _EL_RE = re.compile(r"\.el(?P<n>\d+)(?:_\d+)?(?P<uek>uek)?")
 _SUSE_RE = re.compile(r"^-\d{6}\.[\d.]*?(?:-(?P<flavour>[a-z][a-z0-9]*))?$")  # SLES: 5.14.21-150500.55.39-default
+# "-00017-gf44d154d6", "-1-git-01766-gda6d9c8ecd00": a git describe build, not an ABI and a flavour.
+_DESCRIBE_TAIL = re.compile(r"-g[0-9a-f]{7,40}(?:-dirty)?$")
 _RPM_ARCH = re.compile(r"\.(?:x86_64|aarch64|ppc64le|ppc64|s390x|i[3-6]86|armv7hl|noarch)$")
 
 # Distributions whose kernels keep the upstream stable sublevel (with their own backports on top).
@@ -329,7 +332,7 @@ def _distribution(major: int, patch: int | None, local: str) -> _Distro:
             distro = name.format(*hit.groups())
             return _Distro(distro, True, rpm=bool(_RPM_FAMILIES.match(distro)))
     m = _ABI_FLAVOUR_RE.fullmatch(low)
-    if m and patch in (0, None):
+    if m and patch in (0, None) and not _DESCRIBE_TAIL.search(low):
         flavour = m["flavour"]
         if "bpo" in m["abi"] or ".deb" in m["abi"] or flavour in _DEBIAN_FLAVOURS:
             return _Distro("debian", False, abi=m["abi"], flavour=flavour)
@@ -396,6 +399,13 @@ def _with_banner(kv: KernelVersion, rest: str) -> KernelVersion:
         if up and kv.abi:
             return replace(kv, build=f"{kv.branch}.0-{kv.abi}.{up.group(1)}")
     return kv
+
+
+def abi_shaped(kv: KernelVersion) -> bool:
+    """The local part has a distribution ABI's shape (``X.Y.0-N-word``), git describe builds
+    (``6.13.0-rc3-00017-gf44d154d6``) included: the matcher's version signal reads only the branch
+    of such a build (it was tuned that way), though the verdict calls a describe build what it is."""
+    return kv.patch is None and _ABI_FLAVOUR_RE.fullmatch(kv.local.lower()) is not None
 
 
 def same_build(a: KernelVersion, b: KernelVersion) -> bool:
