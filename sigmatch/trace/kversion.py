@@ -229,7 +229,7 @@ _RPM_FAMILIES = re.compile(r"^(?:el\d+(?:uek)?|fedora\d+|amzn\d+|photon|azurelin
 
 _VENDOR_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^el(\d+)uek$"), "Oracle UEK (EL{0})"),
-    (re.compile(r"^el(\d+)$"), "Enterprise Linux {0} (RHEL, CentOS, Rocky, Alma, Oracle RHCK or a build for it)"),
+    (re.compile(r"^el(\d+)$"), "Enterprise Linux {0} (RHEL or a rebuild)"),
     (re.compile(r"^suse$"), "SUSE Linux Enterprise / openSUSE Leap"),
     (re.compile(r"^opensuse$"), "openSUSE Tumbleweed"),
     (re.compile(r"^debian$"), "Debian"),
