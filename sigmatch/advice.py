@@ -7,7 +7,11 @@ things in the same way, and none of them overstates:
   ("if this is that bug, ...") and it never says "affected" or "install";
 * a kernel that already carries the fix is told "fixed in your kernel" and is never told to
   install anything (:attr:`~sigmatch.catalog.model.Verdict.install` is only set for ``affected``);
-* only a confident match on a kernel that lacks the fix says "affected: install X or later".
+* only a confident match on a kernel that lacks the fix says "affected: install X or later";
+* a distribution kernel is judged by its vendor changelog when one was recorded ("carries the fix
+  per its vendor changelog"), else by its upstream base, and the words say so: the vendor may have
+  backported the fix, and where the vendor's numbering hides the base's sublevel nothing sure is
+  said either way (:func:`sigmatch.catalog.versions.verdict`).
 
 Pure: values in, strings out. Imports no web, Redis or HTTP code.
 """
@@ -76,8 +80,76 @@ def _kernel(v: Verdict | None) -> str:
     return f"your kernel {v.running}" if v is not None and v.running else "your kernel"
 
 
+def _listed(v: Verdict) -> str:
+    """``CVE-2024-49881, listed from build 4.18.0-540.el8 on``: the vendor changelog's word, without its source."""
+    return (v.vendor_fix or "").split(" (", 1)[0]
+
+
+def _vendor_confident(v: Verdict, k: str) -> Advice | None:
+    """The words for a distribution kernel whose verdict rests on its vendor changelog or its base."""
+    if v.vendor is None:
+        return None
+    if v.status is Status.FIXED and v.vendor_fix:
+        return Advice(v.status.value, "fixed", "fixed in your kernel",
+                      f"Fixed in your kernel: {k} carries the fix per its vendor changelog ({_listed(v)}); if it "
+                      "still crashes like this, it is probably another bug.", None, False)
+    if v.status is Status.AFFECTED and v.vendor_fix and v.install:
+        return Advice(v.status.value, "affected", "affected",
+                      f"{k.capitalize()} is affected: its vendor changelog lists the fix from build {v.install} on; "
+                      f"install {v.install} or later.", v.install, False)
+    if v.status is Status.AFFECTED and v.install:
+        return Advice(v.status.value, "affected", "affected",
+                      f"{k.capitalize()} is affected: it is based on upstream {v.base}, which lacks the fix; install "
+                      f"{v.install} or later{_where(v)}, or a vendor build based on it (the vendor may have "
+                      "backported the fix: check its changelog).", v.install, False)
+    if v.status is Status.UNKNOWN and v.base_status is Status.AFFECTED:
+        return Advice(v.status.value, "unknown", "cannot tell",
+                      f"It cannot be told whether {k} carries the fix: its upstream base {v.base} lacks it, and "
+                      f"{v.vendor} may have backported it" + (f"; the fix is in {v.first_fixed}{_where(v)}"
+                                                              if v.first_fixed else "")
+                      + ". Check its changelog, or give it to `sigmatch refresh --vendor-changelog`.", None, False)
+    if v.status is Status.UNKNOWN and v.base_status is Status.NOT_AFFECTED:
+        return Advice(v.status.value, "unknown", "cannot tell",
+                      f"It cannot be told whether {k} has this bug: its upstream base {v.base} predates it, but "
+                      f"{v.vendor} backports code into its kernels.", None, False)
+    if v.status is Status.UNKNOWN and v.vendor_fix:
+        return Advice(v.status.value, "unknown", "cannot tell",
+                      f"It cannot be told whether {k} carries the fix: its vendor changelog lists it "
+                      f"({_listed(v)}), and the version does not say which build this is.", None, False)
+    return None
+
+
+def _vendor_possible(v: Verdict, k: str) -> Advice | None:
+    """The conditional words for a distribution kernel (a match that is not confident)."""
+    if v.vendor is None:
+        return None
+    if v.status is Status.FIXED and v.vendor_fix:
+        return Advice(v.status.value, "possible", "fixed in your kernel",
+                      f"Fixed in your kernel: if this is that bug, {k} carries its fix per its vendor changelog "
+                      f"({_listed(v)}), so this crash is more likely something else.", None, True)
+    if v.status is Status.AFFECTED and v.vendor_fix and v.first_fixed:
+        return Advice(v.status.value, "possible", "possible match",
+                      f"If this is that bug, {k} does not carry its fix: its vendor changelog lists it from build "
+                      f"{v.first_fixed} on.", None, True)
+    if v.status is Status.AFFECTED and v.first_fixed:
+        return Advice(v.status.value, "possible", "possible match",
+                      f"If this is that bug, {k} (based on upstream {v.base}) does not carry its upstream fix unless "
+                      f"its vendor backported it; {v.first_fixed}{_where(v)} and later releases do.", None, True)
+    if v.status is Status.UNKNOWN and v.base_status in (Status.AFFECTED, Status.NOT_AFFECTED):
+        what = ("its upstream base {b} lacks the fix, and {vendor} may have backported it"
+                if v.base_status is Status.AFFECTED else
+                "its upstream base {b} predates the bug, but {vendor} backports code into its kernels")
+        return Advice(v.status.value, "possible", "possible match",
+                      f"If this is that bug, it cannot be told whether {k} carries its fix: "
+                      + what.format(b=v.base, vendor=v.vendor)
+                      + (f"; the fix is in {v.first_fixed}{_where(v)}" if v.first_fixed else "") + ".", None, True)
+    return None
+
+
 def _confident(v: Verdict | None) -> Advice:
     k = _kernel(v)
+    if v is not None and (vendor := _vendor_confident(v, k)) is not None:
+        return vendor
     if v is None:
         return Advice("unknown", "unknown", "cannot tell", "No kernel version is known, so there is no verdict.",
                       None, False)
@@ -106,6 +178,8 @@ def _confident(v: Verdict | None) -> Advice:
 
 def _possible(v: Verdict | None) -> Advice:
     k = _kernel(v)
+    if v is not None and (vendor := _vendor_possible(v, k)) is not None:
+        return vendor
     if v is None:
         return Advice("unknown", "possible", "possible match", "Possible match (not confident); no kernel version "
                       "is known.", None, True)

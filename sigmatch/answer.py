@@ -17,11 +17,12 @@ from typing import Any
 
 from sigmatch.advice import advise, answer_summary
 from sigmatch.catalog.model import KernelVersion
-from sigmatch.catalog.versions import parse_kernel_version, verdict, version_from_log
+from sigmatch.catalog.versions import verdict
 from sigmatch.errors import InputError
 from sigmatch.match.matcher import ALGORITHM_VERSION, Matcher
 from sigmatch.match.model import Match
 from sigmatch.textio import decode_log
+from sigmatch.trace.kversion import parse_kernel_version, same_build, version_from_log, with_log_details
 from sigmatch.trace.model import Report
 from sigmatch.trace.parse import RULES_VERSION, parse_log
 from sigmatch.trace.signature import Signature, signature_of
@@ -179,12 +180,22 @@ def _kernel_override(kernel: str) -> KernelVersion:
 
 
 def _log_kernel(reports: tuple[Report, ...], log: str) -> KernelVersion | None:
+    """The log's kernel: the first version the parser read from a report (as the whole log tells it:
+    Debian's and Ubuntu's boot banners add the upstream base), else one found anywhere in the log."""
     for r in reports:
         if r.kernel_version:
             kv = parse_kernel_version(r.kernel_version)
             if kv is not None:
-                return kv
+                return with_log_details(kv, log)
     return version_from_log(log)
+
+
+def _report_kernel(report: Report, log_kv: KernelVersion | None) -> KernelVersion | None:
+    """The kernel of one report: the version the parser read from it, else the log's."""
+    own = parse_kernel_version(report.kernel_version) if report.kernel_version else None
+    if own is None or (log_kv is not None and same_build(own, log_kv)):
+        return log_kv
+    return own
 
 
 def _dedup_key(sig: Signature) -> tuple[object, ...]:
@@ -257,8 +268,7 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         if len(answers) >= MAX_ANSWERED:
             skipped += 1
             continue
-        own = None if override is not None or not report.kernel_version else parse_kernel_version(report.kernel_version)
-        rkv = override or own or kv
+        rkv = override or _report_kernel(report, kv)
         found = matcher.match(report, top=top, kernel=rkv, report_index=idx, signature=sig)
         ranked = tuple(replace(m, verdict=verdict(m.bug, rkv)) for m in found if m.score >= MIN_LISTED_SCORE)
         seen[key] = len(answers)

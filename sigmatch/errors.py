@@ -4,6 +4,7 @@
 
     SigmatchError                      base: every error sigmatch raises on purpose
     ├── InputError                     the caller's input cannot be used (empty, binary, too large)
+    │   └── ChangelogError             a vendor changelog sigmatch does not understand (.name)
     ├── ConfigError                    a setting has a bad value           (.setting, .value)
     ├── CatalogError                   the known-bugs catalog cannot be built
     │   ├── SignatureFileError         a curated YAML file is wrong        (.path, .field, .problem)
@@ -31,6 +32,14 @@ class InputError(SigmatchError):
     def __init__(self, message: str, *, reason: str = "invalid") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ChangelogError(InputError):
+    """A file given as a vendor kernel changelog that is not one (or names no kernel build)."""
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message, reason="vendor_changelog")
+        self.name = name
 
 
 class ConfigError(SigmatchError):

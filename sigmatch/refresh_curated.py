@@ -39,11 +39,12 @@ from sigmatch.catalog.overlay import MAX_ATTACHED, CuratedUpdate, merge_stable
 from sigmatch.catalog.store import utcnow
 from sigmatch.config import Settings
 from sigmatch.errors import UpstreamError
+from sigmatch.trace.kversion import branch_of, stable_release
 from sigmatch.upstream.http import MemoryCache, UpstreamClient, build_url, client_from_settings
 from sigmatch.upstream.lookup import Query, lookup
 from sigmatch.upstream.lore import strip_subject
 from sigmatch.upstream.model import SourceState
-from sigmatch.upstream.stable import STABLE_VERSION_RE, Stable, branch_of, changelog_path, same_commit
+from sigmatch.upstream.stable import Stable, changelog_path, same_commit
 
 STEPS = ("stable", "upstream")
 PER_ENTRY_BUDGET = 60.0  # seconds one entry's upstream lookup may take
@@ -201,7 +202,7 @@ def _imported_releases(imported: Iterable[KnownBug]) -> dict[str, list[str]]:
     """fix sha (12 hex) -> stable releases the imported records name for it."""
     out: dict[str, list[str]] = {}
     for b in imported:
-        versions = [s.version for s in b.stable if s.version and STABLE_VERSION_RE.match(s.version)]
+        versions = [s.version for s in b.stable if s.version and stable_release(s.version)]
         if not versions:
             continue
         for f in b.fixes:
@@ -210,11 +211,11 @@ def _imported_releases(imported: Iterable[KnownBug]) -> dict[str, list[str]]:
 
 
 def _around(version: str) -> list[str]:
-    m = STABLE_VERSION_RE.match(version)
-    if not m:
+    sr = stable_release(version)
+    if sr is None:
         return []
-    major, minor, sub = (int(x) for x in m.groups())
-    return [f"{major}.{minor}.{sub + d}" for d in NEIGHBOURS if sub + d >= 1]
+    branch, sub = sr
+    return [f"{branch}.{sub + d}" for d in NEIGHBOURS if sub + d >= 1]
 
 
 def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list[str],
@@ -231,8 +232,9 @@ def _resolve_stable(run: _Run, bug: KnownBug, update: CuratedUpdate, hints: list
         if s.version and s.branch not in settled:
             candidates.setdefault(s.branch, []).extend(_around(s.version))
     for v in [*hints, *by_sha.get(sha[:12], ())]:
-        if STABLE_VERSION_RE.match(v) and branch_of(v) not in settled:
-            candidates.setdefault(branch_of(v), []).insert(0, v)  # a release upstream named is the best guess
+        b = branch_of(v) if stable_release(v) else None
+        if b is not None and b not in settled:
+            candidates.setdefault(b, []).insert(0, v)  # a release upstream named is the best guess
     absent = list(update.absent)
     found: list[StableFix] = []
     for branch, versions in candidates.items():
@@ -391,5 +393,5 @@ def _upstream(run: _Run, bug: KnownBug, prev: CuratedUpdate) -> tuple[tuple[Refe
     hints = [r.version for r in result.stable if any(same_commit(r.upstream_sha, s) for s in shas)]
     for b in result.bugzilla:
         if names_fix(b.commits):
-            hints.extend(v for v in b.fixed_in if STABLE_VERSION_RE.match(v))
+            hints.extend(v for v in b.fixed_in if stable_release(v))
     return tuple(found), hints

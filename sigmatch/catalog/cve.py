@@ -30,13 +30,14 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sigmatch.catalog.model import BugSignature, FixCommit, Introduced, KnownBug, Origin, Reference, StableFix
 from sigmatch.errors import ImportSourceError
+from sigmatch.trace.kversion import branch_of, is_mainline_release, release_key
 
 # Bump when what the importer extracts changes: a stored snapshot made by another version is
 # re-imported in full on the next refresh.
@@ -106,25 +107,12 @@ class ImportResult:
 # --------------------------------------------------------------------------- one record (pure)
 
 
-def _version_key(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", v))
+_LAST = (1 << 30,) * 5  # orders a string that is not a release after every release
 
 
-def _is_mainline(v: str) -> bool:
-    """``6.11``, ``6.11-rc3``; for 2.6 kernels ``2.6.38`` (2.6.x.y is the stable form)."""
-    base = v.split("-", 1)[0]
-    parts = base.split(".")
-    return len(parts) == (3 if base.startswith("2.6.") else 2) and all(p.isdigit() for p in parts)
-
-
-def _branch(v: str) -> str | None:
-    """Stable branch of a release: ``5.10.226`` -> ``5.10``; ``2.6.32.5`` -> ``2.6.32``."""
-    base = v.split("-", 1)[0]
-    parts = base.split(".")
-    if not all(p.isdigit() for p in parts):
-        return None
-    n = 3 if base.startswith("2.6.") else 2
-    return ".".join(parts[:n]) if len(parts) >= n else None
+def _order(v: str) -> tuple[int, ...]:
+    """Release order (trace/kversion.py's); a string that is not a release sorts last."""
+    return release_key(v) or _LAST
 
 
 def _shas(text: str | None) -> list[str]:
@@ -260,8 +248,46 @@ def bug_from_record(
 ) -> KnownBug | None:
     """The known bug one CVE record describes; ``None`` when the record is rejected (withdrawn).
 
-    Raises :class:`MalformedRecord` with a short reason when the record cannot be used.
+    Raises :class:`MalformedRecord` with a short reason when the record cannot be used. The steps:
+    :func:`_read_record` (the JSON's fields, checked), :func:`_releases` (the release rules over
+    the ``.dyad`` rows and the ``affected`` versions), then the facts built from them.
     """
+    rec = _read_record(cve_id, json_text)
+    if rec is None:
+        return None
+    rows = _dyad(dyad)
+    rel = _releases(rows, rec.semver)
+    sigs = signatures_in(rec.description, f"{cve_id} description") if with_traces else ()
+    return KnownBug(
+        id=cve_id,
+        title=rec.subject,
+        origin=Origin.CVE,
+        kinds=tuple(dict.fromkeys(s.kind for s in sigs if s.kind)),
+        signatures=sigs,
+        fixes=_fix_commits(_shas(sha1), rel, rec.subject, cve_id),
+        stable=_stable_facts(rel, cve_id),
+        introduced=_introduced(_shas(vulnerable), rel, rows, cve_id),
+        references=(Reference(kind="cve", value=cve_id, url=f"https://www.cve.org/CVERecord?id={cve_id}"),),
+        cves=(cve_id,),
+        files=rec.files,
+        functions=functions_in(rec.subject + "\n" + rec.description),
+        unfixed_branches=tuple(sorted(rel.unfixed, key=_order)),
+        source_path=path,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The fields of a CVE JSON record the importer reads."""
+
+    description: str
+    subject: str  # the fixing commit's subject (the description's first line after "resolved:")
+    files: tuple[str, ...]  # affected[].programFiles
+    semver: tuple[dict[str, Any], ...]  # affected[].versions[] entries with a string "version"
+
+
+def _read_record(cve_id: str, json_text: str | bytes) -> _Record | None:
+    """The record's fields, checked in this order; None for a rejected record."""
     try:
         doc = json.loads(json_text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -278,7 +304,25 @@ def bug_from_record(
         raise MalformedRecord("no containers.cna object")
     if isinstance(meta, dict) and meta.get("cveId") not in (None, cve_id):
         raise MalformedRecord(f"cveMetadata.cveId {meta.get('cveId')!r} differs from the file name")
-    descriptions = cna.get("descriptions")
+    description = _description(cna.get("descriptions"))
+    subject = _subject(description, cna.get("title") if isinstance(cna.get("title"), str) else None)
+    if not subject:
+        raise MalformedRecord("no description and no title")
+    affected = cna.get("affected")
+    if affected is not None and not isinstance(affected, list):
+        raise MalformedRecord("containers.cna.affected is not a list")
+    files: dict[str, None] = {}
+    semver: list[dict[str, Any]] = []
+    for block in affected or ():
+        if not isinstance(block, dict):
+            continue
+        files.update((f, None) for f in block.get("programFiles") or () if isinstance(f, str))
+        semver.extend(v for v in block.get("versions") or () if isinstance(v, dict) and isinstance(v.get("version"), str))
+    return _Record(description, subject, tuple(files), tuple(semver))
+
+
+def _description(descriptions: object) -> str:
+    """The English description (else the last one given)."""
     description = ""
     if isinstance(descriptions, list):
         for d in descriptions:
@@ -286,128 +330,164 @@ def bug_from_record(
                 description = d["value"]
                 if d.get("lang", "en").startswith("en"):
                     break
-    title = cna.get("title") if isinstance(cna.get("title"), str) else None
-    subject = _subject(description, title)
-    if not subject:
-        raise MalformedRecord("no description and no title")
-    affected = cna.get("affected")
-    if affected is not None and not isinstance(affected, list):
-        raise MalformedRecord("containers.cna.affected is not a list")
+    return description
 
-    src = cve_id
-    files: dict[str, None] = {}
-    semver: list[dict[str, Any]] = []
-    for block in affected or ():
-        if not isinstance(block, dict):
-            continue
-        for f in block.get("programFiles") or ():
-            if isinstance(f, str):
-                files.setdefault(f, None)
-        for v in block.get("versions") or ():
-            if isinstance(v, dict) and isinstance(v.get("version"), str):
-                semver.append(v)
 
-    rows = _dyad(dyad)
-    fix_shas = _shas(sha1)
-    # Releases by fixing sha, from the dyad; stable fixes per branch (the earliest release wins).
-    mainline_of: dict[str, str] = {}
-    stable: dict[str, tuple[str, str | None]] = {}
-    unfixed: dict[str, None] = {}
-    # A branch that got the bug by a stable backport: its first release with the bug.
-    branch_intro: dict[str, str] = {}
+# ------------------------------------------------------------- the release rules of one record
 
-    def note_intro(ver: str) -> None:
-        b = _branch(ver)
-        if b and not _is_mainline(ver) and (b not in branch_intro or _version_key(ver) < _version_key(branch_intro[b])):
-            branch_intro[b] = ver
 
-    for vuln_ver, _vuln_sha, fixed_ver, fixed_sha in rows:
-        note_intro(vuln_ver)
-        if fixed_ver == "0":
-            b = _branch(vuln_ver)
-            if b:
-                unfixed.setdefault(b, None)
-            continue
-        if _is_mainline(fixed_ver):
-            mainline_of.setdefault(fixed_sha, fixed_ver)
-            continue
-        b = _branch(fixed_ver)
-        if b and (b not in stable or _version_key(fixed_ver) < _version_key(stable[b][0])):
-            stable[b] = (fixed_ver, fixed_sha if _SHA.match(fixed_sha) else None)
-    mainline_release: str | None = None
-    intro_release: str | None = None
+@dataclass(slots=True)
+class _Releases:
+    """What a record's version data says, gathered by the release rules (filled in while they run)."""
+
+    mainline_of: dict[str, str] = field(default_factory=dict)  # fixing sha -> first mainline release
+    stable: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # branch -> (first fixed, backport sha)
+    unfixed: dict[str, None] = field(default_factory=dict)  # branches vulnerable with no fix
+    # a branch that got the bug by a stable backport -> its first release with the bug
+    branch_intro: dict[str, str] = field(default_factory=dict)
+    mainline_release: str | None = None  # affected[] original_commit_for_fix
+    intro_release: str | None = None  # affected[] plain "affected" version: the introducing release
+
+    def note_intro(self, ver: str) -> None:
+        b = branch_of(ver)
+        if b and not is_mainline_release(ver) and (
+                b not in self.branch_intro or _order(ver) < _order(self.branch_intro[b])):
+            self.branch_intro[b] = ver
+
+
+_DyadRow = tuple[str, str, str, str]  # vuln_ver, vuln_sha, fixed_ver, fixed_sha
+
+
+def _row_unfixed(r: _Releases, row: _DyadRow) -> bool:
+    """``fixed`` is ``0``: the vulnerable release's branch has no fix."""
+    if row[2] != "0":
+        return False
+    b = branch_of(row[0])
+    if b:
+        r.unfixed.setdefault(b, None)
+    return True
+
+
+def _row_mainline_fix(r: _Releases, row: _DyadRow) -> bool:
+    """Fixed in a mainline release: the first mainline release of that fixing sha."""
+    if not is_mainline_release(row[2]):
+        return False
+    r.mainline_of.setdefault(row[3], row[2])
+    return True
+
+
+def _row_stable_fix(r: _Releases, row: _DyadRow) -> bool:
+    """Fixed in a stable release: the earliest one of its branch wins."""
+    fixed_ver, fixed_sha = row[2], row[3]
+    b = branch_of(fixed_ver)
+    if b and (b not in r.stable or _order(fixed_ver) < _order(r.stable[b][0])):
+        r.stable[b] = (fixed_ver, fixed_sha if _SHA.match(fixed_sha) else None)
+    return True
+
+
+# Each .dyad row goes through these in order; the first that applies decides.
+_DYAD_RULES = (_row_unfixed, _row_mainline_fix, _row_stable_fix)
+
+
+def _sv_fix_release(r: _Releases, v: dict[str, Any]) -> bool:
+    """``versionType: original_commit_for_fix``: the first mainline release with the fix (the first entry)."""
+    if v.get("versionType") != "original_commit_for_fix" or r.mainline_release is not None:
+        return False
+    r.mainline_release = v["version"]
+    return True
+
+
+def _sv_stable_fix(r: _Releases, v: dict[str, Any]) -> bool:
+    """``unaffected`` with ``lessThanOrEqual: "6.1.*"``: fixed on branch 6.1 at ``version``."""
+    lte = v.get("lessThanOrEqual")
+    if v.get("versionType") != "semver" or v.get("status") != "unaffected" or not (
+            isinstance(lte, str) and lte.endswith(".*")):
+        return False
+    ver, b = v["version"], lte[:-2]
+    if b not in r.stable or _order(ver) < _order(r.stable[b][0]):
+        r.stable[b] = (ver, r.stable[b][1] if b in r.stable and r.stable[b][0] == ver else None)
+    return True
+
+
+def _sv_affected_branch(r: _Releases, v: dict[str, Any]) -> bool:
+    """``affected`` with ``lessThan``: vulnerable from ``version``; ``"5.10.220" < "5.11"`` leaves
+    the whole rest of the branch unfixed."""
+    lt = v.get("lessThan")
+    if v.get("versionType") != "semver" or v.get("status") != "affected" or not isinstance(lt, str):
+        return False
+    ver = v["version"]
+    r.note_intro(ver)
+    b = branch_of(ver)
+    if b and branch_of(lt) != b:
+        r.unfixed.setdefault(b, None)
+    return True
+
+
+def _sv_introducing(r: _Releases, v: dict[str, Any]) -> bool:
+    """A bare ``{"version": "2.6.38", "status": "affected"}``: the introducing release (the first such)."""
+    if v.get("versionType") is not None or v.get("status") != "affected" or r.intro_release is not None or (
+            v.get("lessThan") is not None or v.get("lessThanOrEqual") is not None):
+        return False
+    r.intro_release = v["version"]
+    return True
+
+
+# Each affected[] version entry goes through these in order; the first that applies decides.
+_SEMVER_RULES = (_sv_fix_release, _sv_stable_fix, _sv_affected_branch, _sv_introducing)
+
+
+def _releases(rows: list[_DyadRow], semver: tuple[dict[str, Any], ...]) -> _Releases:
+    r = _Releases()
+    for row in rows:
+        r.note_intro(row[0])
+        any(rule(r, row) for rule in _DYAD_RULES)
     for v in semver:
-        ver = v["version"]
-        vtype = v.get("versionType")
-        status = v.get("status")
-        lte = v.get("lessThanOrEqual")
-        lt = v.get("lessThan")
-        if vtype == "original_commit_for_fix" and mainline_release is None:
-            mainline_release = ver
-        elif vtype == "semver" and status == "unaffected" and isinstance(lte, str) and lte.endswith(".*"):
-            b = lte[:-2]
-            if b not in stable or _version_key(ver) < _version_key(stable[b][0]):
-                stable[b] = (ver, stable[b][1] if b in stable and stable[b][0] == ver else None)
-        elif vtype == "semver" and status == "affected" and isinstance(lt, str):
-            note_intro(ver)
-            b = _branch(ver)
-            if b and _branch(lt) != b:  # "5.10.220" < "5.11": the whole rest of the branch
-                unfixed.setdefault(b, None)
-        elif vtype is None and status == "affected" and lt is None and lte is None and intro_release is None:
-            intro_release = ver
-    for b in stable:
-        unfixed.pop(b, None)
+        any(rule(r, v) for rule in _SEMVER_RULES)
+    for b in r.stable:  # a branch with a fix is not unfixed
+        r.unfixed.pop(b, None)
+    return r
 
-    stable_shas = {sha for _, sha in stable.values() if sha}
+
+# ---------------------------------------------------------------- the facts built from them
+
+
+def _fix_commits(fix_shas: list[str], r: _Releases, subject: str, src: str) -> tuple[FixCommit, ...]:
+    """The mainline fixing commits (``.sha1``), each with its first mainline release."""
+    stable_shas = {sha for _, sha in r.stable.values() if sha}
     fixes: list[FixCommit] = []
     for sha in fix_shas:
-        if sha in stable_shas and sha not in mainline_of:
+        if sha in stable_shas and sha not in r.mainline_of:
             continue  # a stable backport listed beside the mainline fix
-        release = mainline_of.get(sha)
+        release = r.mainline_of.get(sha)
         if release is None and len(fix_shas) == 1:
-            release = mainline_release
+            release = r.mainline_release
         fixes.append(FixCommit(sha=sha, subject=subject, mainline=release, source=src))
     if not fixes:
-        for sha, release in mainline_of.items():
-            if _SHA.match(sha):
-                fixes.append(FixCommit(sha=sha, subject=subject, mainline=release, source=src))
+        fixes = [FixCommit(sha=sha, subject=subject, mainline=release, source=src)
+                 for sha, release in r.mainline_of.items() if _SHA.match(sha)]
     if not fixes and fix_shas:  # fixed only in a stable branch: keep that commit
         fixes.append(FixCommit(sha=fix_shas[0], subject=subject, mainline=None, source=src))
-    if fixes and fixes[0].mainline is None and mainline_release and fixes[0].sha not in stable_shas:
-        fixes[0] = FixCommit(sha=fixes[0].sha, subject=subject, mainline=mainline_release, source=src)
+    if fixes and fixes[0].mainline is None and r.mainline_release and fixes[0].sha not in stable_shas:
+        fixes[0] = FixCommit(sha=fixes[0].sha, subject=subject, mainline=r.mainline_release, source=src)
+    return tuple(fixes)
 
-    intro_shas = _shas(vulnerable)
-    if not intro_shas and intro_release:
-        intro_shas = [s for ver, s, _, _ in rows if ver == intro_release and _SHA.match(s)][:1]
-    introduced = (
-        Introduced(sha=intro_shas[0] if intro_shas else None, release=intro_release, source=src)
-        if intro_shas or intro_release else None
-    )
 
-    sigs = signatures_in(description, f"{cve_id} description") if with_traces else ()
-    funcs = functions_in(subject + "\n" + description)
-    stable_facts = [
-        StableFix(branch=b, version=ver, sha=sha, source=src, introduced=branch_intro.get(b))
-        for b, (ver, sha) in sorted(stable.items(), key=lambda kv: _version_key(kv[0]))
-    ]
-    stable_facts += [StableFix(branch=b, version=None, source=src, introduced=branch_intro.get(b))
-                     for b in sorted(unfixed, key=_version_key)]
-    return KnownBug(
-        id=cve_id,
-        title=subject,
-        origin=Origin.CVE,
-        kinds=tuple(dict.fromkeys(s.kind for s in sigs if s.kind)),
-        signatures=sigs,
-        fixes=tuple(fixes),
-        stable=tuple(stable_facts),
-        introduced=introduced,
-        references=(Reference(kind="cve", value=cve_id, url=f"https://www.cve.org/CVERecord?id={cve_id}"),),
-        cves=(cve_id,),
-        files=tuple(files),
-        functions=funcs,
-        unfixed_branches=tuple(sorted(unfixed, key=_version_key)),
-        source_path=path,
-    )
+def _introduced(intro_shas: list[str], r: _Releases, rows: list[_DyadRow], src: str) -> Introduced | None:
+    """The introducing commit (``.vulnerable``, else the dyad row of the introducing release)."""
+    if not intro_shas and r.intro_release:
+        intro_shas = [s for ver, s, _, _ in rows if ver == r.intro_release and _SHA.match(s)][:1]
+    if not (intro_shas or r.intro_release):
+        return None
+    return Introduced(sha=intro_shas[0] if intro_shas else None, release=r.intro_release, source=src)
+
+
+def _stable_facts(r: _Releases, src: str) -> tuple[StableFix, ...]:
+    """One fact per stable branch, fixed ones first, each in branch order."""
+    fixed = [StableFix(branch=b, version=ver, sha=sha, source=src, introduced=r.branch_intro.get(b))
+             for b, (ver, sha) in sorted(r.stable.items(), key=lambda item: _order(item[0]))]
+    unfixed = [StableFix(branch=b, version=None, source=src, introduced=r.branch_intro.get(b))
+               for b in sorted(r.unfixed, key=_order)]
+    return (*fixed, *unfixed)
 
 
 # --------------------------------------------------------------------------- the git repository
@@ -514,8 +594,8 @@ class VulnsRepo:
         out = self._run("diff", "--name-status", "--no-renames", "-z", old, new, "--", "cve/",
                         cwd=self.path).stdout
         ids: set[str] = set()
-        for field in out.split(b"\0"):
-            m = _CVE_PATH.search(field.decode("utf-8", "replace"))
+        for entry in out.split(b"\0"):
+            m = _CVE_PATH.search(entry.decode("utf-8", "replace"))
             if m:
                 ids.add(m.group(1))
         return ids
@@ -561,103 +641,155 @@ def import_cve(
     ``previous`` is the imported set of the last good snapshot (``id -> bug``) and
     ``previous_commit`` the commit it was made from; ``full=True`` re-reads every record.
     ``commit`` is the commit to import when the caller has already synced the repository.
+    Steps: sync (unless ``commit``), :func:`_plan` which records to read, then an
+    :class:`_ImportRun` over them in batches (:func:`_batches`).
     """
-    if commit is not None:
-        new = commit
-    else:
-        if progress:
-            progress("fetch", 0, 1)
-        new = repo.sync()
-        if progress:
-            progress("fetch", 1, 1)
+    new = commit if commit is not None else _sync(repo, progress)
+    plan = _plan(repo, previous_commit, new, full)
+    if plan.todo is None:  # nothing changed since the last import
+        return ImportResult(bugs=tuple(previous.values()), commit=new, previous_commit=previous_commit,
+                            full=False, notes=plan.notes)
+    run = _ImportRun(previous, plan.incremental)
+    total = len(plan.todo)
+    step = max(1, total // 100)
+    for i, (cid, files, contents) in enumerate(_batches(repo, plan)):
+        if progress and i % step == 0:
+            progress("import", i, total)
+        run.take(cid, files, contents)
+    if progress:
+        progress("import", total, total)
+    return run.result(new, previous_commit, total, plan.notes)
+
+
+def _sync(repo: VulnsRepo, progress: Progress | None) -> str:
+    if progress:
+        progress("fetch", 0, 1)
+    new = repo.sync()
+    if progress:
+        progress("fetch", 1, 1)
+    return new
+
+
+_Files = dict[str, tuple[str, str, int]]  # ext -> (path, blob sha, size) of one record
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    incremental: bool
+    notes: tuple[str, ...]
+    blobs: dict[str, _Files]  # every published record at the new commit
+    todo: list[str] | None  # the ids to read, sorted; None: nothing changed
+
+
+def _plan(repo: VulnsRepo, previous_commit: str | None, new: str, full: bool) -> _Plan:
+    """Incremental (the records changed since ``previous_commit``) or full (every record)."""
     notes: list[str] = []
-    incremental = bool(previous_commit) and not full and previous_commit is not None
+    incremental = bool(previous_commit) and not full
     if incremental and previous_commit is not None and not repo.has_commit(previous_commit):
         notes.append(f"last imported commit {previous_commit[:12]} is not in the repository: full import")
         incremental = False
     if incremental and previous_commit == new:
-        return ImportResult(bugs=tuple(previous.values()), commit=new, previous_commit=previous_commit,
-                            full=False, notes=tuple(notes))
+        return _Plan(False, tuple(notes), {}, None)
     blobs = repo.record_blobs(new)
     if incremental and previous_commit is not None:
         todo = sorted(repo.changed_ids(previous_commit, new))
     else:
         todo = sorted(blobs)
+    return _Plan(incremental, tuple(notes), blobs, todo)
 
-    result: dict[str, KnownBug] = dict(previous) if incremental else {}
-    added: list[str] = []
-    changed: list[str] = []
-    removed: list[str] = []
-    skipped: list[Skipped] = []
-    traces = 0
-    total = len(todo)
-    step = max(1, total // 100)
-    contents: dict[str, bytes] = {}
-    for i, cid in enumerate(todo):
-        if i % _BATCH == 0:  # read the records in batches: memory stays flat on a full import
-            batch = todo[i:i + _BATCH]
-            contents = repo.read_blobs(sha for c in batch for _, sha, size in blobs.get(c, {}).values()
-                                       if size <= _MAX_RECORD_BYTES)
-        if progress and i % step == 0:
-            progress("import", i, total)
-        files = blobs.get(cid, {})
-        bug: KnownBug | None = None
-        if "json" in files:
-            path, sha, _ = files["json"]
 
-            def get(ext: str, files: dict[str, tuple[str, str, int]] = files,
-                    contents: dict[str, bytes] = contents) -> str | None:
-                entry = files.get(ext)
-                return _text(contents.get(entry[1])) if entry else None
+def _batches(repo: VulnsRepo, plan: _Plan) -> Iterator[tuple[str, _Files, dict[str, bytes]]]:
+    """(id, its files, blob contents) for every id to read; contents are read from git
+    :data:`_BATCH` records at a time, so memory stays flat on a full import."""
+    todo = plan.todo or []
+    for start in range(0, len(todo), _BATCH):
+        batch = todo[start:start + _BATCH]
+        contents = repo.read_blobs(sha for c in batch for _, sha, size in plan.blobs.get(c, {}).values()
+                                   if size <= _MAX_RECORD_BYTES)
+        for cid in batch:
+            yield cid, plan.blobs.get(cid, {}), contents
 
-            try:
-                too_big = [f"{e} ({n} bytes)" for e, (_, _, n) in files.items() if n > _MAX_RECORD_BYTES]
-                if too_big:
-                    raise MalformedRecord(f"too large: {', '.join(too_big)}")
-                raw = contents.get(sha)
-                if raw is None:
-                    raise MalformedRecord("record file could not be read from git")
-                bug = bug_from_record(cid, path, raw, get("dyad"), get("sha1"), get("vulnerable"))
-            except MalformedRecord as exc:
-                skipped.append(Skipped(cid, f"{path}: {exc}"))
-                if cid in previous:  # keep the last good version of a record that became malformed
-                    result[cid] = previous[cid]
-                continue
-        elif files:
+
+class _ImportRun:
+    """The imported set being brought up to date, one record at a time."""
+
+    def __init__(self, previous: Mapping[str, KnownBug], incremental: bool) -> None:
+        self.previous = previous
+        self.incremental = incremental
+        self.bugs: dict[str, KnownBug] = dict(previous) if incremental else {}
+        self.added: list[str] = []
+        self.changed: list[str] = []
+        self.removed: list[str] = []
+        self.skipped: list[Skipped] = []
+        self.traces = 0
+
+    def take(self, cid: str, files: _Files, contents: dict[str, bytes]) -> None:
+        """Read one record: a bug (added, changed or the same), a withdrawal, or a skip."""
+        try:
+            bug = _read_files(cid, files, contents)
+        except MalformedRecord as exc:
+            self.skipped.append(Skipped(cid, f"{files['json'][0]}: {exc}"))
+            if cid in self.previous:  # keep the last good version of a record that became malformed
+                self.bugs[cid] = self.previous[cid]
+            return
+        if bug is None and files and "json" not in files:
             exts = ", ".join(sorted("." + e for e in files))
-            skipped.append(Skipped(cid, f"{next(iter(files.values()))[0]}: no .json record beside {exts}"))
+            self.skipped.append(Skipped(cid, f"{next(iter(files.values()))[0]}: no .json record beside {exts}"))
         if bug is None:
-            if cid in result or cid in previous:
-                result.pop(cid, None)
-                if cid in previous:
-                    removed.append(cid)
-            continue
+            self._withdraw(cid)
+            return
         if any(s.frames or s.title for s in bug.signatures):
-            traces += 1
-        old = previous.get(cid)
+            self.traces += 1
+        old = self.previous.get(cid)
         if old is None:
-            added.append(cid)
+            self.added.append(cid)
         elif old.to_dict() != bug.to_dict():
-            changed.append(cid)
-        result[cid] = bug
-    if not incremental:
-        removed.extend(sorted(set(previous) - set(result)))
-    if progress:
-        progress("import", total, total)
-    return ImportResult(
-        bugs=tuple(result[k] for k in sorted(result, key=_id_key)),
-        commit=new,
-        previous_commit=previous_commit,
-        full=not incremental,
-        added=tuple(added),
-        changed=tuple(changed),
-        removed=tuple(removed),
-        skipped=tuple(skipped),
-        records=total,
-        traces=traces,
-        notes=tuple(notes),
-    )
+            self.changed.append(cid)
+        self.bugs[cid] = bug
+
+    def _withdraw(self, cid: str) -> None:
+        if cid in self.bugs or cid in self.previous:
+            self.bugs.pop(cid, None)
+            if cid in self.previous:
+                self.removed.append(cid)
+
+    def result(self, commit: str, previous_commit: str | None, records: int, notes: tuple[str, ...]) -> ImportResult:
+        if not self.incremental:
+            self.removed.extend(sorted(set(self.previous) - set(self.bugs)))
+        return ImportResult(
+            bugs=tuple(self.bugs[k] for k in sorted(self.bugs, key=_id_key)),
+            commit=commit,
+            previous_commit=previous_commit,
+            full=not self.incremental,
+            added=tuple(self.added),
+            changed=tuple(self.changed),
+            removed=tuple(self.removed),
+            skipped=tuple(self.skipped),
+            records=records,
+            traces=self.traces,
+            notes=notes,
+        )
+
+
+def _read_files(cid: str, files: _Files, contents: dict[str, bytes]) -> KnownBug | None:
+    """The bug of one record's files; None when there is no ``.json`` or it is rejected."""
+    if "json" not in files:
+        return None
+    path, sha, _ = files["json"]
+    too_big = [f"{e} ({n} bytes)" for e, (_, _, n) in files.items() if n > _MAX_RECORD_BYTES]
+    if too_big:
+        raise MalformedRecord(f"too large: {', '.join(too_big)}")
+    raw = contents.get(sha)
+    if raw is None:
+        raise MalformedRecord("record file could not be read from git")
+
+    def text(ext: str) -> str | None:
+        entry = files.get(ext)
+        return _text(contents.get(entry[1])) if entry else None
+
+    return bug_from_record(cid, path, raw, text("dyad"), text("sha1"), text("vulnerable"))
 
 
 def _id_key(cve_id: str) -> tuple[int, ...]:
-    return _version_key(cve_id)
+    """``CVE-2024-9`` < ``CVE-2024-10``: the numbers of an id, in order."""
+    return tuple(int(p) for p in re.findall(r"\d+", cve_id))

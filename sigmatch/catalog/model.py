@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# Re-exported: the version value lives with the rest of the version code (trace/kversion.py).
+from sigmatch.trace.kversion import KernelVersion as KernelVersion
+
 
 class Origin(StrEnum):
     CURATED = "curated"
@@ -87,6 +90,24 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class VendorFix:
+    """A distribution kernel line that carries the fix, per its package changelog (``sigmatch refresh
+    --vendor-changelog``): from ``build`` on (:mod:`sigmatch.catalog.vendor`)."""
+
+    line: str  # the kernel line the changelog is for (KernelVersion.vendor_line): "el8", "debian-6.1", "ubuntu-5.15"
+    build: str | None  # the first build whose changelog entry lists the fix: "4.18.0-513.9.1.el8_9", "6.1.76-1"
+    evidence: str  # what the entry says: 'CVE-2024-1086' / 'subject "tcp: fix ..."' / 'commit 1234abcd5678'
+    source: str  # the changelog and its entry: "kernel-4.18.0-553.el8.changelog: [4.18.0-513.9.1.el8_9]"
+    abi: str | None = None  # Debian/Ubuntu ABI of that build ("18"), for kernels whose build is not known
+    abi_first: bool = False  # the build is the first of its ABI in the changelog: every build of that ABI has it
+    exact: bool = True  # False: the changelog says ``build`` carries it, not that earlier builds lack it (SUSE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "build": self.build, "evidence": self.evidence, "source": self.source,
+                "abi": self.abi, "abi_first": self.abi_first, "exact": self.exact}
+
+
+@dataclass(frozen=True, slots=True)
 class BugSignature:
     """One way a known bug shows up in a log. A bug may have several."""
 
@@ -125,6 +146,7 @@ class KnownBug:
     unfixed_branches: tuple[str, ...] = ()  # stable branches known vulnerable with no fix
     withdrawn: bool = False  # a CVE that was rejected, or a fix that was reverted
     source_path: str | None = None  # the YAML file or CVE record it came from
+    vendor_fixes: tuple[VendorFix, ...] = ()  # distribution kernels whose changelogs list the fix
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -157,6 +179,7 @@ class KnownBug:
             "unfixed_branches": list(self.unfixed_branches),
             "withdrawn": self.withdrawn,
             "source_path": self.source_path,
+            "vendor_fixes": [v.to_dict() for v in self.vendor_fixes],
         }
 
     @classmethod
@@ -186,40 +209,8 @@ class KnownBug:
             unfixed_branches=tuple(d.get("unfixed_branches", ())),
             withdrawn=d.get("withdrawn", False),
             source_path=d.get("source_path"),
+            vendor_fixes=tuple(VendorFix(**v) for v in d.get("vendor_fixes", ())),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class KernelVersion:
-    """A kernel version string as found in a log or ``uname -r``."""
-
-    raw: str
-    major: int
-    minor: int
-    patch: int | None = None  # the stable sublevel; None for a bare mainline release
-    rc: int | None = None
-    distro: str | None = None  # "el7", "debian", "ubuntu", "amzn2", "gentoo", ...
-    local: str = ""  # everything after the upstream part
-    # False when the printed sublevel is not the upstream stable sublevel (Debian/Ubuntu ABI
-    # numbers, RHEL's frozen X.Y.0 base): then ``patch`` is None and only the branch is known.
-    sublevel_known: bool = True
-
-    @property
-    def branch(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-    @property
-    def upstream(self) -> str:
-        base = self.branch if self.patch is None else f"{self.branch}.{self.patch}"
-        return base + (f"-rc{self.rc}" if self.rc is not None else "")
-
-    @property
-    def is_distribution(self) -> bool:
-        return self.distro is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"raw": self.raw, "upstream": self.upstream, "branch": self.branch, "rc": self.rc,
-                "distro": self.distro, "local": self.local, "sublevel_known": self.sublevel_known}
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +226,23 @@ class Verdict:
     caveat: str | None = None  # distribution-kernel caveat, unverified facts, ...
     # The release to move to: set only when the running kernel lacks the fix (``affected``). A kernel
     # that carries it (``fixed``: ``first_fixed`` is then "since when") is never told to install one.
+    # For a distribution kernel it is an upstream release to base on, or the vendor build its
+    # changelog names (``vendor_fix`` says so).
     install: str | None = None
+    # Distribution kernels: the vendor, the upstream release the kernel is based on (``6.1.76``;
+    # ``4.18`` when the vendor's numbering hides the sublevel), that base release's own status
+    # (``status`` is what can be said about the vendor kernel: a hidden base that lacks the fix is
+    # ``unknown``, since the vendor may have backported it), and what the vendor changelog recorded
+    # by ``sigmatch refresh --vendor-changelog`` says about the fix.
+    vendor: str | None = None
+    base: str | None = None
+    base_status: Status | None = None
+    vendor_fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "running": self.running, "branch": self.branch,
                 "first_fixed": self.first_fixed, "fixed_branch": self.fixed_branch,
-                "install": self.install, "reason": self.reason, "caveat": self.caveat}
+                "install": self.install, "reason": self.reason, "caveat": self.caveat,
+                "vendor": self.vendor, "base": self.base,
+                "base_status": self.base_status.value if self.base_status is not None else None,
+                "vendor_fix": self.vendor_fix}

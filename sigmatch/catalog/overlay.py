@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sigmatch.catalog.model import KnownBug, Reference, StableFix
+from sigmatch.catalog.model import KnownBug, Reference, StableFix, VendorFix
 
 FORMAT = 1
 MAX_ATTACHED = 20  # references a refresh may attach to one entry
@@ -44,15 +44,20 @@ class CuratedUpdate:
     # when a refresh last learned something new about this entry (when it last asked is in the
     # store's meta: asking and learning nothing must not make a new snapshot)
     updated: str | None = None
+    # distribution kernels whose changelogs list the fix (sigmatch.catalog.vendor)
+    vendor_fixes: tuple[VendorFix, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "bug_id": self.bug_id,
             "stable": [s.to_dict() for s in self.stable],
             "references": [r.to_dict() for r in self.references],
             "absent": list(self.absent),
             "updated": self.updated,
         }
+        if self.vendor_fixes:  # absent in snapshots made before vendor changelogs were read
+            d["vendor_fixes"] = [v.to_dict() for v in self.vendor_fixes]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CuratedUpdate:
@@ -62,11 +67,12 @@ class CuratedUpdate:
             references=tuple(Reference(**r) for r in d.get("references", ())),
             absent=tuple(str(a) for a in d.get("absent", ())),
             updated=d.get("updated"),
+            vendor_fixes=tuple(VendorFix(**v) for v in d.get("vendor_fixes", ())),
         )
 
     @property
     def empty(self) -> bool:
-        return not (self.stable or self.references or self.absent)
+        return not (self.stable or self.references or self.absent or self.vendor_fixes)
 
 
 Overlay = Mapping[str, CuratedUpdate]
@@ -107,6 +113,7 @@ def apply_update(bug: KnownBug, update: CuratedUpdate) -> KnownBug:
         stable=stable,
         references=(*bug.references, *attached),
         unfixed_branches=tuple(b for b in bug.unfixed_branches if b not in fixed_branches),
+        vendor_fixes=update.vendor_fixes or bug.vendor_fixes,
         extra={**bug.extra, "refreshed": {"updated": update.updated, "stable_verified": verified,
                                           "attached": len(attached)}},
     )

@@ -1,38 +1,30 @@
-"""Kernel versions as they appear in logs and ``uname -r``, release ordering, and verdicts.
+"""Verdicts: what a known bug means for the running kernel.
 
-Pure: no I/O. Three jobs:
-
-* :func:`parse_kernel_version` turns ``4.14.32-1.el7.x86_64``, ``6.1.0-18-amd64``,
-  ``6.8.0-rc3+`` ... into a :class:`KernelVersion` (upstream base, stable branch, rc, distribution);
-* :func:`release_key` / :func:`compare_releases` order release strings (``4.14.38`` > ``4.14.32``,
-  ``6.11`` > ``6.10.9``, ``6.11-rc3`` < ``6.11``);
-* :func:`verdict` says what a known bug means for the running kernel: ``affected``, ``fixed``,
-  ``not_affected`` or ``unknown``, the first release with the fix and why.
-
-Numbering quirks undone here, with where they come from:
-
-* Debian (``6.1.0-18-amd64``, ``4.9.0-0.bpo.8-amd64``) and Ubuntu (``5.15.0-91-generic``,
-  ``6.5.0-1014-azure``) print ``X.Y.0`` followed by their own ABI number: the upstream stable
-  sublevel is not in the string at all.
-* RHEL and its rebuilds (``3.10.0-1160.el7``, ``5.14.0-362.8.1.el9_3``, ``2.6.32-754.el6``) freeze
-  ``X.Y.0`` for a major release and backport on top: again no upstream sublevel.
-* Kernels built from upstream stable by a distribution (``4.14.32-1.el7`` custom builds,
-  ``5.10.209-198.858.amzn2``, ``6.6.30-gentoo``, ``4.14.11-coreos``, Fedora ``fc39``, Arch) keep
-  the upstream sublevel but may carry extra backports.
-* Mainline builds print sublevel 0 (``6.8.0-rc3``): ``6.8.0`` is the mainline release ``6.8``.
-  A trailing ``+`` (``CONFIG_LOCALVERSION_AUTO``) or ``-00123-gabcdef`` means commits on top of the
-  tag; ``-next-YYYYMMDD`` is linux-next; ``-syzkaller`` is syzbot's build of some tree.
-* 2.6-era releases have three numbers (``2.6.32``) and their stable releases four: the stable
-  branch there is ``2.6.32``, not ``2.6``.
-* Consoles and blog posts sometimes show ``–`` (en dash) for ``-``: treated the same.
+Pure: no I/O. :func:`verdict` says ``affected``, ``fixed``, ``not_affected`` or ``unknown``, the
+first release with the fix and why. Kernel version strings, release ordering and the version in a
+log are :mod:`sigmatch.trace.kversion`'s (re-exported here for the callers that read them with
+verdicts: :func:`parse_kernel_version`, :func:`version_from_log`, :func:`release_key`,
+:func:`compare_releases`, :func:`branch_of`).
 """
 
 from __future__ import annotations
 
-import functools
 import re
+from dataclasses import replace
 
-from sigmatch.catalog.model import KernelVersion, KnownBug, Status, Verdict
+from sigmatch.catalog.model import KernelVersion, KnownBug, Status, VendorFix, Verdict
+from sigmatch.trace.kversion import (
+    FINAL_RC,
+    branch_key,
+    branch_of,
+    compare_releases,
+    is_mainline_release,
+    parse_kernel_version,
+    release_key,
+    running_key,
+    vendor_version_cmp,
+    version_from_log,
+)
 
 __all__ = [
     "branch_of",
@@ -43,217 +35,6 @@ __all__ = [
     "version_from_log",
 ]
 
-_MAX_VERSION_CHARS = 200  # longer "version strings" are not versions: look at the head only
-_MAX_LOG_CHARS = 4_000_000  # version_from_log reads at most this much of a log
-
-# 2.6.32 / 4.14.32 / 6.11 / v6.11-rc3, then whatever the builder appended.
-_VERSION_RE = re.compile(
-    r"v?(?P<major>\d{1,2})\.(?P<minor>\d{1,3})(?:\.(?P<patch>\d{1,4}))?"
-    r"(?:-rc(?P<rc>\d{1,3}))?(?P<local>[^\s]*)"
-)
-_RELEASE_RE = re.compile(r"v?(\d{1,2})\.(\d{1,3})(?:\.(\d{1,4}))?(?:\.(\d{1,4}))?(?:-rc(\d{1,3}))?$")
-_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-"})
-
-# Debian kernel flavours (``linux-image-<abi>-<flavour>``); ``bpo`` marks a backports build.
-_DEBIAN_FLAVOURS = frozenset({
-    "amd64", "arm64", "686", "686-pae", "cloud-amd64", "cloud-arm64", "rt-amd64", "rt-arm64",
-    "armmp", "armmp-lpae", "marvell", "rpi", "powerpc64le", "s390x", "4kc-malta", "5kc-malta",
-    "octeon", "loongson-3", "mips32r2el", "mips64r2el", "riscv64", "686-pae-unsigned",
-})
-# Ubuntu flavours: generic plus the cloud/OEM kernels (``linux-azure`` prints ``-azure``, ...).
-_UBUNTU_FLAVOUR_RE = re.compile(
-    r"(generic|lowlatency|aws|azure|gcp|gke|gkeop|oracle|kvm|ibm|nvidia|raspi|oem|intel|realtime|"
-    r"xilinx|fips|hwe|lts|snapdragon|allwinner|bluefield|riscv)"
-)
-# -18-amd64 / -91-generic / -1014-azure / -0.bpo.8-amd64
-_ABI_FLAVOUR_RE = re.compile(r"-(?P<abi>\d+(?:\.bpo\.\d+)?)-(?P<flavour>[a-z][a-z0-9-]*|686[a-z-]*)")
-_EL_RE = re.compile(r"\.el(?P<n>\d+)(?:_\d+)?(?P<uek>uek)?")
-_SUSE_RE = re.compile(r"^-\d{6}\.")  # SLES: 5.14.21-150500.55.39-default
-_NEXT_RE = re.compile(r"-next-(\d{8})")
-
-# Distributions whose kernels keep the upstream stable sublevel (with their own backports on top).
-_SIMPLE_DISTROS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\.amzn(\d+)"), "amzn{0}"),
-    (re.compile(r"\.fc(\d+)"), "fedora{0}"),
-    (re.compile(r"-gentoo"), "gentoo"),
-    (re.compile(r"-coreos"), "coreos"),
-    (re.compile(r"-flatcar"), "flatcar"),
-    (re.compile(r"-arch\d"), "arch"),
-    (re.compile(r"-android\d+"), "android"),
-    (re.compile(r"\.ph\d"), "photon"),
-    (re.compile(r"-talos"), "talos"),
-    (re.compile(r"\.cm2|\.azl\d"), "azurelinux"),
-)
-
-
-def _norm(s: str) -> str:
-    return s[:_MAX_VERSION_CHARS].translate(_DASHES).strip()
-
-
-def parse_kernel_version(s: str) -> KernelVersion | None:
-    """The kernel version in ``s`` (a ``uname -r`` string or the version token of a log line).
-
-    Returns None when ``s`` does not start with something shaped like a kernel version.
-    Never raises on any string.
-    """
-    if not isinstance(s, str):
-        return None
-    text = _norm(s)
-    if text.lower().startswith("linux "):
-        text = text[6:].lstrip()
-    m = _VERSION_RE.match(text)
-    if m is None:
-        return None
-    major, minor = int(m["major"]), int(m["minor"])
-    if not 2 <= major <= 30:
-        return None
-    patch: int | None = int(m["patch"]) if m["patch"] is not None else None
-    rc = int(m["rc"]) if m["rc"] is not None else None
-    local = m["local"]
-    raw = m.group(0)
-    if local[:1].isdigit():
-        return None  # "6.1.123456": too many digits for a sublevel, not a version
-    distro, sublevel_known = _distribution(major, patch, local)
-    if not sublevel_known and major != 2:  # in 2.6.32 the third number is the release itself
-        patch = None
-    elif patch == 0 and major >= 3:
-        patch = None  # X.Y.0 is the mainline release X.Y
-    return KernelVersion(raw=raw, major=major, minor=minor, patch=patch, rc=rc, distro=distro,
-                         local=local, sublevel_known=sublevel_known)
-
-
-def _distribution(major: int, patch: int | None, local: str) -> tuple[str | None, bool]:
-    """(distribution name or None, whether the printed sublevel is the upstream one)."""
-    low = local.lower()
-    frozen_base = patch == 0 or (major == 2 and patch is not None)  # RHEL/SLES keep X.Y.0 (2.6.32)
-    el = _EL_RE.search(low)
-    if el:
-        name = f"el{el['n']}" + ("uek" if el["uek"] else "")
-        # RHEL-family kernels are X.Y.0-<build>.elN; a kernel.org release packaged for EL
-        # (ELRepo kernel-ml/lt, the Booking.com 4.14.32-1.el7 build) keeps its sublevel.
-        return name, not (frozen_base or el["uek"])
-    if _SUSE_RE.match(low):
-        return "suse", False
-    for pattern, name in _SIMPLE_DISTROS:
-        hit = pattern.search(low)
-        if hit:
-            return name.format(*hit.groups()), True
-    m = _ABI_FLAVOUR_RE.fullmatch(low)
-    if m and patch in (0, None):
-        flavour = m["flavour"]
-        if "bpo" in m["abi"] or flavour in _DEBIAN_FLAVOURS:
-            return "debian", False
-        if _UBUNTU_FLAVOUR_RE.match(flavour):
-            return "ubuntu", False
-        return "distribution", False
-    return None, True
-
-
-def version_from_log(text: str) -> KernelVersion | None:
-    """The running kernel's version as printed in a console log, or None.
-
-    Looks (in this order) at ``Linux version X``, the ``CPU: N PID: N Comm: x (Not) tainted X #N``
-    line every oops prints, and ``Kernel X on an arch`` getty banners.
-    """
-    if not isinstance(text, str) or not text:
-        return None
-    head = text[:_MAX_LOG_CHARS].translate(_DASHES)
-    for pattern in _LOG_PATTERNS:
-        m = pattern.search(head)
-        if m:
-            kv = parse_kernel_version(m.group(1))
-            if kv is not None:
-                return kv
-    return None
-
-
-_LOG_PATTERNS = (
-    re.compile(r"Linux version (\S{3,120})"),
-    re.compile(r"(?:Not tainted|Tainted: [A-Z ]{0,40}?)[ ]+(\d{1,2}\.\d{1,3}\S{0,120})[ ]+#"),
-    re.compile(r"(?:Not tainted|Tainted: [A-Z ]{0,40}?)[ ]+(\d{1,2}\.\d{1,3}\S{0,120})"),
-    re.compile(r"Kernel (\d{1,2}\.\d{1,3}\S{0,120}) on an? "),
-)
-
-
-# ---------------------------------------------------------------- release strings and ordering
-
-_FINAL = 10_000  # sorts a release after all of its release candidates
-
-
-def release_key(release: str) -> tuple[int, int, int, int, int] | None:
-    """An ordering key for an upstream release string: ``6.11-rc3`` < ``6.11`` = ``6.11.0`` < ``6.11.1``.
-
-    Returns None for anything that is not an upstream release (``4.14.y``, distribution strings).
-    """
-    if not isinstance(release, str):
-        return None
-    return _release_key(release)
-
-
-@functools.lru_cache(maxsize=8192)  # a catalog names a few thousand distinct releases at most
-def _release_key(release: str) -> tuple[int, int, int, int, int] | None:
-    m = _RELEASE_RE.match(_norm(release))
-    if m is None:
-        return None
-    major, minor = int(m[1]), int(m[2])
-    patch = int(m[3]) if m[3] else 0
-    fourth = int(m[4]) if m[4] else 0
-    if fourth and major != 2:
-        return None
-    rc = int(m[5]) if m[5] else _FINAL
-    return (major, minor, patch, fourth, rc)
-
-
-def compare_releases(a: str, b: str) -> int:
-    """-1, 0 or 1 as release ``a`` is older than, the same as or newer than ``b``.
-
-    Raises ValueError when either is not an upstream release string.
-    """
-    ka, kb = release_key(a), release_key(b)
-    if ka is None or kb is None:
-        raise ValueError(f"not a kernel release: {a if ka is None else b!r}")
-    return (ka > kb) - (ka < kb)
-
-
-def branch_of(release: str) -> str | None:
-    """The stable branch of a release: ``4.14.38`` → ``4.14``, ``6.11`` → ``6.11``, ``2.6.32.71`` → ``2.6.32``."""
-    key = release_key(release)
-    if key is None:
-        return None
-    if key[0] == 2:
-        return f"{key[0]}.{key[1]}.{key[2]}"
-    return f"{key[0]}.{key[1]}"
-
-
-def _is_mainline_release(release: str) -> bool:
-    """``6.11`` / ``6.11-rc3`` (a release made by Linus) as opposed to a stable ``6.11.4``."""
-    key = release_key(release)
-    if key is None:
-        return False
-    return key[3] == 0 if key[0] == 2 else key[2] == 0
-
-
-def _branch_key(branch: str) -> tuple[int, ...] | None:
-    key = release_key(branch)
-    if key is None:
-        return None
-    return key[:3] if key[0] == 2 else key[:2]
-
-
-def _running_branch(kv: KernelVersion) -> str:
-    if kv.major == 2 and kv.patch is not None:
-        return f"2.{kv.minor}.{kv.patch}"
-    return kv.branch
-
-
-def _running_key(kv: KernelVersion) -> tuple[int, int, int, int, int]:
-    """Release key of a running kernel whose sublevel is known (0 for a mainline build)."""
-    rc = kv.rc if kv.rc is not None else _FINAL
-    if kv.major == 2:
-        m = re.match(r"\.(\d{1,4})", kv.local)
-        return (kv.major, kv.minor, kv.patch or 0, int(m[1]) if m else 0, rc)
-    return (kv.major, kv.minor, kv.patch or 0, 0, rc)
-
 
 # ---------------------------------------------------------------------------------- verdicts
 
@@ -261,7 +42,9 @@ def _running_key(kv: KernelVersion) -> tuple[int, int, int, int, int]:
 def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     """What ``bug`` means for the ``running`` kernel.
 
-    Order of the checks:
+    The upstream rules below decide for the running kernel's upstream release; for a distribution
+    kernel that is its *base*, and :func:`_vendor_verdict` then says what is known about the
+    vendor's build (its changelog first, see there). Order of the upstream checks:
 
     1. no running version → ``unknown`` (with the best release to move to);
     2. a withdrawn fix / rejected CVE → ``unknown``;
@@ -282,7 +65,7 @@ def verdict(bug: KnownBug, running: KernelVersion | None) -> Verdict:
     ``install`` is set only for ``affected``: a kernel that already carries the fix (``fixed``) is
     never told to install anything, and ``unknown`` names the release without asking for it.
     """
-    return _Verdicter(bug, running).run()
+    return _vendor_verdict(_Verdicter(bug, running).run(), bug, running)
 
 
 class _Verdicter:
@@ -307,7 +90,7 @@ class _Verdicter:
         if best is None:
             # a stable list that names a mainline release ("6.11": "6.11") says the same thing
             for s in self.bug.stable:
-                if s.version and _is_mainline_release(s.version) and (
+                if s.version and is_mainline_release(s.version) and (
                     best is None or compare_releases(s.version, best[0]) < 0
                 ):
                     best = (s.version, s.verified)
@@ -335,7 +118,7 @@ class _Verdicter:
         return Verdict(
             status=status,
             running=kv.raw if kv else None,
-            branch=_running_branch(kv) if kv else None,
+            branch=kv.stable_branch if kv else None,
             first_fixed=first_fixed,
             fixed_branch=fixed_branch,
             reason=reason,
@@ -347,19 +130,8 @@ class _Verdicter:
         parts: list[str] = []
         kv = self.kv
         if kv is not None and kv.distro is not None:
-            fix = self.bug.fixes[0] if self.bug.fixes else None
-            look_for = f" for {fix.short} \"{fix.subject}\"" if fix and fix.subject else (
-                f" for {fix.short}" if fix else "")
-            if kv.sublevel_known:
-                parts.append(
-                    f"{kv.raw} is a distribution kernel ({kv.distro}) based on upstream {kv.upstream}: "
-                    f"its vendor may have backported fixes under its own numbering, so check the "
-                    f"package changelog{look_for}.")
-            else:
-                parts.append(
-                    f"{kv.raw} is a distribution kernel ({kv.distro}) whose numbering does not follow "
-                    f"upstream stable releases (only branch {_running_branch(kv)} is known) and which "
-                    f"carries backports under its own numbering: check the package changelog{look_for}.")
+            if not any(f.line == kv.vendor_line for f in self.bug.vendor_fixes):  # else its changelog speaks
+                parts.append(self._distro_caveat(kv))
         elif kv is not None and (kv.rc is not None or kv.local.startswith(("+", "-next", "-syzkaller"))
                                  or re.search(r"-\d+-g[0-9a-f]{6,}", kv.local)):
             parts.append(f"{kv.raw} is a development build: it may carry commits beyond {kv.upstream}.")
@@ -368,6 +140,20 @@ class _Verdicter:
         if self.bug.withdrawn and status is not Status.UNKNOWN:
             parts.append("The fix was withdrawn or the record rejected.")
         return " ".join(parts) or None
+
+    def _distro_caveat(self, kv: KernelVersion) -> str:
+        fix = self.bug.fixes[0] if self.bug.fixes else None
+        look_for = f" for {fix.short} \"{fix.subject}\"" if fix and fix.subject else (
+            f" for {fix.short}" if fix else "")
+        cves = f" or {', '.join(self.bug.cves[:3])}" if self.bug.cves else ""
+        tell = (f": check the package changelog{look_for}{cves}, or give it to `sigmatch refresh "
+                "--vendor-changelog` to have it read.")
+        if kv.sublevel_known:
+            return (f"{kv.raw} is a distribution kernel ({kv.vendor}) based on upstream {kv.upstream}: its "
+                    f"vendor may have backported fixes under its own numbering{tell}")
+        return (f"{kv.raw} is a distribution kernel ({kv.vendor}) whose numbering does not follow upstream "
+                f"stable releases (only branch {kv.stable_branch} is known) and which carries backports under "
+                f"its own numbering{tell}")
 
     # ---- the rules, in order
     def run(self) -> Verdict:
@@ -386,13 +172,13 @@ class _Verdicter:
 
     def _best_target(self, after_branch: str | None = None) -> tuple[str | None, str | None, bool]:
         """(first_fixed, fixed_branch, verified): nearest newer branch with a fix, else mainline."""
-        start = _branch_key(after_branch) if after_branch else None
+        start = branch_key(after_branch) if after_branch else None
         candidates = sorted(
-            ((bk, b, v) for b, v in self.stable.items() if (bk := _branch_key(b)) is not None
+            ((bk, b, v) for b, v in self.stable.items() if (bk := branch_key(b)) is not None
              and (start is None or bk > start)),
         )
         if self.mainline is not None:
-            mb = _branch_key(branch_of(self.mainline[0]) or "")
+            mb = branch_key(branch_of(self.mainline[0]) or "")
             candidates = [c for c in candidates if mb is None or c[0] < mb]
         if candidates:
             _, b, (version, verified) = candidates[0]
@@ -422,8 +208,8 @@ class _Verdicter:
         release, verified = self.mainline
         fix_key = release_key(release)
         assert fix_key is not None
-        running_branch = _branch_key(_running_branch(kv))
-        fix_branch = _branch_key(branch_of(release) or "")
+        running_branch = branch_key(kv.stable_branch)
+        fix_branch = branch_key(branch_of(release) or "")
         if running_branch is None or fix_branch is None or running_branch < fix_branch:
             return None
         self._note_unverified(f"first mainline release with the fix {release}", verified)
@@ -432,12 +218,12 @@ class _Verdicter:
                                  f"{kv.upstream} is newer than mainline {release}, the first release with the fix.",
                                  release, "mainline")
         # same branch as the mainline fix release
-        if kv.rc is None or (fix_key[4] != _FINAL and kv.rc >= fix_key[4]):
+        if kv.rc is None or (fix_key[4] != FINAL_RC and kv.rc >= fix_key[4]):
             return self._verdict(Status.FIXED,
-                                 f"{kv.upstream} is on branch {_running_branch(kv)}, which has carried the fix "
+                                 f"{kv.upstream} is on branch {kv.stable_branch}, which has carried the fix "
                                  f"since mainline {release}.",
                                  release, "mainline")
-        if fix_key[4] != _FINAL:
+        if fix_key[4] != FINAL_RC:
             return self._verdict(Status.AFFECTED,
                                  f"{kv.upstream} predates {release}, the release candidate that brought the fix.",
                                  release, "mainline")
@@ -451,12 +237,12 @@ class _Verdicter:
         releases of the branch never had it."""
         if not kv.sublevel_known:
             return None
-        branch = _running_branch(kv)
+        branch = kv.stable_branch
         for s in self.bug.stable:
             if s.branch != branch or not s.introduced or branch_of(s.introduced) != branch:
                 continue
             ikey = release_key(s.introduced)
-            if ikey is not None and _running_key(kv) < ikey:
+            if ikey is not None and running_key(kv) < ikey:
                 self._note_unverified(f"introduced on {branch} in {s.introduced}", s.verified)
                 return self._verdict(Status.NOT_AFFECTED,
                                      f"{kv.upstream} predates {s.introduced}, the {branch} release that brought "
@@ -464,7 +250,7 @@ class _Verdicter:
         return None
 
     def _stable_rule(self, kv: KernelVersion) -> Verdict | None:
-        branch = _running_branch(kv)
+        branch = kv.stable_branch
         hit = self.stable.get(branch)
         if hit is None:
             return None
@@ -475,7 +261,7 @@ class _Verdicter:
                                  f"Upstream {branch} carries the fix from {version}, but the version {kv.raw} "
                                  f"does not say which upstream {branch} release it is based on.",
                                  version, branch)
-        if _running_key(kv) >= (release_key(version) or _running_key(kv)):
+        if running_key(kv) >= (release_key(version) or running_key(kv)):
             return self._verdict(Status.FIXED,
                                  f"{kv.upstream} is at or past {version}, the first {branch} release with the fix.",
                                  version, branch)
@@ -484,7 +270,7 @@ class _Verdicter:
                              version, branch)
 
     def _unfixed_rule(self, kv: KernelVersion) -> Verdict | None:
-        branch = _running_branch(kv)
+        branch = kv.stable_branch
         if branch not in self.bug.unfixed_branches and not any(
                 s.branch == branch and s.version is None for s in self.bug.stable):
             return None
@@ -506,7 +292,7 @@ class _Verdicter:
             return None
         if not all(s.introduced and branch_of(s.introduced) == s.branch for s in self.bug.stable):
             return None
-        branch = _running_branch(kv)
+        branch = kv.stable_branch
         if any(s.branch == branch for s in self.bug.stable):
             return None
         where = ", ".join(f"{s.branch} (in {s.introduced})" for s in self.bug.stable)
@@ -521,17 +307,17 @@ class _Verdicter:
         ikey = release_key(intro.release)
         if ikey is None:
             return None
-        branch = _running_branch(kv)
-        if _is_mainline_release(intro.release):
-            rkey = _running_key(kv)
+        branch = kv.stable_branch
+        if is_mainline_release(intro.release):
+            rkey = running_key(kv)
             if not kv.sublevel_known:  # only the branch is known: compare its first release
-                rkey = (*rkey[:3], 0, _FINAL) if kv.major == 2 else (*rkey[:2], 0, 0, _FINAL)
+                rkey = (*rkey[:3], 0, FINAL_RC) if kv.major == 2 else (*rkey[:2], 0, 0, FINAL_RC)
             before = rkey < ikey
         else:
             # introduced by a stable backport: only says something about that branch
             if branch_of(intro.release) != branch or not kv.sublevel_known:
                 return None
-            before = _running_key(kv) < ikey
+            before = running_key(kv) < ikey
         if not before:
             return None
         self._note_unverified(f"introduced in {intro.release}", intro.verified)
@@ -539,7 +325,7 @@ class _Verdicter:
                              f"{kv.upstream} predates {intro.release}, where the bug came in.")
 
     def _predates_fix_rule(self, kv: KernelVersion) -> Verdict:
-        branch = _running_branch(kv)
+        branch = kv.stable_branch
         target, tbranch, verified = self._best_target(branch)
         if target is None and self.bug.fixes:
             fix = self.bug.fixes[0]
@@ -567,3 +353,103 @@ def _move_to(target: str | None, branch: str | None) -> str:
         return f"; the fix is in mainline {target} and later"
     return f"; the nearest newer branch with the fix is {branch} ({target})"
 
+
+
+# ------------------------------------------------------------------------ distribution kernels
+
+
+def _vendor_verdict(up: Verdict, bug: KnownBug, kv: KernelVersion | None) -> Verdict:
+    """A distribution kernel's verdict from its upstream base's (``up``), by these rules in order:
+
+    1. its vendor changelog (recorded by ``sigmatch refresh --vendor-changelog``) lists the fix at
+       or before this build → ``fixed`` ("carries the fix per its changelog");
+    2. the upstream base already carries the fix → ``fixed``;
+    3. the changelog lists the fix only from a later build of the same stream → ``affected``, and
+       that vendor build is the one to install (``unknown`` when the version cannot be placed
+       against it, or it is another stream);
+    4. the vendor's numbering hides the base's sublevel (RHEL ``4.18.0-513.el8``, Ubuntu
+       ``5.15.0-91-generic``, Debian ``6.1.0-18-amd64`` without its banner, SLES, UEK): the vendor
+       backports fixes and code into that kernel, so a base that lacks the fix, or predates the bug,
+       says nothing sure about the build → ``unknown``, with the base's status given;
+    5. otherwise (a build of a known upstream release: ``4.14.32-1.el7``, Fedora, Amazon Linux,
+       Debian/Ubuntu with their banner) the base's status stands; the caveat says the vendor may
+       have backported the fix.
+    """
+    if kv is None or kv.distro is None:
+        return up
+    v = replace(up, vendor=kv.vendor, base=kv.upstream, base_status=up.status)
+    facts = [f for f in bug.vendor_fixes if f.line == kv.vendor_line]
+    for rule in _VENDOR_RULES:
+        out = rule(v, kv, facts)
+        if out is not None:
+            return out
+    return v
+
+
+def _build_cmp(kv: KernelVersion, fix: VendorFix) -> int | None:
+    """-1 / 0 / 1 as the running build is older than, the same as or newer than the fix's build;
+    None when the version does not tell (same Debian ABI as a build in the middle of that ABI)."""
+    if kv.build and fix.build:
+        return vendor_version_cmp(kv.build, fix.build)
+    if kv.abi and fix.abi and kv.abi.isdigit() and fix.abi.isdigit():
+        a, b = int(kv.abi), int(fix.abi)
+        if a != b:
+            return -1 if a < b else 1
+        return 0 if fix.abi_first else None
+    return None
+
+
+_DIST_TAG = re.compile(r"\.(el\d+(?:_\d+)?(?:uek)?|fc\d+|amzn\d+)$")
+
+
+def _same_stream(kv: KernelVersion, fix: VendorFix) -> bool:
+    """An RPM build of the stream the changelog follows (``el8_9`` z-stream builds branch off ``el8``)."""
+    a = _DIST_TAG.search(kv.build or "")
+    b = _DIST_TAG.search(fix.build or "")
+    return a is None or b is None or a.group(1) == b.group(1)
+
+
+def _changelog_carries(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    for fix in facts:
+        c = _build_cmp(kv, fix)
+        if c is not None and c >= 0:
+            since = f"from build {fix.build} on" if fix.build else "in this build"
+            return replace(v, status=Status.FIXED, install=None,
+                           reason=f"Your vendor kernel {kv.raw} carries the fix per its changelog: it lists "
+                                  f"{fix.evidence} {since}.",
+                           vendor_fix=f"{fix.evidence}, listed {since} ({fix.source})")
+    return None
+
+
+def _base_fixed(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    return v if v.status is Status.FIXED else None
+
+
+def _changelog_later(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    for fix in facts:
+        c = _build_cmp(kv, fix)
+        note = f"{fix.evidence}, listed from build {fix.build} on ({fix.source})"
+        if c is not None and c < 0 and fix.exact and _same_stream(kv, fix):
+            return replace(v, status=Status.AFFECTED, install=fix.build, first_fixed=fix.build,
+                           fixed_branch=kv.vendor_line,
+                           reason=f"The vendor changelog lists the fix from build {fix.build} on ({fix.evidence}); "
+                                  f"{kv.raw} is an older build.", vendor_fix=note)
+        return replace(v, status=Status.UNKNOWN, install=None,
+                       reason=f"The vendor changelog lists the fix from build {fix.build} on ({fix.evidence}), and "
+                              f"the version {kv.raw} does not tell whether it is that build or a later one "
+                              f"of the same line.", vendor_fix=note)
+    return None
+
+
+def _hidden_base(v: Verdict, kv: KernelVersion, facts: list[VendorFix]) -> Verdict | None:
+    if kv.sublevel_known or v.status not in (Status.AFFECTED, Status.NOT_AFFECTED):
+        return None
+    lacks = "lacks the fix" if v.status is Status.AFFECTED else "predates the bug"
+    may = "carry the fix" if v.status is Status.AFFECTED else "have the bug"
+    return replace(v, status=Status.UNKNOWN, install=None,
+                   reason=f"Upstream {kv.upstream}, the base of {kv.raw}, {lacks} ({v.reason.rstrip('.')}); "
+                          f"{kv.vendor} backports fixes and code into its kernels under its own numbering, so "
+                          f"this build may {may} all the same.")
+
+
+_VENDOR_RULES = (_changelog_carries, _base_fixed, _changelog_later, _hidden_base)

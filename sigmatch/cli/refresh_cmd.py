@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
+from sigmatch.catalog.vendor import MAX_CHANGELOG_BYTES
 from sigmatch.cli.common import runtime_of
-from sigmatch.refresh import SOURCES, RefreshReport, refresh
+from sigmatch.errors import InputError
+from sigmatch.refresh import SOURCES, RefreshReport, VendorInput, refresh
 from sigmatch.runtime import Runtime
+from sigmatch.textio import decode_log
 
 
 def register(sub: Any) -> None:
@@ -24,6 +29,15 @@ def register(sub: Any) -> None:
     p.add_argument("--source", action="append", choices=SOURCES, dest="sources",
                    help="limit the refresh to this step (repeatable; default: all)")
     p.add_argument("--full", action="store_true", help="re-read every record, not only the changed ones")
+    p.add_argument("--vendor-changelog", action="append", default=[], metavar="FILE", dest="vendor_changelogs",
+                   help="a distribution kernel's package changelog to record (repeatable): `rpm -q --changelog "
+                        "kernel` output (RHEL, CentOS, Rocky, Alma, Oracle, Fedora, Amazon Linux, SUSE) or "
+                        "changelog.Debian(.gz) of a Debian or Ubuntu linux-image package; verdicts then say "
+                        "whether that vendor kernel carries a fix by its changelog. Alone, it runs only the "
+                        "vendor step")
+    p.add_argument("--vendor-build", metavar="VERSION", default=None,
+                   help="the build the (one) --vendor-changelog belongs to, as `uname -r` prints it, when its "
+                        "entries name none (SUSE) or to override the newest entry's")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(func=run)
 
@@ -90,6 +104,7 @@ def summary(report: RefreshReport) -> str:
     lines.append(f"  imported catalog: {c.get('bugs', 0)} bugs, {c.get('with_fix', 0)} with a fix, "
                  f"{c.get('with_stable', 0)} with stable releases, {c.get('with_trace', 0)} with a crash signature")
     lines.extend(_curated_lines(report.curated))
+    lines.extend(_vendor_lines(report.vendor))
     snap = report.snapshot_version or "none yet"
     lines.append(f"  snapshot {snap}" + (f" (was {report.previous_version})"
                                           if report.previous_version and report.previous_version != snap else ""))
@@ -115,9 +130,51 @@ def _curated_lines(c: dict[str, Any]) -> list[str]:
     return lines
 
 
+def read_changelog(path: Path) -> bytes:
+    """A changelog file's bytes; ``changelog.Debian.gz`` as Debian ships it is decompressed (bounded)."""
+    with path.open("rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        if head == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=f) as gz:
+                data = gz.read(MAX_CHANGELOG_BYTES + 1)
+        else:
+            data = f.read(MAX_CHANGELOG_BYTES + 1)
+    if len(data) > MAX_CHANGELOG_BYTES:
+        raise InputError(f"{path.name}: larger than {MAX_CHANGELOG_BYTES >> 20} MiB, not a kernel changelog",
+                         reason="vendor_changelog")
+    return data
+
+
+def _read_changelogs(paths: list[str], build: str | None) -> list[VendorInput]:
+    if build is not None and len(paths) != 1:
+        raise InputError("--vendor-build names the build of one --vendor-changelog", reason="vendor_changelog")
+    out: list[VendorInput] = []
+    for path in paths:
+        try:
+            text = decode_log(read_changelog(Path(path)))
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                             reason="vendor_changelog") from exc
+        out.append((Path(path).name, text, build))
+    return out
+
+
+def _vendor_lines(v: dict[str, Any]) -> list[str]:
+    if not v:
+        return []
+    lines = [f"  vendor changelogs: {len(v.get('changelogs', ()))} recorded, {v.get('bugs', 0)} known bugs "
+             f"named by them, {v.get('changed', 0)} changed"]
+    lines.extend(f"  vendor: {c}" for c in v.get("changelogs", ()))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(sys.stderr)
-    report = refresh(tuple(args.sources or SOURCES), runtime=runtime_of(args), progress=progress, full=args.full)
+    logs = _read_changelogs(args.vendor_changelogs, args.vendor_build)
+    sources = tuple(args.sources or (("vendor",) if logs else SOURCES))
+    report = refresh(sources, runtime=runtime_of(args), progress=progress, full=args.full,
+                     vendor_changelogs=logs)
     if args.json:
         print(json.dumps(report.to_dict(ids_limit=None), indent=1))
     else:

@@ -28,6 +28,11 @@ from dataclasses import dataclass, field
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import KnownBug, Origin
 
+# The release line is trace/kversion.py's (release_ordinal and release_point re-exported for the scorer's tests).
+from sigmatch.trace.kversion import release_ordinal as release_ordinal
+from sigmatch.trace.kversion import release_point as release_point
+from sigmatch.trace.kversion import release_position
+
 # Identifiers in fix subjects and record text: kernel symbols are snake_case or end with "()".
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}(?:\(\))?")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -38,9 +43,6 @@ _INFO_LEAK = re.compile(r"(?i)\b(?:info(?:rmation)?|data|stack|kernel|uninit\w*|
 _MEMORY_LEAK = re.compile(r"(?i)\b(?:memory|mem|refcount|resource|reference|object|skb|page)[- ]?leak|memleak")
 _RECURRENCE = re.compile(r"\s+\(\d+\)$")
 _SPACES = re.compile(r"\s+")
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:-rc(\d+))?")
-# A ``git describe`` build suffix (scripts/setlocalversion): commits after the tag, abbreviated sha.
-_DESCRIBE = re.compile(r"-(\d{1,6})-g[0-9a-f]{7,40}\b")
 
 # Words of a fix subject that say nothing about where the bug is ("net: fix a use-after-free").
 _SUBJECT_STOP = frozenset({
@@ -149,57 +151,6 @@ def subject_words(subject: str) -> tuple[str, ...]:
     return tuple(w for w in _WORD.findall(subject.lower()) if w not in _SUBJECT_STOP)
 
 
-# --- releases ------------------------------------------------------------------------------------
-
-
-def release_ordinal(major: int, minor: int) -> float:
-    """Mainline releases on one line: 2.6.39 < 3.0 < ... < 3.19 < 4.0 < ... 4.20 < 5.0 ... < 6.x."""
-    if major == 2:
-        return float(minor - 40)  # called with minor = the 2.6.N sublevel
-    base = {3: 0, 4: 20, 5: 41, 6: 61}.get(major)
-    if base is None:
-        base = 61 + (major - 6) * 20 if major > 6 else -60
-    return float(base + minor)
-
-
-def parse_release(s: str | None) -> tuple[float, int | None] | None:
-    """``"6.1.31"`` -> (ordinal of 6.1, 31); ``"2.6.12"`` -> (ordinal of 2.6.12, None)."""
-    if not s:
-        return None
-    m = _VERSION.match(s.strip())
-    if not m:
-        return None
-    major, minor = int(m.group(1)), int(m.group(2))
-    patch = int(m.group(3)) if m.group(3) else None
-    if major == 2 and minor == 6:
-        return (release_ordinal(2, patch or 0), None)
-    return (release_ordinal(major, minor), patch)
-
-
-def release_point(s: str | None) -> float | None:
-    """A kernel build on the release line, in releases (about nine weeks each), as finely as its
-    version string tells: ``rcN`` comes about (N + 1) weeks after the previous release
-    (``"6.13.0-rc3-syzkaller"`` -> ordinal(6.13) - 0.6), and a ``git describe`` suffix
-    (``-07834-g06afb0f36106``: 7834 commits after the tag) moves a build into the merge window
-    that follows its tag (up to 0.2 release). ``"4.14.32-1.el7"`` -> ordinal(4.14)."""
-    if not s:
-        return None
-    m = _VERSION.match(s.strip())
-    if not m:
-        return None
-    major, minor = int(m.group(1)), int(m.group(2))
-    if major < 3:
-        return None
-    point = release_ordinal(major, minor)
-    if m.group(4):
-        point -= 1.0 - min(int(m.group(4)) + 1, 9) / 10.0
-    d = _DESCRIBE.search(s)
-    if d:
-        # ~12,000 commits land in a merge window (two of a release's nine weeks)
-        point += 0.2 * min(int(d.group(1)), 12_000) / 12_000
-    return point
-
-
 # --- per-bug features ----------------------------------------------------------------------------
 
 
@@ -279,14 +230,14 @@ def bug_features(bug: KnownBug) -> BugFeatures:
     dirs = {d for f in files for d in path_dirs(f)}
     fixed = None
     for f in bug.fixes:
-        r = parse_release(f.mainline)
+        r = release_position(f.mainline)
         if r is not None:
             fixed = r[0] if fixed is None else min(fixed, r[0])
-    intro = parse_release(bug.introduced.release) if bug.introduced else None
+    intro = release_position(bug.introduced.release) if bug.introduced else None
     stable: dict[str, int] = {}
     for s in bug.stable:
         if s.version:
-            r = parse_release(s.version)
+            r = release_position(s.version)
             if r is not None and r[1] is not None:
                 stable[s.branch] = r[1]
     frames = frozenset(f for seq in seqs for f in seq)

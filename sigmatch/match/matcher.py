@@ -45,7 +45,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-4"
+ALGORITHM_VERSION = "match-5"  # 5: match-4 (partial reports, related stacks, out-of-tree) + the kernel is the parser's (or the caller's), never re-read from the text
 
 
 @dataclass(frozen=True, slots=True)

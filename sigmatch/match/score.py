@@ -44,8 +44,6 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import LCSseq
 
-from sigmatch.catalog.model import KernelVersion
-from sigmatch.catalog.versions import parse_kernel_version
 from sigmatch.match.index import (
     BugFeatures,
     CandidateIndex,
@@ -55,6 +53,11 @@ from sigmatch.match.index import (
     norm_title,
     path_dirs,
     path_words,
+)
+from sigmatch.trace.kversion import (
+    KernelVersion,
+    abi_shaped,
+    parse_kernel_version,
     release_ordinal,
     release_point,
 )
@@ -73,7 +76,6 @@ EXAMPLE_KERNEL_NEAR = 0.8
 _CRASH_SITE = re.compile(
     r"^(?:WARNING: .{0,80}? at |kernel BUG at |RIP: \S+ |pc : \S+ )((?:[\w\-]+/)+[\w\-]+\.(?:c|h|rs)):\d+",
     re.M)
-_KERNEL_IN_TEXT = re.compile(r"(?:Not tainted|Tainted: [A-Z ]+?)\s+(\d+\.\d+[^\s]*)")
 _TITLE_FN = re.compile(r" in ([A-Za-z0-9_.$/]+)")
 _TITLE_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -127,7 +129,7 @@ def kernel_point(kernel: KernelVersion | str | None) -> KernelPoint | None:
         branch=kernel.branch,
         patch=kernel.patch if kernel.sublevel_known and kernel.patch else None,
         rc=kernel.rc is not None,
-        sublevel_known=kernel.sublevel_known,
+        sublevel_known=kernel.sublevel_known and not abi_shaped(kernel),
     )
 
 
@@ -208,10 +210,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         low_info = sig.low_information
         corrupted = item.corrupted
         truncated = item.truncated
-        kernel = kernel if kernel is not None else item.kernel_version
-        if kernel is None and item.text:
-            m = _KERNEL_IN_TEXT.search(item.text[:100_000])
-            kernel = m.group(1) if m else None
+        kernel = kernel if kernel is not None else item.kernel_version  # the parser's, never the raw text
         related = [(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot]
         holder_files = [f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")]
         for e in item.device_errors:

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import re
 
+from sigmatch.trace.kversion import VERSION_TOKEN, banner_release
 from sigmatch.trace.model import DeviceError
 from sigmatch.trace.normalize import lines_containing
 from sigmatch.trace.rules import factored_union
 
+# The version token (VERSION_TOKEN) and the "Linux version" banner are trace/kversion.py's.
 _CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{1,64}?) "
-    r"(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +)?(?P<ver>\d+\.\d+[\w.\-+~]*)"
+    rf"(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{{1,40}}?)) +)?(?P<ver>{VERSION_TOKEN})"
 )
-_OLD_PID_LINE = re.compile(r"^Pid: (?P<pid>\d+), comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*)")
+_OLD_PID_LINE = re.compile(r"^Pid: (?P<pid>\d+), comm: (?P<comm>.{1,64}?) (?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +"
+                           rf"(?P<ver>{VERSION_TOKEN})")
 _HW = re.compile(r"^Hardware name: (?P<hw>.{1,200})")
 # The hung-task and lockdep banners put the version on a line of its own:
 # "      Tainted: G           OE      6.1.0-18-amd64 #1 Debian 6.1.76-1", "6.8.0-rc1 #3 Not tainted".
 _TAINT_LINE = re.compile(
-    r"^(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{1,40}?)) +(?P<ver>\d+\.\d+[\w.\-+~]*) #"
-    r"|(?P<ver2>\d+\.\d+[\w.\-+~]*) #\d+\S* (?:Not tainted|Tainted: (?P<taint2>[A-Z ]{1,40}?))\s*$)"
+    rf"^(?:(?:Not tainted|Tainted: (?P<taint>[A-Z ]{{1,40}}?)) +(?P<ver>{VERSION_TOKEN}) #"
+    rf"|(?P<ver2>{VERSION_TOKEN}) #\d+\S* (?:Not tainted|Tainted: (?P<taint2>[A-Z ]{{1,40}}?))\s*$)"
 )
 _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)")
-_LINUX_VERSION = re.compile(r"Linux version (?P<ver>\d+\.\d+[\w.\-+~]*)")
 _MODULE_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 # A module's own taint letters in "Modules linked in": "zfs(PO)", "nvidia(POE)", "vboxdrv(OE)".
 _MODULE_FLAGS = re.compile(r"^([A-Za-z0-9_\-]{1,64})\(([A-Z+\-]{1,8})\)")
@@ -145,9 +147,9 @@ def _looks_like_modules(t: str) -> bool:
 def log_kernel_version(lines: list[str]) -> str | None:
     """The "Linux version X" banner of a boot log, when the log has one (cleaned lines)."""
     for j in lines_containing(lines[:20000], ("Linux version",)):
-        m = _LINUX_VERSION.search(lines[j])
-        if m:
-            return m.group("ver")
+        ver = banner_release(lines[j])
+        if ver:
+            return ver
     return None
 
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from sigmatch.config import Settings
 from sigmatch.errors import BotWallError, UpstreamError
+from sigmatch.trace.kversion import branch_of, parse_kernel_version, stable_release
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature, signature_of
 from sigmatch.upstream.bugzilla import Bugzilla
@@ -50,7 +51,7 @@ from sigmatch.upstream.model import (
     UpstreamCommit,
     UpstreamResult,
 )
-from sigmatch.upstream.stable import STABLE_VERSION_RE, Stable, branch_of, same_commit
+from sigmatch.upstream.stable import Stable, same_commit
 from sigmatch.upstream.syzbot import Syzbot
 
 SOURCES = ("lore", "bugzilla", "syzbot", "stable")
@@ -270,7 +271,7 @@ class LookupJob:
         full = self.bugzilla.with_comments(bug)
         with self._cond:
             self._bugs[bug.id] = full = replace(full, see_also=self._safe_links(full.see_also))
-        stable_hints = [v for v in full.fixed_in if STABLE_VERSION_RE.match(v)]
+        stable_hints = [v for v in full.fixed_in if stable_release(v)]
         for c in full.commits:
             self._add_commit(c, hints=stable_hints)
 
@@ -325,11 +326,10 @@ class LookupJob:
     def _stable_candidates(self, sha: str) -> list[str]:
         with self._cond:
             out = list(self._hints.get(sha, []))
-        kv = self.query.kernel_version or ""
-        m = re.match(r"^(\d+)\.(\d+)\.(\d+)", kv)
-        if m:
-            major, minor, sub = (int(x) for x in m.groups())
-            branch = f"{major}.{minor}"
+        kv = parse_kernel_version(self.query.kernel_version or "")
+        # the releases after the log's own (not when a distribution's number hides the sublevel)
+        if kv is not None and kv.sublevel_known and kv.patch is not None and kv.rc is None:
+            branch, sub = kv.stable_branch, kv.patch
             if not any(branch_of(v) == branch for v in out):
                 out += [f"{branch}.{sub + i}" for i in range(1, SCAN_AFTER_LOG_VERSION + 1)]
         return out[:MAX_STABLE_FETCHES]

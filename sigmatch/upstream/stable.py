@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass
 
 from sigmatch.errors import UpstreamError
+from sigmatch.trace.kversion import branch_of as branch_of  # re-exported: the stable branch of a release
+from sigmatch.trace.kversion import stable_release
 from sigmatch.upstream.http import UpstreamClient, build_url
 from sigmatch.upstream.lore import clean_text
 from sigmatch.upstream.model import StableRelease
 
-STABLE_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _COMMIT_LINE_RE = re.compile(r"^commit ([0-9a-f]{40})\b", re.MULTILINE)
 _UPSTREAM_RE = re.compile(
     r"^[ \t]*(?:\[[ \t]*Upstream commit ([0-9a-f]{12,40})[ \t]*\]|commit ([0-9a-f]{12,40}) upstream\.?)[ \t]*$",
@@ -38,19 +39,16 @@ class ChangeLogEntry:
 
 
 def changelog_path(version: str) -> str | None:
-    """``6.1.109`` → ``v6.x/ChangeLog-6.1.109`` (``v2.6/`` for 2.6.x); None for a non-stable version."""
-    m = STABLE_VERSION_RE.match(version.strip())
-    if not m:
-        m4 = re.match(r"^2\.6\.(\d+)\.(\d+)$", version.strip())
-        return f"v2.6/ChangeLog-{version.strip()}" if m4 else None
-    major = int(m.group(1))
-    if major < 3:
+    """``6.1.109`` → ``v6.x/ChangeLog-6.1.109`` (``v2.6/`` for 2.6.x.y); None for anything but a stable
+    release (:func:`~sigmatch.trace.kversion.stable_release`). The path is built from the parsed
+    numbers, never from the string given."""
+    sr = stable_release(version)
+    if sr is None:
         return None
-    return f"v{major}.x/ChangeLog-{version.strip()}"
-
-
-def branch_of(version: str) -> str:
-    return ".".join(version.split(".")[:2]) if not version.startswith("2.6.") else ".".join(version.split(".")[:3])
+    branch, sublevel = sr
+    if branch.startswith("2."):
+        return f"v2.6/ChangeLog-{branch}.{sublevel}" if branch.startswith("2.6.") else None
+    return f"v{branch.split('.', 1)[0]}.x/ChangeLog-{branch}.{sublevel}"
 
 
 def parse_changelog(text: str) -> list[ChangeLogEntry]:
@@ -112,7 +110,7 @@ class Stable:
         if len(upstream_sha) < MIN_SHA:
             return [], [f"stable: commit id {upstream_sha!r} is too short to look up"]
         for version in dict.fromkeys(v for v in versions if changelog_path(v)):
-            branch = branch_of(version)
+            branch = branch_of(version) or version
             if branch in found:
                 continue
             if fetched >= max_fetches:

@@ -77,6 +77,14 @@ SCHEMAS: dict[str, Any] = {
                 "The release to install: set only when the running kernel lacks the fix (affected). "
                 "A kernel that carries it (fixed) is never told to install one; first_fixed then says since when.")},
             "reason": {"type": "string"}, "caveat": _NULLABLE_STR,
+            "vendor": {"type": ["string", "null"], "description": "The distribution, for a distribution kernel."},
+            "base": {"type": ["string", "null"], "description": (
+                "The upstream release a distribution kernel is based on (6.1.76; 4.18 when its numbering "
+                "hides the stable sublevel).")},
+            "base_status": {"type": ["string", "null"], "enum": ["affected", "fixed", "not_affected", "unknown", None],
+                            "description": "That base release's own status; status is what can be said of the vendor build."},
+            "vendor_fix": {"type": ["string", "null"], "description": (
+                "What the vendor changelog recorded by `sigmatch refresh --vendor-changelog` says about the fix.")},
         },
     },
     "Advice": {
