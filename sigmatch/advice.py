@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from sigmatch.catalog.model import Status, Verdict
 from sigmatch.match.model import Match
+from sigmatch.trace.model import Report
 
 if TYPE_CHECKING:
     from sigmatch.answer import Answer, ReportAnswer
 
-__all__ = ["Advice", "advise", "answer_summary", "report_line"]
+__all__ = ["Advice", "advise", "answer_summary", "report_line", "report_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,28 @@ def _possible(v: Verdict | None) -> Advice:
     if v.first_fixed:
         text += f"; the fix is in {v.first_fixed}{_where(v)}"
     return Advice(v.status.value, "possible", "possible match", text + ".", None, True)
+
+
+# ------------------------------------------------------------------------------------ the report itself
+
+
+def report_state(report: Report) -> str | None:
+    """What to know about the report itself before reading its matches, in one sentence: the crash
+    is in an out-of-tree module (whose maintainers are the ones to tell), the report is corrupted
+    (its matches are suggestions at best) or cut short (matched on what it holds). None for a
+    complete in-tree report."""
+    module = report.out_of_tree
+    if module:
+        return (f"The crash is in the out-of-tree module {module}, not in the kernel's own code: report it to "
+                f"{module}'s maintainers. The catalog holds in-tree kernel bugs, so no in-tree fix is suggested "
+                "with confidence for it.")
+    if report.corrupted:
+        why = f" ({report.corrupted_reason})" if report.corrupted_reason else ""
+        return f"This report is corrupted{why}: any match is a suggestion, never an answer."
+    if report.truncated:
+        why = f" ({report.truncated_reason})" if report.truncated_reason else ""
+        return f"This report is cut short{why}: it is matched on what it holds."
+    return None
 
 
 # ------------------------------------------------------------------------------------ summaries

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sigmatch.advice import advise, answer_summary
+from sigmatch.advice import advise, answer_summary, report_state
 from sigmatch.catalog.model import KernelVersion
 from sigmatch.catalog.versions import verdict
 from sigmatch.errors import InputError
@@ -77,6 +77,7 @@ class ReportAnswer(_Ranked):
             "confident": self.confident,
             "signature": self.signature.to_dict(),
             "matches": [match_dict(m) for m in self.matches],
+            "state": report_state(self.report),  # out-of-tree / corrupted / cut short, in words
             "notes": list(self.notes),
             "repeats": list(self.repeats),
         }
@@ -206,9 +207,6 @@ def _report_notes(n: int, report: Report, sig: Signature, matches: tuple[Match, 
     """What to know about one report's answer (``n`` is the 1-based report number)."""
     notes: list[str] = []
     which = "the primary report" if n == 1 else f"report {n}"
-    if report.out_of_tree:
-        notes.append(f"the crash is in the out-of-tree module {report.out_of_tree}: report it to its maintainers "
-                     "(no in-tree fix is suggested with confidence)")
     if report.corrupted:
         notes.append(f"{which} is corrupted ({report.corrupted_reason or 'no usable stack'}): "
                      "no confident match is given")

@@ -17,7 +17,7 @@ import json
 import sys
 from typing import IO, Any
 
-from sigmatch.advice import advise
+from sigmatch.advice import advise, report_state
 from sigmatch.answer import Answer, ReportAnswer, analyze
 from sigmatch.batch import MAX_DEFAULT_JOBS, batch, batch_results, default_jobs, run_batch
 from sigmatch.catalog.catalog import Catalog
@@ -143,6 +143,9 @@ def _report_lines(ra: ReportAnswer, answer: Answer, *, full: bool, n_reports: in
     if ra.repeats:
         shown = ", ".join(str(i + 1) for i in ra.repeats[:10]) + (" ..." if len(ra.repeats) > 10 else "")
         out.append(f"       (the same crash again in report{'s' if len(ra.repeats) > 1 else ''} {shown})")
+    state = report_state(r)
+    if state:
+        out.append(state)
     top = ra.top
     if top is None:
         out.append("No known bug in the catalog matches this crash.")

@@ -133,13 +133,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "ReportAnswer": {
         "type": "object",
-        "required": ["report_index", "title", "kind", "confident", "matches", "notes", "repeats"],
+        "required": ["report_index", "title", "kind", "confident", "matches", "state", "notes", "repeats"],
         "description": "The answer for one crash report of the log, with its own matches and verdicts.",
         "properties": {
             "report_index": {"type": "integer", "minimum": 0, "description": "Position of the report in the log (0-based)."},
             "title": {"type": "string"}, "kind": {"type": "string"}, "confident": {"type": "boolean"},
             "signature": {"type": "object"},
             "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
+            "state": {"type": ["string", "null"],
+                      "description": "What to know about the report itself, in a sentence, before its matches: the "
+                                     "crash is in an out-of-tree module (tell its maintainers), the report is "
+                                     "corrupted (matches are suggestions) or cut short; null for a complete report."},
             "notes": {"type": "array", "items": {"type": "string"}},
             "repeats": {"type": "array", "items": {"type": "integer"},
                         "description": "Later reports with the same signature, answered by this one."},

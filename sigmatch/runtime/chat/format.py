@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from sigmatch.advice import advise, report_line
+from sigmatch.advice import advise, report_line, report_state
 from sigmatch.answer import Answer, ReportAnswer
 from sigmatch.catalog.model import FixCommit, KnownBug, Reference, Status, Verdict
 from sigmatch.match.model import Match
@@ -293,9 +293,6 @@ def _crash_line(answer: Answer, lead: ReportAnswer, m: Markup) -> str:
         bits.append(f"kernel {m.code(r.kernel_version)}")
     if r.comm:
         bits.append(f"task {m.code(r.comm)}")
-    if r.corrupted:
-        bits.append(m.italic("report looks truncated or corrupted" + (f": {m.esc(r.corrupted_reason)}"
-                                                                        if r.corrupted_reason else "")))
     more = len(answer.reports) - 1
     if more > 0:
         bits.append(f"+{more} more report{'s' if more > 1 else ''} in the log")
@@ -348,6 +345,12 @@ def _sections(answer: Answer, m: Markup) -> list[_Section]:
         return out
     top = lead.top
     confident = lead.confident
+    state = report_state(lead.report)
+    if state and lead.report.out_of_tree:  # the answer in itself: tell the module's maintainers
+        out.append(_Section(f"Crash in the out-of-tree module {lead.report.out_of_tree}", "header"))
+        out.append(_Section(m.esc(state)))
+    elif state:
+        out.append(_Section(m.italic(m.esc(state)), "context"))
     if top is not None and confident:
         bug = top.bug
         out.append(_Section(f"Known bug: {_clip(bug.title, 140)}", "header"))
@@ -359,7 +362,7 @@ def _sections(answer: Answer, m: Markup) -> list[_Section]:
             out.append(_Section(f"{m.bold('Fix')}: no fixing commit is known yet."))
         out.append(_Section("\n".join(_verdict_lines(top, answer, m))))
         out.append(_Section(f"{m.bold('Why')}: {_why(top, m)}"))
-    else:
+    elif not lead.report.out_of_tree:
         out.append(_Section("No confident match: this may be a new or unknown bug.", "header"))
         if top is not None:
             closest = (f"{m.bold('Closest')}: {m.esc(top.bug.title)} ({_confidence(top)})")
@@ -408,6 +411,9 @@ def _headline(answer: Answer) -> str:
         if more > 0:
             line += f" (+{more} more known bug{'s' if more > 1 else ''} in the log)"
         return line
+    if lead.report.out_of_tree:
+        return (f"sigmatch: the crash is in the out-of-tree module {lead.report.out_of_tree}: report it to its "
+                "maintainers")
     return "sigmatch: no confident match for " + (lead.report.title or "this crash")
 
 
