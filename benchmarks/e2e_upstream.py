@@ -52,20 +52,23 @@ from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.evidence import (  # noqa: E402
     DEFAULT_EVIDENCE_WEIGHTS,
     EVIDENCE_DEPTH,
+    EvidenceUse,
     EvidenceWeights,
     UpstreamEvidence,
     reweigh,
 )
-from sigmatch.match.matcher import Matcher  # noqa: E402
+from sigmatch.match.matcher import PROBABILITY_DEPTH, Matcher  # noqa: E402
 from sigmatch.match.score import QueryFeatures, Scored  # noqa: E402
 from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.upstream.evidence import evidence_from  # noqa: E402
-from sigmatch.upstream.http import MemoryCache, client_from_settings  # noqa: E402
+from sigmatch.upstream.http import MemoryCache, TokenBucket, client_from_settings  # noqa: E402
 from sigmatch.upstream.lookup import lookup  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"
 BUDGET = 60.0  # seconds a lookup may take here (the servers are local: every source finishes)
-LOOKUP_TAG = "2"  # bump when the lookup or the world changes: cached evidence of another tag is asked again
+LOOKUP_TAG = "3"  # bump when the lookup or the world changes: cached evidence of another tag is asked again
+# The evidence weights as set by reasoning before anything was measured: the tuner's tie-breaker.
+PRIOR = EvidenceWeights(upstream_fix=4.0, upstream_fix_search=0.5, upstream_other=-2.0, upstream_min_raw=1.0)
 
 
 @dataclass
@@ -100,14 +103,15 @@ def load_queries(path: Path) -> list[Query]:
     return out
 
 
-def cve_texts(vulns: Path) -> dict[str, tuple[str, str]]:
-    """CVE id -> (description, date published) from a clone of the vulns repository."""
+def cve_texts(vulns: Path) -> dict[str, str]:
+    """CVE id -> description (the fix's commit message, as the record quotes it) from a clone of
+    the vulns repository."""
     names = subprocess.run(["git", "--git-dir", str(vulns), "ls-tree", "-r", "--name-only", "HEAD", "cve/published"],
                            capture_output=True, text=True, check=True).stdout.split()
     names = [n for n in names if n.endswith(".json")]
     batch = subprocess.run(["git", "--git-dir", str(vulns), "cat-file", "--batch"], input="".join(
         f"HEAD:{n}\n" for n in names).encode(), capture_output=True, check=True).stdout
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, str] = {}
     pos = 0
     for _ in names:
         header_end = batch.index(b"\n", pos)
@@ -118,18 +122,19 @@ def cve_texts(vulns: Path) -> dict[str, tuple[str, str]]:
             doc = json.loads(body)
             cna = doc["containers"]["cna"]
             desc = next((d["value"] for d in cna.get("descriptions", ()) if d.get("lang", "en").startswith("en")), "")
-            out[doc["cveMetadata"]["cveId"]] = (desc, doc["cveMetadata"].get("datePublished", ""))
+            out[doc["cveMetadata"]["cveId"]] = desc
         except (ValueError, KeyError, TypeError):
             continue
     return out
 
 
-def run_lookups(queries: list[Query], world: World, matcher: Matcher, top: int) -> None:
+def run_lookups(queries: list[Query], world: World, matcher: Matcher, top: int, *, budget: float = BUDGET,
+                rate: float = 0.0) -> None:
     with world.serve() as urls:
         settings = Settings.from_env({
             "SIGMATCH_LORE_URL": urls["lore"], "SIGMATCH_BUGZILLA_URL": urls["bugzilla"],
             "SIGMATCH_SYZBOT_URL": urls["syzbot"], "SIGMATCH_STABLE_URL": urls["stable"],
-            "SIGMATCH_RATE_LIMIT": "0", "SIGMATCH_HTTP_TIMEOUT": "20", "SIGMATCH_UPSTREAM_LOOKUP": "on"})
+            "SIGMATCH_RATE_LIMIT": str(rate), "SIGMATCH_HTTP_TIMEOUT": "20", "SIGMATCH_UPSTREAM_LOOKUP": "on"})
         t0 = time.perf_counter()
         for n, q in enumerate(queries, 1):
             answer = analyze(q.row["trace"], matcher, top=top)
@@ -139,8 +144,9 @@ def run_lookups(queries: list[Query], world: World, matcher: Matcher, top: int) 
             world.leave_out(q.row)
             before = world.requests
             t = time.perf_counter()
-            client = client_from_settings(settings, cache=MemoryCache())
-            result = lookup(lead.report, settings=settings, budget=BUDGET, text=q.row["trace"], client=client)
+            # a cache and a pace of its own: what an earlier lookup left running does not slow this one
+            client = client_from_settings(settings, cache=MemoryCache(), limiter=TokenBucket(rate))
+            result = lookup(lead.report, settings=settings, budget=budget, text=q.row["trace"], client=client)
             q.seconds = time.perf_counter() - t
             q.requests = world.requests - before
             q.evidence = evidence_from(result, report_index=lead.index, text=q.row["trace"])
@@ -225,32 +231,39 @@ def moves(queries: list[Query], matcher: Matcher, weights: EvidenceWeights, top:
 
 @dataclass
 class Ranked:
-    """One query's primary report as the matcher ranks it, for re-deciding under other weights."""
+    """One query's primary report as the matcher ranks it, and which upstream signals each
+    candidate gets (they do not depend on the weights), for re-deciding under other weights."""
 
     q: QueryFeatures
     ranked: list[Scored]
     confident: bool
     rule: str
-    evidence: UpstreamEvidence | None
+    uses: dict[int, tuple[EvidenceUse, ...]]
+    live: dict[int, tuple[str, ...]]  # bug index -> the signals that count for it
 
 
 def ranked_queries(queries: list[Query], matcher: Matcher, top: int) -> dict[str, Ranked]:
     """What ``analyze`` computes for the answer's primary report, kept so that the tuner re-decides
-    each weight setting in microseconds (checked against ``analyze`` in :func:`main`)."""
+    each weight setting quickly (checked against ``analyze`` in :func:`main`)."""
     out: dict[str, Ranked] = {}
+    bugs = matcher.index.bugs
     for qu in queries:
         a = analyze(qu.row["trace"], matcher, top=top)
         pa = a.primary_answer
         if pa is None:
             continue
         kv = parse_kernel_version(pa.report.kernel_version) if pa.report.kernel_version else None
-        q, ranked = matcher.rank(pa.report, kernel=kv or a.kernel, limit=max(top, EVIDENCE_DEPTH),
-                                 signature=pa.signature)
+        ev = qu.evidence if qu.evidence is not None and qu.evidence.report_index == pa.index else None
+        depth = max(top, PROBABILITY_DEPTH, EVIDENCE_DEPTH if ev is not None and ev.items else 0)
+        q, ranked = matcher.rank(pa.report, kernel=kv or a.kernel, limit=depth, signature=pa.signature)
         if not ranked:
             continue
         conf, rule = matcher.decide(q, ranked)
-        ev = qu.evidence if qu.evidence is not None and qu.evidence.report_index == pa.index else None
-        out[qu.id] = Ranked(q, ranked, conf, rule, ev)
+        uses: dict[int, tuple[EvidenceUse, ...]] = {}
+        if ev is not None and ev.items:
+            uses = reweigh(q, ranked, bugs, ev, DEFAULT_EVIDENCE_WEIGHTS).uses  # every default weight is non-zero
+        live = {i: tuple(dict.fromkeys(u.signal for u in us if u.weight)) for i, us in uses.items()}
+        out[qu.id] = Ranked(q, ranked, conf, rule, uses, {i: v for i, v in live.items() if v})
     return out
 
 
@@ -266,10 +279,17 @@ def fast_evaluate(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher,
         conf, right = False, False
         if r is not None:
             ranked, conf = r.ranked, r.confident
-            if weights is not None and r.evidence is not None and r.evidence.items:
-                moved = reweigh(r.q, r.ranked, bugs, r.evidence, weights)
-                conf, _ = matcher.decide_with(r.q, r.ranked, moved.ranked, moved.uses, r.confident, r.rule)
-                ranked = moved.ranked
+            if weights is not None and r.uses:
+                after = []
+                for s in r.ranked:
+                    live = r.live.get(s.bug_index)
+                    if live:
+                        add = {x: weights.of(x) for x in live if weights.of(x)}
+                        s = replace(s, raw=s.raw + sum(add.values()), contributions={**s.contributions, **add})
+                    after.append(s)
+                after.sort(key=lambda s: -s.raw)
+                conf, _ = matcher.decide_with(r.q, r.ranked, after, r.uses, r.confident, r.rule)
+                ranked = after
             listed = 1.0 - math.exp(-max(ranked[0].raw, 0.0) / matcher.calibration.score_scale) >= MIN_LISTED_SCORE
             conf = conf and listed
             right = listed and qu.positive and is_right(bugs[ranked[0].bug_index], qu)
@@ -286,12 +306,14 @@ def fast_evaluate(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher,
 
 def tune(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher, base: dict[str, Figures]) -> EvidenceWeights:
     """The weights with the most confident answers net of errors on half A (confident-right minus
-    confident-wrong minus false alarms on negatives), within the error budgets; then the smallest."""
+    confident-wrong minus false alarms on negatives), within the error budgets; among equals, the
+    closest to the defaults (set by reasoning before anything was measured)."""
     train = [q for q in queries if q.split == "A"]
     a0 = base["A"]
     max_wrong = max(1.0, a0.pct(a0.conf_wrong, a0.n_pos))
     max_neg = a0.pct(a0.neg_conf, a0.n_neg)
-    best, best_key = DEFAULT_EVIDENCE_WEIGHTS, (-10**9, 0.0)
+    d = PRIOR
+    scored: list[tuple[int, float, EvidenceWeights]] = []
     for fix, search, other, floor in itertools.product((2.0, 3.0, 4.0, 6.0, 8.0, 10.0), (0.0, 0.25, 0.5, 1.0, 2.0),
                                                        (0.0, -0.5, -1.0, -2.0, -4.0), (0.0, 0.5, 1.0, 2.0, 4.0, 6.0)):
         w = EvidenceWeights(upstream_fix=fix, upstream_fix_search=search, upstream_other=other,
@@ -299,10 +321,16 @@ def tune(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher, base: di
         f = fast_evaluate(train, rq, matcher, w)["A"]
         if f.pct(f.conf_wrong, f.n_pos) > max_wrong or f.pct(f.neg_conf, f.n_neg) > max_neg:
             continue
-        key = (f.conf_right - f.conf_wrong - f.neg_conf, -(fix + search - other - floor))
-        if key > best_key:
-            best, best_key = w, key
-    return best
+        distance = (abs(fix - d.upstream_fix) + abs(search - d.upstream_fix_search)
+                    + abs(other - d.upstream_other) + abs(floor - d.upstream_min_raw))
+        scored.append((f.conf_right - f.conf_wrong - f.neg_conf, -distance, w))
+    if not scored:
+        return DEFAULT_EVIDENCE_WEIGHTS
+    best = max(scored, key=lambda t: (t[0], t[1]))
+    ties = [t for t in scored if t[0] == best[0]]
+    print(f"  tuning: {len(scored)} settings within the error budgets on half A; {len(ties)} reach the best "
+          f"net count {best[0]} (confident-right - confident-wrong - false alarms)")
+    return best[2]
 
 
 def main() -> int:
@@ -316,6 +344,11 @@ def main() -> int:
     ap.add_argument("--tune", action="store_true", help="choose the evidence weights on half A")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an evidence weight")
     ap.add_argument("--limit", type=int, default=0, help="only the first N scored queries (a quick look)")
+    ap.add_argument("--budget", type=float, default=BUDGET,
+                    help=f"seconds each lookup may take (default {BUDGET:g}: every source finishes; the service's "
+                         "default is 2: what arrives by then is what the first answer counts)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="requests per second per upstream host (default 0: unpaced; the service's default is 1)")
     ap.add_argument("--top", type=int, default=5)
     args = ap.parse_args()
     for p in (args.queries, args.crashes):
@@ -334,7 +367,8 @@ def main() -> int:
           f"({sum(q.positive for q in queries)} positives, {sum(q.negative for q in queries)} negatives); "
           f"{time.perf_counter() - t0:.1f}s")
     cached: dict[str, UpstreamEvidence | None] = {}
-    tag = f"{args.variant}:{LOOKUP_TAG}"
+    tag = f"{args.variant}:{LOOKUP_TAG}" + (f":budget={args.budget:g}:rate={args.rate:g}"
+                                            if (args.budget, args.rate) != (BUDGET, 0.0) else "")
     if args.cache and args.cache.exists():
         for line in args.cache.read_text().splitlines():
             d = json.loads(line)
@@ -354,7 +388,9 @@ def main() -> int:
               f"bugzilla {len(world.bugs)} bugs, syzbot {len(world.syz)} bugs "
               f"({sum(1 for s in world.syz.values() if s.fixes)} fixed); built in {time.perf_counter() - t1:.1f}s")
         t2 = time.perf_counter()
-        run_lookups(missing, world, matcher, args.top)
+        run_lookups(missing, world, matcher, args.top, budget=args.budget, rate=args.rate)
+        done = sum(1 for q in missing if q.evidence is not None and not q.evidence.pending)
+        print(f"{done} of {len(missing)} lookups complete within the budget")
         secs = sorted(q.seconds for q in missing)
         print(f"{len(missing)} lookups in {time.perf_counter() - t2:.0f}s (median {secs[len(secs) // 2]:.2f}s, "
               f"max {secs[-1]:.2f}s per lookup; {sum(q.requests for q in missing)} HTTP requests)")

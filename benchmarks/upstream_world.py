@@ -167,7 +167,7 @@ class World:
 
     @classmethod
     def build(cls, e2e: list[dict[str, Any]], crashes: list[dict[str, Any]], bugs: Iterable[KnownBug],
-              descriptions: Mapping[str, tuple[str, str]], *, strict: bool = True) -> World:
+              descriptions: Mapping[str, str], *, strict: bool = True) -> World:
         w = cls()
         w.strict = strict
         seen_text: dict[str, str] = {}
@@ -229,7 +229,7 @@ class World:
             self.bug_words[n] = _words(bug.summary + "\n" + "\n".join(comments))
 
     def _patches(self, e2e: list[dict[str, Any]], bugs: Iterable[KnownBug],
-                 descriptions: Mapping[str, tuple[str, str]]) -> None:
+                 descriptions: Mapping[str, str]) -> None:
         # the reports of each fixed bug: every e2e row naming the fix, and every report of their syzbot ids
         mids_of_extid: dict[str, set[str]] = defaultdict(set)
         for s in self.syz.values():
@@ -274,8 +274,7 @@ class World:
                 if k in done or not f.subject:
                     continue
                 done.add(k)
-                text, published = descriptions.get(bug.id, ("", ""))
-                desc = _CVE_HEAD.sub("", text or bug.summary or "").strip()
+                desc = _CVE_HEAD.sub("", descriptions.get(bug.id) or bug.summary or "").strip()
                 trailers = []
                 if bug.introduced and bug.introduced.sha:
                     trailers.append(f"Fixes: {bug.introduced.sha[:12]} (\"{bug.introduced.subject or ''}\")")
@@ -293,7 +292,7 @@ class World:
                 if group:
                     date = self.msgs[group[0]].date + timedelta(days=7)
                 else:
-                    date = _date(published or None)
+                    date = _release_date(f.mainline or "")
                 mid = f"{date.strftime('%Y%m%d%H%M%S')}.{k}-1-author@example.org"
                 self._add(Msg(mid, f"[PATCH] {f.subject}", "Patch Author", "author@example.org", date,
                               ("lkml",), body, "patch", fix=k))
@@ -506,6 +505,21 @@ class World:
 
     def _serve_stable(self, h: BaseHTTPRequestHandler, base: str, path: str, q: dict[str, str]) -> None:
         send(h, 404, "<html><body><h1>Not Found</h1></body></html>")
+
+
+# First releases of each major series; a release came about every 66 days since 3.0.
+_SERIES = {3: datetime(2011, 7, 21, tzinfo=UTC), 4: datetime(2015, 4, 12, tzinfo=UTC),
+           5: datetime(2019, 3, 3, tzinfo=UTC), 6: datetime(2022, 10, 2, tzinfo=UTC),
+           7: datetime(2026, 4, 12, tzinfo=UTC)}
+
+
+def _release_date(version: str) -> datetime:
+    """About when a patch for mainline ``version`` was posted (six weeks before the release; a
+    SIMULATED date for the patches no corpus report dates, used only to order search results)."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if not m or int(m.group(1)) not in _SERIES:
+        return datetime(2020, 1, 1, tzinfo=UTC)
+    return _SERIES[int(m.group(1))] + timedelta(days=66 * int(m.group(2)) - 42)
 
 
 def _uuid(text: str) -> str:

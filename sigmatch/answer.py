@@ -227,11 +227,11 @@ def _primary(answers: list[ReportAnswer]) -> int:
     return next((pos for pos, ra in enumerate(answers) if ra.confident), 0)
 
 
-def _evidence_notes(ev: UpstreamEvidence, answers: list[ReportAnswer]) -> list[str]:
-    """What the upstream evidence changed for the report it is about, and what it does not cover."""
-    ra = next((a for a in answers if a.index == ev.report_index), None)
+def _evidence_notes(ev: UpstreamEvidence, matches: tuple[Match, ...]) -> list[str]:
+    """What the upstream evidence changed for the report it is about (``matches``: its answer's),
+    and what it does not cover."""
     notes: list[str] = []
-    top = ra.top if ra is not None else None
+    top = matches[0] if matches else None
     which = f"report {ev.report_index + 1}"
     if top is not None and top.upstream:
         said = "; ".join(u.says for u in top.upstream[:3])
@@ -290,7 +290,10 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         found = matcher.match(report, top=top, kernel=rkv, report_index=idx, signature=sig, evidence=ev)
         ranked = tuple(replace(m, verdict=verdict(m.bug, rkv)) for m in found if m.score >= MIN_LISTED_SCORE)
         seen[key] = len(answers)
-        answers.append(ReportAnswer(idx, report, sig, ranked, tuple(_report_notes(idx + 1, report, sig, ranked))))
+        report_notes = _report_notes(idx + 1, report, sig, ranked)
+        if ev is not None:
+            report_notes += _evidence_notes(ev, ranked)
+        answers.append(ReportAnswer(idx, report, sig, ranked, tuple(report_notes)))
     answers = [replace(ra, repeats=tuple(repeats.get(pos, ()))) for pos, ra in enumerate(answers)]
 
     primary = _primary(answers)
@@ -311,8 +314,9 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
                      f"(at most {MAX_ANSWERED} are)")
     if kv is None:
         notes.append("no kernel version found in the log: verdicts are unknown")
-    if evidence is not None:
-        notes.extend(_evidence_notes(evidence, answers))
+    if evidence is not None and pa.index != evidence.report_index:  # the primary's notes hold them otherwise
+        about = next((ra for ra in answers if ra.index == evidence.report_index), None)
+        notes.extend(_evidence_notes(evidence, about.matches if about is not None else ()))
     return Answer(
         reports=reports,
         signature=pa.signature,

@@ -141,6 +141,7 @@ def test_a_bug_about_this_crash_naming_the_fix_promotes(matcher: Matcher) -> Non
     (use,) = top.upstream
     assert use.signal == "upstream_fix" and use.weight > 0 and use.promotes and use.url == "http://127.0.0.1/bug"
     assert "bugzilla bug 299901" in top.explanation and "172e422ffea2" in top.explanation
+    assert f"({use.weight:+.2f}, http://127.0.0.1/bug)" in top.explanation  # the weight and the link
     assert top.signals["upstream_fix"] == use.weight and top.score > before.top.score
     assert any("made report 1's match confident" in n for n in after.notes)
     why = top.to_dict()["why"]

@@ -173,7 +173,7 @@ class EvidenceWeights:
 
     upstream_fix: float = 4.0
     upstream_fix_search: float = 0.5
-    upstream_other: float = -2.0
+    upstream_other: float = -4.0  # -2.0 before tuning; half A's net confident count is best at -4
     # The "upstream-fix" rule: an item about this crash names the top candidate's fix, the top
     # stands out (the usual share of the probability) and the catalog itself gives it at least this
     # raw score: upstream answers the "looks new" doubt that the absolute threshold guards against.
@@ -461,7 +461,8 @@ def describe(uses: Sequence[EvidenceUse]) -> str:
     """The uses in one clause for a match's explanation."""
     parts = []
     for u in uses[:4]:
-        weight = f" ({u.weight:+.2f})" if u.weight else ""
-        parts.append(f"{u.says}{weight}")
+        bits = [f"{u.weight:+.2f}"] if u.weight else []
+        bits += [u.url] if u.url else []
+        parts.append(u.says + (f" ({', '.join(bits)})" if bits else ""))
     more = f" and {len(uses) - 4} more" if len(uses) > 4 else ""
     return "upstream: " + "; ".join(parts) + more

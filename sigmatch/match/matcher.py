@@ -17,6 +17,12 @@ clear share of the probability among the best ten *and* score high enough in abs
 (a clear winner among weak candidates is "looks new"), or the report's exact title must name the
 bug with frames that agree. The thresholds were chosen on one half of the dev corpus
 (``benchmarks/e2e_match.py --calibrate``) and checked on the other half.
+
+Upstream evidence (``match(..., evidence=)``, :mod:`sigmatch.match.evidence`): what lore, bugzilla
+and syzbot said about the report adds its signals to the candidates' scores (the ranking goes
+:data:`~sigmatch.match.evidence.EVIDENCE_DEPTH` deep then, so a fix named upstream can lift a
+candidate from below the first ten), and :meth:`Matcher.decide_with` decides again: a candidate
+becomes confident through upstream only when an item about this crash names its fix.
 """
 
 from __future__ import annotations
