@@ -64,7 +64,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-5"  # match-4 is the parser branch's; this one adds upstream evidence
+ALGORITHM_VERSION = "match-6"  # match-3 + upstream evidence (main is at match-5 meanwhile: the merge takes 6)
 
 
 @dataclass(frozen=True, slots=True)
