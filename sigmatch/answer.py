@@ -6,8 +6,10 @@ signature: a lockup reported every 20 seconds) is answered once. The *primary* a
 are ``Answer.matches`` (the shape every caller knew before logs were answered per report), is the
 first report matched confidently, else the log's first report.
 
-Callers that may do I/O (web, chat, worker, CLI) add upstream results to ``Answer.upstream``.
-Imports no web, Redis or HTTP code.
+Callers that may do I/O (web, chat, worker, CLI) add upstream results to ``Answer.upstream``, and
+may answer again with what upstream said as plain values (``analyze(..., evidence=...)``,
+:mod:`sigmatch.match.evidence`): it moves the scores of the report it is about, and the answer's
+notes say what it changed and which sources it does not cover. Imports no web, Redis or HTTP code.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sigmatch.advice import advise, answer_summary, report_state
 from sigmatch.catalog.model import KernelVersion
 from sigmatch.catalog.versions import verdict
 from sigmatch.errors import InputError
+from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.match.matcher import ALGORITHM_VERSION, Matcher
 from sigmatch.match.model import Match
 from sigmatch.textio import decode_log
@@ -96,6 +99,7 @@ class Answer(_Ranked):
     upstream: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     answers: tuple[ReportAnswer, ...] = ()  # one per distinct report, in log order
     primary: int = 0  # index into ``answers`` of the primary answer
+    evidence: UpstreamEvidence | None = field(default=None, hash=False, compare=False)  # counted upstream
 
     def __post_init__(self) -> None:
         # An Answer built by hand with reports and matches only (tests, older callers) still has
@@ -169,6 +173,7 @@ class Answer(_Ranked):
             "catalog_version": self.catalog_version,
             "notes": list(self.notes),
             "upstream": self.upstream,
+            "upstream_evidence": self.evidence.to_dict() if self.evidence is not None else None,
         }
 
 
@@ -234,13 +239,38 @@ def _primary(answers: list[ReportAnswer]) -> int:
     return next((pos for pos, ra in enumerate(answers) if ra.confident), 0)
 
 
-def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | None = None) -> Answer:
+def _evidence_notes(ev: UpstreamEvidence, matches: tuple[Match, ...]) -> list[str]:
+    """What the upstream evidence changed for the report it is about (``matches``: its answer's),
+    and what it does not cover."""
+    notes: list[str] = []
+    top = matches[0] if matches else None
+    which = f"report {ev.report_index + 1}"
+    if top is not None and top.upstream:
+        said = "; ".join(u.says for u in top.upstream[:3])
+        if top.confident and "+upstream" in top.rule:
+            notes.append(f"upstream evidence made {which}'s match confident: {said}")
+        elif top.rule.endswith(":upstream-against"):
+            notes.append(f"upstream evidence took the confidence from {which}'s match: {said}")
+        else:
+            notes.append(f"upstream evidence counted for {which}'s match: {said}")
+    elif top is not None and top.rule.endswith(":upstream-against"):
+        notes.append(f"upstream evidence for another candidate took the confidence from {which}'s match")
+    elif ev.items:
+        notes.append(f"upstream: {len(ev.items)} item{'s' if len(ev.items) != 1 else ''} found for {which}; "
+                     "none names the top candidate's fix, so the catalog answer stands")
+    notes.extend(ev.notes())
+    return notes
+
+
+def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | None = None,
+            evidence: UpstreamEvidence | None = None) -> Answer:
     """The one core call: parse a log, match each of its crash reports, attach verdicts.
 
     ``text`` is the pasted log (bytes are decoded as :func:`sigmatch.textio.decode_log` does);
     ``kernel`` overrides the kernel version found in the log. Every distinct report (at most
     :data:`MAX_ANSWERED`) is matched; the primary answer is the first confident one, else the first
-    report's. Raises :class:`~sigmatch.errors.InputError` for empty or binary input and for a
+    report's. ``evidence`` is what upstream said about report ``evidence.report_index``: it is
+    handed to the matcher for that report (the others are matched as without it). Raises :class:`~sigmatch.errors.InputError` for empty or binary input and for a
     ``kernel`` that is not a kernel version (``reason="bad_kernel"``).
     """
     override = _kernel_override(kernel) if kernel else None
@@ -267,10 +297,14 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
             skipped += 1
             continue
         rkv = override or _report_kernel(report, kv)
-        found = matcher.match(report, top=top, kernel=rkv, report_index=idx, signature=sig)
+        ev = evidence if evidence is not None and evidence.report_index == idx else None
+        found = matcher.match(report, top=top, kernel=rkv, report_index=idx, signature=sig, evidence=ev)
         ranked = tuple(replace(m, verdict=verdict(m.bug, rkv)) for m in found if m.score >= MIN_LISTED_SCORE)
         seen[key] = len(answers)
-        answers.append(ReportAnswer(idx, report, sig, ranked, tuple(_report_notes(idx + 1, report, sig, ranked))))
+        report_notes = _report_notes(idx + 1, report, sig, ranked)
+        if ev is not None:
+            report_notes += _evidence_notes(ev, ranked)
+        answers.append(ReportAnswer(idx, report, sig, ranked, tuple(report_notes)))
     answers = [replace(ra, repeats=tuple(repeats.get(pos, ()))) for pos, ra in enumerate(answers)]
 
     primary = _primary(answers)
@@ -291,6 +325,9 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
                      f"(at most {MAX_ANSWERED} are)")
     if kv is None:
         notes.append("no kernel version found in the log: verdicts are unknown")
+    if evidence is not None and pa.index != evidence.report_index:  # the primary's notes hold them otherwise
+        about = next((ra for ra in answers if ra.index == evidence.report_index), None)
+        notes.extend(_evidence_notes(evidence, about.matches if about is not None else ()))
     return Answer(
         reports=reports,
         signature=pa.signature,
@@ -302,4 +339,5 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         notes=tuple(notes),
         answers=tuple(answers),
         primary=primary,
+        evidence=evidence,
     )

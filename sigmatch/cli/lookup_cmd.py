@@ -2,13 +2,15 @@
 
 ::
 
-    sigmatch lookup [--json] [--budget SECONDS] [--query TERM] [--fix SHA]... [FILE|-]
+    sigmatch lookup [--json] [--budget SECONDS] [--query TERM] [--fix SHA]... [--no-match] [FILE|-]
 
-Reads the log, takes its primary crash report and asks lore.kernel.org, bugzilla.kernel.org,
-syzbot and the stable ChangeLogs (base URLs from ``SIGMATCH_*_URL``). Prints each report and patch
-with its lore link (the link carries the Message-ID), bugzilla bugs with their ids, the fixing
-commits found and the first stable releases carrying them. Waits at most the budget
-(``SIGMATCH_UPSTREAM_BUDGET``); what upstream could not say is printed as notes. Exits 3 (after
+Reads the log, takes the crash report its answer leads with (the best confident one, else the
+first) and asks lore.kernel.org, bugzilla.kernel.org, syzbot and the stable ChangeLogs (base URLs
+from ``SIGMATCH_*_URL``). Prints each report and patch with its lore link (the link carries the
+Message-ID), bugzilla bugs with their ids, the fixing commits found and the first stable releases
+carrying them; then what that evidence says about the catalog's answer (the top match before and
+after it, and which upstream item said what; ``--no-match`` skips the catalog). Waits at most the
+budget (``SIGMATCH_UPSTREAM_BUDGET``); what upstream could not say is printed as notes. Exits 3 (after
 printing the result, ``complete: false``) when every source asked failed: no network, DNS, refused.
 """
 
@@ -20,8 +22,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from sigmatch import parse_log
+from sigmatch.answer import Answer, analyze
 from sigmatch.cli.common import read_log, runtime_of
 from sigmatch.errors import InputError
+from sigmatch.match.matcher import Matcher
+from sigmatch.runtime.serving import lookup_target
 
 if TYPE_CHECKING:  # the upstream clients (requests, bs4) load only when `lookup` runs, not for every command
     from sigmatch.upstream.model import LoreMessage, UpstreamResult
@@ -41,18 +46,31 @@ def register(sub: Any) -> None:
                    help="search for TERM (a function name) instead of the one taken from the log")
     p.add_argument("--fix", action="append", default=[], metavar="SHA",
                    help="a fixing commit already known: find the stable releases carrying it (repeatable)")
+    p.add_argument("--no-match", action="store_true",
+                   help="do not load the catalog to say what upstream's evidence means for its answer")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.budget is not None and not 0 < args.budget <= 600:
         raise InputError("--budget must be between 0 and 600 seconds")
+    from sigmatch.upstream.evidence import evidence_from
     from sigmatch.upstream.lookup import Query, lookup, query_for
 
     text = read_log(args.file)
     reports = parse_log(text)
+    rt = runtime_of(args)
+    before: Answer | None = None
+    matcher: Matcher | None = None
+    fixes: list[str]
+    index, fixes = 0, []
+    if reports and not args.no_match:
+        matcher = rt.load_matcher()
+        before = analyze(text, matcher, top=rt.settings.top_k)
+        index, fixes = lookup_target(before)
     if reports:
-        q = query_for(reports[0], text=text, fix_commits=args.fix)
+        q = query_for(reports[index] if index < len(reports) else reports[0], text=text,
+                      fix_commits=[*args.fix, *fixes])
         if args.query:
             q = Query(lore=args.query, bugzilla=args.query, syzbot_extids=q.syzbot_extids,
                       syzbot_title=q.syzbot_title, kernel_version=q.kernel_version, fix_commits=q.fix_commits)
@@ -61,14 +79,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InputError("no crash report found in the log: nothing to look up (use --query TERM)",
                          reason="no_report")
-    rt = runtime_of(args)
     result = lookup(q, settings=rt.settings, budget=args.budget, client=rt.upstream_client())
+    title = reports[index].title if reports and index < len(reports) else None
+    after = None
+    if before is not None and matcher is not None:
+        after = analyze(text, matcher, top=rt.settings.top_k,
+                        evidence=evidence_from(result, report_index=index, text=text))
     if args.json:
         doc = result.to_dict()
-        doc["title"] = reports[0].title if reports else None
+        doc["title"] = title
+        if before is not None and after is not None:
+            doc["match"] = match_effect(before, after)
         print(json.dumps(doc, indent=2))
     else:
-        print(render(result, title=reports[0].title if reports else None))
+        print(render(result, title=title))
+        if before is not None and after is not None:
+            print("\n" + "\n".join(effect_lines(before, after)))
     if result.failed:
         print(f"sigmatch: error: no upstream source answered ({', '.join(result.failed)}): check the network "
               "and the SIGMATCH_LORE_URL/BUGZILLA_URL/SYZBOT_URL/STABLE_URL settings", file=sys.stderr)
@@ -79,6 +105,40 @@ def run(args: argparse.Namespace) -> int:
 # Exit status when every upstream source asked failed: the lookup says nothing (2 is a usage or
 # input error, as for the other subcommands).
 EXIT_NO_SOURCE = 3
+
+
+def _top(answer: Answer) -> dict[str, Any]:
+    m = answer.top
+    if m is None:
+        return {"bug_id": None, "confident": False, "score": 0.0, "rule": None}
+    return {"bug_id": m.bug.id, "title": m.bug.title, "confident": m.confident, "score": round(m.score, 4),
+            "rule": m.rule, "fixes": [f.sha for f in m.bug.fixes]}
+
+
+def match_effect(before: Answer, after: Answer) -> dict[str, Any]:
+    """The catalog's top match without and with the upstream evidence, and what upstream said."""
+    top = after.top
+    return {"before": _top(before), "after": _top(after),
+            "upstream": [u.to_dict() for u in top.upstream] if top is not None else [],
+            "notes": [n for n in after.notes if n.startswith("upstream")]}
+
+
+def effect_lines(before: Answer, after: Answer) -> list[str]:
+    def line(a: Answer) -> str:
+        m = a.top
+        if m is None:
+            return "no known bug matches"
+        state = "confident" if m.confident else "not confident"
+        return f"{m.bug.id} ({m.bug.fixes[0].short if m.bug.fixes else 'no fix'}), {state} ({m.score:.2f}, {m.rule})"
+
+    lines = ["What this says about the catalog's answer:", f"  without upstream: {line(before)}",
+             f"  with upstream:    {line(after)}"]
+    for u in after.top.upstream if after.top is not None else ():
+        lines.append(f"  {u.signal} {u.weight:+.2f}: {u.says}")
+        if u.url:
+            lines.append(f"              {u.url}")
+    lines += [f"  note: {n}" for n in after.notes if n.startswith("upstream")]
+    return lines
 
 
 def _msg_line(m: LoreMessage) -> list[str]:

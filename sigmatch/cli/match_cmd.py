@@ -2,12 +2,16 @@
 
 ::
 
-    sigmatch match [--json] [--top K] [--kernel VERSION] [FILE|-]   one log (human text or JSON)
-    sigmatch match --jsonl FILE|- [--jobs N] [--summary [--json]]     batch: {"id", "log"} per line
+    sigmatch match [--json] [--top K] [--kernel VERSION] [--upstream] [FILE|-]   one log (text or JSON)
+    sigmatch match --jsonl FILE|- [--jobs N] [--summary [--json]]                 batch: {"id", "log"} per line
 
 The catalog is loaded once per run (from the prebuilt index when it is there). In batch mode
 (:mod:`sigmatch.batch`) a bad line yields ``{"id": ..., "error": ...}`` and the batch goes on;
-``--summary`` prints the fleet roll-up (:mod:`sigmatch.rollup`) instead of a result per line.
+``--summary`` prints the fleet roll-up (:mod:`sigmatch.rollup`) instead of a result per line. With
+``--upstream`` (and ``SIGMATCH_UPSTREAM_LOOKUP`` on) lore, bugzilla and syzbot are asked about the
+crash the answer leads with, within ``SIGMATCH_UPSTREAM_BUDGET``, and the answer is made again with
+what they say (:func:`sigmatch.runtime.serving.with_upstream`, as the API does; nothing runs on
+after the command exits, so sources still pending are not counted, and a note says so).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sigmatch.cli.common import read_log, runtime_of, settings_of
 from sigmatch.errors import InputError
 from sigmatch.match.model import Match
 from sigmatch.rollup import render as render_rollup
+from sigmatch.runtime.serving import with_upstream
 
 __all__ = ["batch", "batch_results", "register", "render", "run"]
 
@@ -49,6 +54,9 @@ def register(sub: Any) -> None:
                         'seen from a "time"/"date" field or the logs\' timestamps, kernels); --json for JSON')
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help=f"with --jsonl: worker processes (default: the usable cores, at most {MAX_DEFAULT_JOBS})")
+    p.add_argument("--upstream", action="store_true",
+                   help="also ask lore, bugzilla and syzbot (within SIGMATCH_UPSTREAM_BUDGET) and fold what they "
+                        "say into the answer: a bug or report naming the top candidate's fix may make it confident")
     p.set_defaults(func=run)
 
 
@@ -57,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if top < 1:
         raise InputError("--top must be at least 1")
     if args.jsonl is not None:
+        if args.upstream:
+            raise InputError("--upstream answers one log at a time (it asks upstream about each); not with --jsonl")
         return run_jsonl(args, top)
     if args.summary or args.jobs is not None:
         raise InputError("--summary and --jobs go with --jsonl")
@@ -64,9 +74,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--kernel {args.kernel[:80]!r} is not a kernel version (give what `uname -r` "
                          "prints, e.g. 5.15.0-91-generic or 6.1.31)")
     text = read_log(args.file)
-    matcher = runtime_of(args).load_matcher()
+    rt = runtime_of(args)
+    matcher = rt.load_matcher()
     catalog = matcher.catalog
     answer = analyze(text, matcher, top=top, kernel=args.kernel)
+    if args.upstream:
+        answer = with_upstream(answer, text, rt, matcher=matcher, top=top, kernel=args.kernel, background=False)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
     else:
@@ -194,12 +207,24 @@ def render(answer: Answer, catalog: Catalog | None = None) -> str:
         out.append("")
     for note in answer.notes:
         out.append(f"note: {note}")
+    up = answer.upstream
+    if up:
+        out.append(f"note: {_upstream_line(up)}")
     if catalog is not None:
         out.extend(f"note: {line}" for line in catalog_notes(catalog))
     size = f": {len(catalog)} known bugs" if catalog is not None else ""
     out.append(f"(rules {answer.rules_version}, algorithm {answer.algorithm_version}, "
                f"catalog {answer.catalog_version}{size})")
     return "\n".join(out)
+
+
+def _upstream_line(up: dict[str, Any]) -> str:
+    """Whom upstream asking reached, in one line (``Answer.upstream``)."""
+    if not up.get("enabled", True):
+        return "; ".join(up.get("notes") or ["upstream lookup is off"])
+    states = ", ".join(f"{s.get('name')} {s.get('state')}" for s in up.get("sources") or ())
+    took = f" ({up['elapsed_s']:.1f} s of a {up.get('budget_s', 0):g} s budget)" if "elapsed_s" in up else ""
+    return f"upstream asked: {states or 'nobody'}{took}"
 
 
 def catalog_notes(catalog: Catalog) -> list[str]:

@@ -17,6 +17,12 @@ clear share of the probability among the best ten *and* score high enough in abs
 (a clear winner among weak candidates is "looks new"), or the report's exact title must name the
 bug with frames that agree. The thresholds were chosen on one half of the dev corpus
 (``benchmarks/e2e_match.py --calibrate``) and checked on the other half.
+
+Upstream evidence (``match(..., evidence=)``, :mod:`sigmatch.match.evidence`): what lore, bugzilla
+and syzbot said about the report adds its signals to the candidates' scores (the ranking goes
+:data:`~sigmatch.match.evidence.EVIDENCE_DEPTH` deep then, so a fix named upstream can lift a
+candidate from below the first ten), and :meth:`Matcher.decide_with` decides again: a candidate
+becomes confident through upstream only when an item about this crash names its fix.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ from dataclasses import dataclass
 
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.catalog.model import KernelVersion
+from sigmatch.match.evidence import (
+    DEFAULT_EVIDENCE_WEIGHTS,
+    EVIDENCE_DEPTH,
+    SIGNALS,
+    EvidenceUse,
+    EvidenceWeights,
+    UpstreamEvidence,
+    catalog_raw,
+    describe,
+    names_fix_of_this_crash,
+    promotes,
+    reweigh,
+)
 from sigmatch.match.index import CandidateIndex
 from sigmatch.match.model import Match
 from sigmatch.match.score import (
@@ -45,7 +64,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-5"  # 5: match-4 (partial reports, related stacks, out-of-tree) + the kernel is the parser's (or the caller's), never re-read from the text
+ALGORITHM_VERSION = "match-6"  # 6: match-5 (partial reports, related stacks, out-of-tree; the parser's kernel) + upstream evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +115,9 @@ _SIGNAL_TEXT = {
     "related_file": "the fix changed a file of a related stack",
     "holder_site": "the fix changed the file where the hung task's lock holder runs",
     "device": "the fix names the driver of a device error before the report",
+    "upstream_fix": "upstream names its fix for this crash",
+    "upstream_fix_search": "upstream names its fix (search hit)",
+    "upstream_other": "upstream names another fix for this crash",
 }
 
 
@@ -104,7 +126,8 @@ class Matcher:
 
     def __init__(self, catalog: Catalog, *, weights: Weights = DEFAULT_WEIGHTS,
                  calibration: Calibration = DEFAULT_CALIBRATION, shortlist: int = 40,
-                 freeze_gc: bool = True, index: CandidateIndex | None = None) -> None:
+                 freeze_gc: bool = True, index: CandidateIndex | None = None,
+                 evidence_weights: EvidenceWeights = DEFAULT_EVIDENCE_WEIGHTS) -> None:
         # ``index``: one built for this very catalog before (the prebuilt file, sigmatch.runtime.prebuilt)
         if index is not None and index.catalog is not catalog:
             raise ValueError("the index was built for another catalog")
@@ -112,6 +135,7 @@ class Matcher:
         self.index = index if index is not None else CandidateIndex(catalog)
         self.weights = weights
         self.calibration = calibration
+        self.evidence_weights = evidence_weights
         self.shortlist = shortlist
         self._prescore_weights = PRESCORE_WEIGHTS
         # The catalog and its index are long-lived: move them out of the cyclic garbage collector's
@@ -193,20 +217,34 @@ class Matcher:
         return decide(q, [s.raw for s in ranked], ranked[0] if ranked else None, self.calibration)
 
     def match(self, item: Report | Signature, *, top: int = 5, kernel: KernelVersion | str | None = None,
-              report_index: int = 0, signature: Signature | None = None) -> list[Match]:
+              report_index: int = 0, signature: Signature | None = None,
+              evidence: UpstreamEvidence | None = None) -> list[Match]:
         """The ``top`` known bugs this report may be, best first; only the first can be confident.
 
-        ``signature``: ``signature_of(item)`` when the caller already has it (it is not recomputed)."""
-        q, ranked = self.rank(item, kernel=kernel, limit=max(top, PROBABILITY_DEPTH), signature=signature)
+        ``signature``: ``signature_of(item)`` when the caller already has it (it is not recomputed).
+        ``evidence``: what upstream said about this report (:mod:`sigmatch.match.evidence`): its
+        signals are added to the candidates' scores and explained, and it may change the decision
+        (:meth:`decide_with`)."""
+        depth = max(top, PROBABILITY_DEPTH)
+        if evidence is not None and evidence.items:
+            depth = max(depth, EVIDENCE_DEPTH)
+        q, ranked = self.rank(item, kernel=kernel, limit=depth, signature=signature)
         if not ranked:
             return []
         confident, rule = self.decide(q, ranked)
+        uses: dict[int, tuple[EvidenceUse, ...]] = {}
+        if evidence is not None and evidence.items:
+            before = ranked
+            moved = reweigh(q, ranked, self.index.bugs, evidence, self.evidence_weights)
+            ranked, uses = moved.ranked, moved.uses
+            confident, rule = self.decide_with(q, before, ranked, uses, confident, rule)
         out: list[Match] = []
         p_top = top_probability([s.raw for s in ranked])
         for pos, s in enumerate(ranked[:top]):
             bug = self.index.bugs[s.bug_index]
             matched, unmatched = frame_evidence(q, s, self.index)
             other = ranked[1] if pos == 0 and len(ranked) > 1 else ranked[0] if pos else None
+            said = uses.get(s.bug_index, ())
             out.append(Match(
                 bug=bug,
                 score=self._score01(s.raw),
@@ -217,21 +255,53 @@ class Matcher:
                 matched_frames=matched,
                 unmatched_frames=unmatched,
                 report_index=report_index,
-                explanation=self._explain(s, other, confident and pos == 0, rule if pos == 0 else ""),
+                explanation=self._explain(s, other, confident and pos == 0, rule if pos == 0 else "", said),
                 algorithm_version=ALGORITHM_VERSION,
+                upstream=said,
             ))
         return out
+
+    def decide_with(self, q: QueryFeatures, before: list[Scored], after: list[Scored],
+                    uses: dict[int, tuple[EvidenceUse, ...]], confident: bool, rule: str) -> tuple[bool, str]:
+        """(confident, rule) once upstream evidence moved the scores (``before`` -> ``after``).
+
+        The usual rules decide on the new scores, with one limit: a candidate that was not confident
+        before (or was not the top) becomes confident only when upstream names its fix
+        (:func:`~sigmatch.match.evidence.promotes`), never on a search hit alone. One rule more,
+        ``upstream-fix``: an item about this very crash names the top's fix, the top takes the
+        usual share of the probability, and the catalog alone scores it at least
+        ``EvidenceWeights.upstream_min_raw`` (the absolute threshold guards against "a clear winner
+        among weak candidates is a new bug": upstream saying which commit fixed this crash answers
+        that). It never overrides a corrupted, low-information or implausible-version report."""
+        new_conf, new_rule = self.decide(q, after)
+        top = after[0]
+        said = uses.get(top.bug_index, ())
+        top_changed = top.bug_index != before[0].bug_index
+        if (not new_conf and new_rule.endswith("below-threshold") and names_fix_of_this_crash(said)
+                and catalog_raw(top) >= self.evidence_weights.upstream_min_raw
+                and top_probability([s.raw for s in after]) >= self.calibration.min_probability):
+            return True, _rule_of(top) + "+upstream-fix"
+        if new_conf and (top_changed or not confident):
+            if not promotes(said):
+                return False, new_rule + ":upstream-does-not-name-its-fix"
+            return True, new_rule + "+upstream"
+        if confident and not new_conf:
+            return False, new_rule + ":upstream-against"
+        return new_conf, new_rule
 
     def _score01(self, raw: float) -> float:
         return 1.0 - math.exp(-max(raw, 0.0) / self.calibration.score_scale)
 
-    def _explain(self, s: Scored, other: Scored | None, confident: bool, rule: str) -> str:
+    def _explain(self, s: Scored, other: Scored | None, confident: bool, rule: str,
+                 said: tuple[EvidenceUse, ...] = ()) -> str:
         bug = self.index.bugs[s.bug_index]
-        parts = sorted(((v, k) for k, v in s.contributions.items() if v > 0), reverse=True)
+        parts = sorted(((v, k) for k, v in s.contributions.items() if v > 0 and k not in SIGNALS), reverse=True)
         why = ", ".join(f"{_SIGNAL_TEXT.get(k, k)} (+{v:.2f})" for v, k in parts[:5]) or "weak evidence"
         text = f"{bug.id}: {why}"
         if s.version_note:
             text += f"; {s.version_note}"
+        if said:
+            text += f"; {describe(said)}"
         if rule:
             text += "; confident" if confident else f"; not confident ({rule})"
         if other is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sigmatch.catalog.model import KnownBug, Verdict
+from sigmatch.match.evidence import EvidenceUse
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Match:
     report_index: int = 0  # which report of the log matched
     explanation: str = ""  # one sentence a person can read
     algorithm_version: str = ""
+    upstream: tuple[EvidenceUse, ...] = ()  # what upstream items said about this candidate
 
     @property
     def bug_id(self) -> str:
@@ -50,5 +52,6 @@ class Match:
                 "report_index": self.report_index,
                 "explanation": self.explanation,
                 "algorithm_version": self.algorithm_version,
+                "upstream": [u.to_dict() for u in self.upstream],
             },
         }

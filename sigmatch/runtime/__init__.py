@@ -45,9 +45,8 @@ from sigmatch.runtime.jobs import Jobs, ThreadJobs
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from sigmatch.answer import Answer
     from sigmatch.match.matcher import Matcher
-    from sigmatch.runtime.chat.delivery import Delivery, Runner
+    from sigmatch.runtime.chat.delivery import Analyze, Delivery, Runner
     from sigmatch.runtime.chat.idempotency import IdempotencyStore
     from sigmatch.runtime.share import ShareStore
     from sigmatch.upstream.http import Cache, RateLimiter, UpstreamClient
@@ -134,7 +133,7 @@ class Runtime:
         return client_from_settings(self.settings, cache=cache if cache is not None else self.upstream_cache,
                                     limiter=self.upstream_limiter)
 
-    def chat_runner(self, analyze: Callable[[str], Answer]) -> Runner:
+    def chat_runner(self, analyze: Analyze) -> Runner:
         """Where chat replies run: a worker process through the queue (RQ), else this process's threads."""
         from sigmatch.runtime.chat.delivery import QueueRunner, ThreadRunner
 

@@ -114,7 +114,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     """A JSON-able rendering of a job's return value (dataclasses via ``to_dict()``)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if depth > 6:
+    if depth > 24:  # deep enough for an answer (answers > matches > fixes), bounded for odd objects
         return str(value)
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):

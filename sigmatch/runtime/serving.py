@@ -1,6 +1,17 @@
 """What a serving process (a web worker, an RQ worker answering chat jobs) calls: the catalog it
 serves, its matcher, the core ``analyze`` call and the upstream enrichment of an answer.
 
+Upstream evidence and the answer a client polls (:func:`with_upstream`): the answer waits at most
+``SIGMATCH_UPSTREAM_BUDGET`` for lore, bugzilla and syzbot, and is then made again with what arrived
+(:mod:`sigmatch.match.evidence`: a bug or report naming the top candidate's fix may make it
+confident; sources still pending count for nothing yet, and the answer's notes say so). When some
+are pending, a background job (``upstream.job_id``, ``GET /api/v1/jobs/<id>``) finishes the lookup
+and makes the answer once more with all of it: the finished job's ``result.answer`` is the whole
+answer as ``POST /api/v1/match`` returns it (without ``reports``), ``result.changed`` says whether
+its top match or its confidence moved, and ``result`` holds the complete upstream lookup. The job's
+answers also land in the upstream cache, so posting the same log again (or opening its shared
+link) gets the complete answer at once.
+
 The catalog is loaded lazily, once, under a lock (``sigmatch serve`` loads it before gunicorn forks
 its workers so they share the memory). :meth:`CatalogHolder.maybe_reload` picks up a new snapshot
 written by a refresh (this process's or another's, through the store) without blocking requests:
@@ -15,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +35,7 @@ from sigmatch.answer import Answer
 from sigmatch.answer import analyze as core_analyze
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.errors import CatalogError, SigmatchError
+from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.match.matcher import Matcher
 from sigmatch.runtime import Runtime
 
@@ -171,9 +184,24 @@ class CatalogHolder:
             self._reloading = False
 
 
-def analyze(text: str, loaded: Loaded, *, top: int) -> Answer:
+def analyze(text: str, loaded: Loaded, *, top: int, kernel: str | None = None,
+            evidence: UpstreamEvidence | None = None) -> Answer:
     """The core call, against the catalog this process serves."""
-    return core_analyze(text, loaded.matcher, top=top)
+    return core_analyze(text, loaded.matcher, top=top, kernel=kernel, evidence=evidence)
+
+
+# The catalog each runtime's process serves (a web app registers its own), so that a background
+# job run in that process answers from it instead of loading a second copy.
+_SERVED: weakref.WeakKeyDictionary[Runtime, CatalogHolder] = weakref.WeakKeyDictionary()
+
+
+def serve_catalog(runtime: Runtime, holder: CatalogHolder) -> None:
+    """Record ``holder`` as the catalog that in-process jobs of ``runtime`` answer from."""
+    _SERVED[runtime] = holder
+
+
+def served_catalog(runtime: Runtime) -> CatalogHolder | None:
+    return _SERVED.get(runtime)
 
 
 # Settings a background upstream job needs; only these travel with the job (no secrets).
@@ -183,12 +211,35 @@ UPSTREAM_JOB = "sigmatch.worker.tasks.lookup_job"
 BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
 
 
-def with_upstream(answer: Answer, text: str, runtime: Runtime) -> Answer:
-    """The answer with what upstream says within ``SIGMATCH_UPSTREAM_BUDGET``.
+def lookup_target(answer: Answer) -> tuple[int, list[str]]:
+    """The report the upstream lookup asks about (the one the answer leads with: the best confident
+    report, else the first) and the fixing commits already known (a confident top's), whose
+    stable releases it also looks for."""
+    lead = answer.lead
+    top = lead.top if lead is not None else None
+    fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+    return (lead.index if lead is not None else 0), fixes
+
+
+def answer_update(answer: Answer, was: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a finished background lookup hands the client: the answer made again with the complete
+    upstream evidence (``Answer.to_dict()`` without ``reports``), and whether its top match or its
+    confidence moved from ``was`` (``{"bug_id", "confident"}`` of the answer first returned)."""
+    d = answer.to_dict()
+    d.pop("reports", None)
+    top = answer.top
+    now = {"bug_id": top.bug.id if top is not None else None, "confident": answer.confident}
+    return {"answer": d, "changed": was is not None and now != {k: was.get(k) for k in now}, "top": now}
+
+
+def with_upstream(answer: Answer, text: str, runtime: Runtime, *, matcher: Matcher | None = None,
+                  top: int = 5, kernel: str | None = None, background: bool = True) -> Answer:
+    """The answer with what upstream says within ``SIGMATCH_UPSTREAM_BUDGET``, made again with that
+    evidence when ``matcher`` is given (``top``/``kernel``: the request's, as for the first answer).
 
     The catalog answer never waits longer than the budget: sources still working then are listed
-    in ``pending`` and a background job (``job_id``, pollable at ``/api/v1/jobs/<id>``) finishes
-    the lookup, whose results also land in the shared cache for the next ask.
+    in ``pending`` and, with ``background``, a job (``job_id``, pollable at ``/api/v1/jobs/<id>``)
+    finishes the lookup and answers again with all of it (see the module docstring).
     """
     if not answer.reports:
         return answer
@@ -196,25 +247,34 @@ def with_upstream(answer: Answer, text: str, runtime: Runtime) -> Answer:
     if not settings.upstream_lookup:
         return replace(answer, upstream={"enabled": False,
                                          "notes": ["upstream lookup is off (SIGMATCH_UPSTREAM_LOOKUP=off)"]})
-    from sigmatch.upstream.lookup import start_lookup  # adapter code, loaded only when asked for
+    from sigmatch.upstream.evidence import evidence_from  # adapter code, loaded only when asked for
+    from sigmatch.upstream.lookup import start_lookup
 
-    lead = answer.lead  # the report the answer leads with (the best confident one, else the first)
-    top = lead.top if lead is not None else None
-    fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+    index, fixes = lookup_target(answer)
+    report = next((r for i, r in enumerate(answer.reports) if i == index), answer.reports[0])
     try:
-        job = start_lookup(lead.report if lead is not None else answer.reports[0], settings=settings, text=text,
-                           fix_commits=fixes, client=runtime.upstream_client())
+        job = start_lookup(report, settings=settings, text=text, fix_commits=fixes, client=runtime.upstream_client())
         job.wait(job.budget)
         result = job.result()
     except Exception as exc:  # upstream trouble never costs the operator the catalog answer
         log.exception("upstream lookup failed")
         return replace(answer, upstream={"enabled": True, "complete": False,
-                                         "notes": [f"upstream lookup failed: {type(exc).__name__}"]})
+                                         "notes": [f"upstream lookup failed: {type(exc).__name__}; "
+                                                   "the answer is the catalog's alone"]})
+    was = {"bug_id": answer.top.bug.id if answer.top is not None else None, "confident": answer.confident}
+    if matcher is not None:
+        try:
+            answer = core_analyze(text, matcher, top=top, kernel=kernel,
+                                  evidence=evidence_from(result, report_index=index, text=text))
+        except Exception:  # the evidence must not cost the answer either
+            log.exception("answering with upstream evidence failed; the catalog answer stands")
     up: dict[str, Any] = {"enabled": True, **result.to_dict()}
-    if result.pending:
+    if result.pending and background:
         try:
             job_id = runtime.jobs.enqueue(UPSTREAM_JOB, text=text, budget=BACKGROUND_BUDGET,
-                                          settings=settings.to_env(*UPSTREAM_JOB_SETTINGS))
+                                          settings=settings.to_env(*UPSTREAM_JOB_SETTINGS), report_index=index,
+                                          fix_commits=fixes, top=top, kernel=kernel,
+                                          rescore=matcher is not None, was=was)
             up["job_id"] = job_id
             up["job_url"] = f"/api/v1/jobs/{job_id}"
         except Exception as exc:

@@ -22,6 +22,7 @@ from sigmatch.upstream.model import SyzbotBug, UpstreamCommit
 EXTID_RE = re.compile(r"^[0-9a-f]{16,24}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{12,40}$")
 _LINK_EXTID_RE = re.compile(r"extid=([0-9a-f]{16,24})\b")
+_RECURRENCE_RE = re.compile(r"\s+\(\d+\)$")
 
 
 def bug_url(base: str, extid: str) -> str:
@@ -98,8 +99,16 @@ class Syzbot:
         return bug_from_json(f.json(), self.base, extid) if f.status == 200 else None
 
     def fixed_with_title(self, title: str, *, deadline: float | None = None) -> list[SyzbotBug]:
-        """Fixed upstream bugs whose title is ``title`` (the list is large: cached, size-capped)."""
+        """Fixed upstream bugs whose title is ``title``, and the bugs syzbot filed again under it
+        ("X (2)": a log cannot tell which one it is), the exact title first (the list is large:
+        cached, size-capped)."""
         f = self.client.get(build_url(self.base, "upstream/fixed", [("json", "1")]), deadline=deadline,
                             accept="application/json")
-        want = title.strip().lower()
-        return [b for b in bugs_from_group(f.json(), self.base) if b.title.lower() == want]
+        want = _base_title(title)
+        found = [b for b in bugs_from_group(f.json(), self.base) if _base_title(b.title) == want]
+        return sorted(found, key=lambda b: b.title.strip().lower() != title.strip().lower())
+
+
+def _base_title(title: str) -> str:
+    """A syzbot title without its recurrence suffix (" (2)"), lower-cased."""
+    return _RECURRENCE_RE.sub("", " ".join(title.split())).lower()

@@ -24,7 +24,7 @@ from sigmatch.catalog.catalog import Catalog
 from sigmatch.config import Settings
 from sigmatch.runtime import Runtime, build_runtime
 from sigmatch.runtime.jobs import ThreadJobs
-from sigmatch.runtime.serving import CatalogHolder, holder_for
+from sigmatch.runtime.serving import CatalogHolder, holder_for, serve_catalog
 from sigmatch.web import api, chat, errors, openapi, pages
 from sigmatch.web.metrics import Metrics, install
 from sigmatch.web.state import AppState, state
@@ -88,6 +88,7 @@ def create_app(
         holder = CatalogHolder(catalog)
     else:
         holder = holder_for(runtime)
+    serve_catalog(runtime, holder)  # in-process jobs (the background upstream lookup) answer from it
     jobs = runtime.jobs
     if isinstance(jobs, ThreadJobs):
         # A refresh run in this process writes a new snapshot: serve it as soon as it is there.

@@ -24,7 +24,7 @@ from sigmatch.runtime import Runtime
 from sigmatch.runtime.serving import with_upstream
 from sigmatch.textio import decode_log
 from sigmatch.web.errors import ApiError
-from sigmatch.web.present import answer_json, bug_detail, bug_summary, scrub_paths
+from sigmatch.web.present import answer_json, bug_detail, bug_summary, link_fixes, scrub_paths
 from sigmatch.web.state import state
 
 bp = Blueprint("api", __name__)
@@ -94,11 +94,11 @@ def answer_log(text: str, top: int, kernel: str | None = None) -> Answer:
 
 
 def run_match(raw: bytes | str, top: int, kernel: str | None = None) -> Answer:
-    """Decode a pasted/uploaded log and answer it, with what upstream says (422 when it holds no
-    kernel crash report)."""
+    """Decode a pasted/uploaded log and answer it, with what upstream says folded in (422 when it
+    holds no kernel crash report)."""
     text = decode_log(raw, max_bytes=max_bytes())
     answer = answer_log(text, top, kernel)
-    return with_upstream(answer, text, state().runtime)
+    return with_upstream(answer, text, state().runtime, matcher=state().holder.get().matcher, top=top, kernel=kernel)
 
 
 def _log_from_request() -> bytes | str:
@@ -205,7 +205,14 @@ def bug(bug_id: str) -> Response:
 def job(job_id: str) -> Response:
     if not _JOB_ID.match(job_id):
         raise ApiError(404, "job_not_found", "no such job")
-    return jsonify(state().jobs.get(job_id).to_dict())
+    info = state().jobs.get(job_id).to_dict()
+    update = info.get("result")
+    if isinstance(update, dict) and isinstance(update.get("answer"), dict):  # a finished upstream lookup
+        link_fixes(update["answer"].get("matches") or [])
+        for ra in update["answer"].get("answers") or []:
+            if isinstance(ra, dict):
+                link_fixes(ra.get("matches") or [])
+    return jsonify(info)
 
 
 def require_admin() -> None:

@@ -118,7 +118,23 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"rule": {"type": "string"}, "explanation": {"type": "string"},
                                    "signals": {"type": "object"},
                                    "matched_frames": {"type": "array", "items": {"type": "string"}},
-                                   "unmatched_frames": {"type": "array", "items": {"type": "string"}}}},
+                                   "unmatched_frames": {"type": "array", "items": {"type": "string"}},
+                                   "upstream": {"type": "array", "items": {"$ref": "#/components/schemas/EvidenceUse"},
+                                                "description": "What upstream items said about this candidate."}}},
+        },
+    },
+    "EvidenceUse": {
+        "type": "object",
+        "required": ["signal", "weight", "source", "ref", "says"],
+        "description": (
+            "One upstream item's say about a candidate: `upstream_fix` (an item about this crash - the same "
+            "crash title, or an id the log names - names the candidate's fix), `upstream_fix_search` (a "
+            "search hit names it: counts little, never makes a match confident) or `upstream_other` (an item "
+            "about this crash names another fix); `weight` is what it added to the raw score."),
+        "properties": {
+            "signal": {"type": "string", "enum": ["upstream_fix", "upstream_fix_search", "upstream_other"]},
+            "weight": {"type": "number"}, "source": {"type": "string"}, "ref": {"type": "string"},
+            "url": _NULLABLE_STR, "says": {"type": "string"}, "promotes": {"type": "boolean"},
         },
     },
     "Report": {
@@ -175,7 +191,13 @@ SCHEMAS: dict[str, Any] = {
                 "What upstream says about this crash within SIGMATCH_UPSTREAM_BUDGET: lore reports and the "
                 "patches answering them, bugzilla bugs, syzbot bugs, fixing commits, stable releases, per-source "
                 "status and notes. Sources still working are listed in `pending`, finished by the background "
-                "job `job_id` (poll `job_url`). `enabled` is false when the lookup is off.")},
+                "job `job_id` (poll `job_url`: its finished `result` holds the complete lookup, `answer` - this "
+                "answer made again with all of the evidence, without `reports` - and `changed`, whether the top "
+                "match or its confidence moved). `enabled` is false when the lookup is off.")},
+            "upstream_evidence": {"type": ["object", "null"], "description": (
+                "The upstream evidence counted in this answer: which report it is about (`report_index`), the "
+                "items (bugs, reports, patches, with how each was found and the fixes it names), the sources "
+                "answered, and those that failed or were pending (they count for nothing). null: none asked.")},
         },
     },
     "BugSummary": {

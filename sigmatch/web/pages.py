@@ -60,7 +60,7 @@ def _shares() -> share.ShareStore:
 def _render_answer(answer: Answer, text: str, *, top: int, kernel: str | None, permalink: str | None,
                    share_note: str | None = None, shared: bool = False) -> Response:
     st = state()
-    answer = with_upstream(answer, text, st.runtime)
+    answer = with_upstream(answer, text, st.runtime, matcher=st.holder.get().matcher, top=top, kernel=kernel)
     body = answer_json(answer)
     st.metrics.observe_match(body)
     html = render_template("index.html", answer=body, answers=page_answers(answer, body), error=None,

@@ -20,7 +20,8 @@ def commit_url(sha: str | None) -> str | None:
     return COMMIT_URL.format(sha=sha.lower())
 
 
-def _link_fixes(matches: list[dict[str, Any]]) -> None:
+def link_fixes(matches: list[dict[str, Any]]) -> None:
+    """Each fix of these matches (``Match.to_dict()`` shape) with its git.kernel.org link."""
     for m in matches:
         for fix in m.get("fixes") or []:
             fix["url"] = commit_url(fix.get("sha"))
@@ -37,9 +38,9 @@ def answer_json(answer: Answer, *, max_reports: int = MAX_REPORTS) -> dict[str, 
     total = len(d["reports"])
     d["reports"] = d["reports"][:max_reports]
     d["reports_total"] = total
-    _link_fixes(d["matches"])
+    link_fixes(d["matches"])
     for ra in d["answers"]:
-        _link_fixes(ra["matches"])
+        link_fixes(ra["matches"])
     if not isinstance(d.get("upstream"), dict):
         d["upstream"] = {}
     return d

@@ -3,7 +3,8 @@
 ::
 
     refresh_job(sources=None, full=False)   the refresh (sigmatch.refresh.refresh), report as JSON
-    lookup_job(text, budget=30.0)           upstream lookup for a pasted log, result as JSON
+    lookup_job(text, budget=30.0, ...)      upstream lookup for a pasted log, result as JSON; with
+                                            report_index, the answer made again with its evidence
     chat_reply_job(job)                     one chat reply (sigmatch.runtime.chat.delivery.run_reply)
 
 In an RQ worker the settings come from the worker's environment (``REDIS_URL``, ``SIGMATCH_*``), like
@@ -20,12 +21,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sigmatch.answer import Answer
 from sigmatch.config import Settings
+from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.refresh import SOURCES, refresh
 from sigmatch.runtime import Runtime, build_runtime
 from sigmatch.runtime.chat.delivery import ReplyJob, run_reply
-from sigmatch.runtime.serving import CatalogHolder, analyze, holder_for
+from sigmatch.runtime.serving import CatalogHolder, analyze, answer_update, holder_for, served_catalog
 from sigmatch.trace.parse import parse_log
+from sigmatch.upstream.evidence import evidence_from
 from sigmatch.upstream.lookup import lookup
 
 log = logging.getLogger("sigmatch.worker")
@@ -105,19 +109,32 @@ def refresh_job(sources: Iterable[str] | None = None, full: bool = False, runtim
 
 
 def lookup_job(text: str, budget: float = 30.0, settings: Mapping[str, str] | None = None,
-               runtime: Runtime | None = None) -> dict[str, Any]:
-    """Ask upstream about the primary crash in ``text``; the answer also lands in the shared cache.
+               runtime: Runtime | None = None, report_index: int | None = None,
+               fix_commits: Iterable[str] = (), top: int | None = None, kernel: str | None = None,
+               rescore: bool = False, was: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Ask upstream about a crash in ``text`` (report ``report_index``, default the first); the
+    answers also land in the shared cache.
 
     ``settings`` (environment names, as :meth:`Settings.to_env` gives them) override upstream
-    settings (base URLs, timeouts) for this job only.
+    settings (base URLs, timeouts) for this job only. With ``rescore`` the log is answered again
+    with the complete upstream evidence, from the catalog this process serves (``top``, ``kernel``:
+    the request's); the result then carries ``answer`` and ``changed`` (against ``was``, the first
+    answer's top) beside the lookup (:func:`sigmatch.runtime.serving.answer_update`).
     """
     rt = runtime or process_runtime()
     reports = parse_log(text)
     if not reports:
         return {"notes": ["no crash report found in the text"]}
+    index = report_index if report_index is not None and 0 <= report_index < len(reports) else 0
     s = Settings.from_env({**rt.settings.to_env(), **dict(settings or {})}) if settings else rt.settings
-    result = lookup(reports[0], budget=float(budget), text=text, settings=s, client=rt.upstream_client())
+    result = lookup(reports[index], budget=float(budget), text=text, settings=s, client=rt.upstream_client(),
+                    fix_commits=fix_commits)
     out: dict[str, Any] = result.to_dict()
+    if rescore:
+        holder = served_catalog(rt) or catalog_holder(rt)
+        answer = analyze(text, holder.get(), top=top or rt.settings.top_k, kernel=kernel,
+                         evidence=evidence_from(result, report_index=index, text=text))
+        out.update(answer_update(answer, dict(was) if was is not None else None))
     return out
 
 
@@ -126,5 +143,8 @@ def chat_reply_job(job: Mapping[str, Any], runtime: Runtime | None = None) -> di
     rt = runtime or process_runtime()
     holder = catalog_holder(rt)
     top = rt.settings.top_k
-    outcome = run_reply(ReplyJob.from_dict(job), lambda text: analyze(text, holder.get(), top=top), rt.delivery)
+    def answer(text: str, evidence: UpstreamEvidence | None = None) -> Answer:
+        return analyze(text, holder.get(), top=top, evidence=evidence)
+
+    outcome = run_reply(ReplyJob.from_dict(job), answer, rt.delivery)
     return outcome.to_dict()

@@ -35,14 +35,22 @@ from sigmatch import __version__
 from sigmatch.answer import Answer
 from sigmatch.config import Settings
 from sigmatch.errors import InputError
+from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.runtime.chat import format as fmt
+from sigmatch.runtime.serving import lookup_target
 from sigmatch.textio import decode_log
+from sigmatch.upstream.evidence import evidence_from
 from sigmatch.upstream.http import UpstreamClient
 from sigmatch.upstream.lookup import lookup
 
 log = logging.getLogger("sigmatch.chat")
 
-Analyze = Callable[[str], Answer]
+
+class Analyze(Protocol):
+    """The core call with the catalog the replies answer from; ``evidence``: what upstream said
+    (the reply is answered again with it when the chat upstream budget brings any)."""
+
+    def __call__(self, text: str, evidence: UpstreamEvidence | None = None) -> Answer: ...
 
 USER_AGENT = f"sigmatch/{__version__} (chat bot)"
 DELIVERY_TIMEOUT = 10.0  # seconds, one POST of a reply
@@ -309,7 +317,7 @@ def render(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[dict[str, Any]
             return _simple(job.platform, fmt.usage_text(job.command)), "usage"
         return _simple(job.platform, fmt.error_text(str(found))), "error"
     text, answer = found
-    answer = with_upstream(answer, text, d)
+    answer = with_upstream(answer, text, d, analyze)
     kind = "match" if answer.confident else ("no_match" if answer.reports else "no_crash")
     msg = fmt.slack_message(answer) if job.platform == "slack" else fmt.mattermost_message(answer)
     return msg, kind
@@ -327,22 +335,29 @@ def _analyzed(job: ReplyJob, analyze: Analyze, d: Delivery) -> tuple[str, Answer
         return InputError("internal error; it has been logged")
 
 
-def with_upstream(answer: Answer, text: str, d: Delivery) -> Answer:
-    """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``."""
+def with_upstream(answer: Answer, text: str, d: Delivery, analyze: Analyze | None = None) -> Answer:
+    """The answer with upstream reports (lore, bugzilla, syzbot) found within ``d.upstream_budget``,
+    answered again with that evidence (``analyze``): a bug naming the top candidate's fix may make
+    it confident. A chat reply is posted once: sources still pending then are not counted, and the
+    reply's notes say so."""
     if d.upstream_budget <= 0 or not answer.reports:
         return answer
     if d.settings is None or not d.settings.upstream_lookup:
         return answer
     try:
-        lead = answer.lead  # the report the reply leads with (the best confident one, else the first)
-        top = lead.top if lead is not None else None
-        fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+        index, fixes = lookup_target(answer)  # the same report and commits as the API asks about
+        report = answer.reports[index] if 0 <= index < len(answer.reports) else answer.reports[0]
         client = d.upstream_client() if d.upstream_client is not None else None
-        result = lookup(lead.report if lead is not None else answer.reports[0], settings=d.settings,
-                        budget=d.upstream_budget, text=text, fix_commits=fixes, client=client)
+        result = lookup(report, settings=d.settings, budget=d.upstream_budget, text=text, fix_commits=fixes,
+                        client=client)
     except Exception:  # upstream never keeps the catalog answer from going out
         log.exception("upstream lookup for a chat reply failed")
         return answer
+    if analyze is not None:
+        try:
+            answer = analyze(text, evidence=evidence_from(result, report_index=index, text=text))
+        except Exception:
+            log.exception("answering a chat reply with upstream evidence failed; the catalog answer stands")
     return replace(answer, upstream={**answer.upstream, **result.to_dict()})
 
 

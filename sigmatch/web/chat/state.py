@@ -12,6 +12,7 @@ from flask import current_app
 
 from sigmatch.answer import Answer
 from sigmatch.config import Settings
+from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.runtime.chat.delivery import Analyze, Delivery, Runner
 from sigmatch.runtime.chat.idempotency import IdempotencyStore
 from sigmatch.runtime.serving import analyze
@@ -54,8 +55,8 @@ def _build(app_state: Any, config: Any) -> ChatState:
     holder = app_state.holder
     top = settings.top_k
 
-    def analyze_here(text: str) -> Answer:
-        return analyze(text, holder.get(), top=top)
+    def analyze_here(text: str, evidence: UpstreamEvidence | None = None) -> Answer:
+        return analyze(text, holder.get(), top=top, evidence=evidence)
 
     runner: Runner = config.get("CHAT_RUNNER") or runtime.chat_runner(analyze_here)
     return ChatState(settings=settings, idempotency=idem, runner=runner, delivery=runtime.delivery,
