@@ -30,7 +30,7 @@ from sigmatch.trace.model import Report
 from sigmatch.trace.parse import RULES_VERSION, parse_log
 from sigmatch.trace.signature import Signature, signature_of
 
-__all__ = ["MAX_ANSWERED", "MIN_LISTED_SCORE", "Answer", "ReportAnswer", "analyze", "match_dict"]
+__all__ = ["MAX_ANSWERED", "MIN_LISTED_SCORE", "Answer", "ReportAnswer", "analyze", "lookup_target", "match_dict"]
 
 # Distinct reports matched per log: a hostile or very long log may hold thousands of reports; the
 # rest are listed (``Answer.reports``) but not matched, and a note says so.
@@ -341,3 +341,13 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         primary=primary,
         evidence=evidence,
     )
+
+
+def lookup_target(answer: Answer) -> tuple[int, list[str]]:
+    """The report the upstream lookup asks about (the one the answer leads with: the best confident
+    report, else the first) and the fixing commits already known (a confident top's), whose
+    stable releases it also looks for."""
+    lead = answer.lead
+    top = lead.top if lead is not None else None
+    fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
+    return (lead.index if lead is not None else 0), fixes

@@ -22,11 +22,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from sigmatch import parse_log
-from sigmatch.answer import Answer, analyze
+from sigmatch.answer import Answer, analyze, lookup_target
 from sigmatch.cli.common import read_log, runtime_of
 from sigmatch.errors import InputError
 from sigmatch.match.matcher import Matcher
-from sigmatch.runtime.serving import lookup_target
 
 if TYPE_CHECKING:  # the upstream clients (requests, bs4) load only when `lookup` runs, not for every command
     from sigmatch.upstream.model import LoreMessage, UpstreamResult

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sigmatch.answer import Answer
+from sigmatch.answer import Answer, lookup_target
 from sigmatch.answer import analyze as core_analyze
 from sigmatch.catalog.catalog import Catalog
 from sigmatch.errors import CatalogError, SigmatchError
@@ -209,16 +209,6 @@ UPSTREAM_JOB_SETTINGS = ("lore_url", "bugzilla_url", "syzbot_url", "stable_url",
                          "cache_ttl", "upstream_max_bytes")
 UPSTREAM_JOB = "sigmatch.worker.tasks.lookup_job"
 BACKGROUND_BUDGET = 30.0  # seconds the background job gives upstream to finish
-
-
-def lookup_target(answer: Answer) -> tuple[int, list[str]]:
-    """The report the upstream lookup asks about (the one the answer leads with: the best confident
-    report, else the first) and the fixing commits already known (a confident top's), whose
-    stable releases it also looks for."""
-    lead = answer.lead
-    top = lead.top if lead is not None else None
-    fixes = [f.sha for f in top.bug.fixes] if top is not None and top.confident else []
-    return (lead.index if lead is not None else 0), fixes
 
 
 def answer_update(answer: Answer, was: dict[str, Any] | None = None) -> dict[str, Any]:

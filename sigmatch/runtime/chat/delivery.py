@@ -32,12 +32,11 @@ from urllib.parse import urlsplit
 import requests
 
 from sigmatch import __version__
-from sigmatch.answer import Answer
+from sigmatch.answer import Answer, lookup_target
 from sigmatch.config import Settings
 from sigmatch.errors import InputError
 from sigmatch.match.evidence import UpstreamEvidence
 from sigmatch.runtime.chat import format as fmt
-from sigmatch.runtime.serving import lookup_target
 from sigmatch.textio import decode_log
 from sigmatch.upstream.evidence import evidence_from
 from sigmatch.upstream.http import UpstreamClient
