@@ -36,9 +36,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import e2e_match as em  # noqa: E402
 
-from sigmatch.catalog.catalog import load_catalog  # noqa: E402
+from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.matcher import Calibration, Matcher  # noqa: E402
 from sigmatch.match.score import Weights  # noqa: E402
+from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.trace.frames import STACK_START, parse_frame, parse_rip  # noqa: E402
 from sigmatch.trace.normalize import clean_line  # noqa: E402
 
@@ -142,7 +143,7 @@ def main() -> int:
         return 1
     os.environ["SIGMATCH_DATA_DIR"] = args.data_dir
     t0 = time.perf_counter()
-    matcher = Matcher(load_catalog())
+    matcher = Matcher(build_runtime(Settings.from_env()).load_catalog())
     records = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
     full_list = [q for q in (em.query_from_record(d, matcher, args.depth) for d in records) if q is not None]
     full = {q.id: q for q in full_list}

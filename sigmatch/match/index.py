@@ -75,6 +75,9 @@ KIND_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+_KIND_VOCABULARY = frozenset(w for vocab in KIND_WORDS.values() for w in vocab)
+
+
 def norm_function(name: str) -> str:
     """A function name as an index token: leading underscores and a trailing "()" dropped."""
     name = name.strip()
@@ -177,6 +180,7 @@ class BugFeatures:
     # tie-breaker between bugs with one title ("X" and the later "X (2)").
     example_kernels: tuple[float, ...] = ()
     example_builds: frozenset[str] = frozenset()  # their exact version strings (one build, one time)
+    subject_body_words: frozenset[str] = frozenset()  # words of the fix subject after its prefix (no kind words)
 
 
 def bug_features(bug: KnownBug) -> BugFeatures:
@@ -227,6 +231,11 @@ def bug_features(bug: KnownBug) -> BugFeatures:
                 subj_idents.update(subject_identifiers(sig.title))
     idents = {norm_function(f) for f in bug.functions if f} | subj_idents
     files = {norm_path(f) for f in (*bug.files, *sig_files) if f}
+    body_words: set[str] = set()
+    for subject in dict.fromkeys(f.subject for f in bug.fixes if f.subject):
+        body = subject.rsplit(":", 1)[-1] if ":" in subject else subject
+        body_words.update(w for w in _WORD.findall(body.lower())
+                          if len(w) >= 4 and w not in _SUBJECT_STOP and w not in _KIND_VOCABULARY)
     dirs = {d for f in files for d in path_dirs(f)}
     fixed = None
     for f in bug.fixes:
@@ -259,6 +268,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         low_information=not (frames or idents or files or titles),
         example_kernels=tuple(ex_kernels),
         example_builds=frozenset(ex_builds),
+        subject_body_words=frozenset(body_words),
     )
 
 

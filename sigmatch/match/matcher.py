@@ -45,7 +45,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-5"  # 5: match-4 (partial reports, related stacks, out-of-tree) + the kernel is the parser's (or the caller's), never re-read from the text
+ALGORITHM_VERSION = "match-6"  # 6: trace_miss, subject_words, subject_part; -next rc builds; weights refitted (5: the kernel is the parser's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,8 @@ class Calibration:
 
     min_raw: float = 8.0  # top raw score needed
     min_probability: float = 0.6  # top candidate's share of the probability among the best ten
-    title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
-    title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
+    title_min_sequence: float = 0.5  # exact-title rule: frames must agree this much ...
+    title_min_probability: float = 0.9  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
     # Partial reports (truncated: cut after the RIP line, banner-less pastes) have fewer frames
     # to agree; their rule asks for a clearer winner, and that the record names the faulting
@@ -82,6 +82,9 @@ _SIGNAL_TEXT = {
     "subject": "the fix subject names the guilty function",
     "subject_frame": "the fix subject names a top frame",
     "subject_miss": "the fix subject names functions not in the trace",
+    "subject_part": "the fix subject names what a top frame is named after",
+    "subject_words": "the fix subject's words are in the top frames' names",
+    "trace_miss": "its quoted trace never reaches the guilty function",
     "file": "the fix changed a file in the trace",
     "site_file": "the fix changed the crash site's file",
     "dir": "the fix changed a directory in the trace",
