@@ -137,6 +137,7 @@ def main() -> int:
     ap.add_argument("--data-dir", required=True, help="SIGMATCH_DATA_DIR holding an imported catalog")
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
     ap.add_argument("--calibrate", action="store_true", help="choose the partial-report thresholds on half A")
+    ap.add_argument("--max-wrong", type=float, default=1.0, help="--calibrate: confident-wrong budget on half A (%%)")
     args = ap.parse_args()
     if not args.queries.exists():
         print(f"no queries at {args.queries}")
@@ -152,7 +153,7 @@ def main() -> int:
           f"parsed+matched in {time.perf_counter() - t0:.1f}s")
     w, cal = matcher.weights, matcher.calibration
     if args.calibrate:
-        cal = calibrate_partial([q for v in cuts.values() for q in v], matcher, w, cal)
+        cal = calibrate_partial([q for v in cuts.values() for q in v], matcher, w, cal, max_wrong=args.max_wrong)
         print(f"calibrated on half A of the cut logs: {cal}")
     splits: tuple[tuple[str, Callable[[em.Query], bool]], ...] = (
         ("split A", lambda q: q.split == "A"), ("split B", lambda q: q.split == "B"), ("all", lambda q: True))

@@ -267,11 +267,11 @@ def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibrati
     """Thresholds with the most confident-right answers on half A, within the error budgets (%)."""
     train = [q for q in queries if q.split == "A"]
     best_cal, best_cr = replace(cal, min_raw=1e9, title_min_sequence=2.0), -1
-    for min_raw in range(0, 16):
+    for min_raw in (n / 2 for n in range(0, 32)):
         for p in (0.6, 0.7, 0.8, 0.9, 0.95):  # a confident answer must at least be favoured 60/40
             for seq in (0.5, 0.7, 2.0):
                 for tp in (0.6, 0.7, 0.8, 0.9):
-                    c = replace(cal, min_raw=float(min_raw), min_probability=p, title_min_sequence=seq,
+                    c = replace(cal, min_raw=min_raw, min_probability=p, title_min_sequence=seq,
                                 title_min_probability=tp)
                     f = evaluate(train, matcher, w, c)
                     if (f.pct(f.conf_wrong, f.n_pos) <= max_wrong and f.pct(f.neg_conf, f.n_neg) <= max_neg
@@ -289,6 +289,10 @@ def main() -> int:
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
     ap.add_argument("--cv", type=int, default=0, metavar="K",
                     help="K-fold cross-validation of the weight fit inside half A (half B untouched)")
+    ap.add_argument("--max-wrong", type=float, default=1.0,
+                    help="--calibrate/--tune: confident-wrong budget on half A (%% of positives)")
+    ap.add_argument("--max-neg", type=float, default=2.0,
+                    help="--calibrate/--tune: negatives-confident budget on half A (%% of negatives)")
     ap.add_argument("--keep", default="", metavar="NAME,...",
                     help="weights --tune/--cv leave at their current values")
     ap.add_argument("--split", choices=("A", "B", "all"), default="all",
@@ -314,10 +318,10 @@ def main() -> int:
         print(cross_validate(queries, matcher, folds=args.cv, keep=keep))
     if args.tune:
         w = fit_weights(queries, matcher, keep=keep)
-        cal = calibrate(queries, matcher, w, cal)
+        cal = calibrate(queries, matcher, w, cal, max_wrong=args.max_wrong, max_neg=args.max_neg)
         print(f"fitted on half A: {w}\n  {cal}")
     elif args.calibrate:
-        cal = calibrate(queries, matcher, w, cal)
+        cal = calibrate(queries, matcher, w, cal, max_wrong=args.max_wrong, max_neg=args.max_neg)
         print(f"calibrated on half A: {cal}")
     for item in args.set:
         name, _, value = item.partition("=")

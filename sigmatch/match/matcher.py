@@ -55,18 +55,21 @@ class Calibration:
     ``p_top`` is the softmax probability of the top candidate among the best
     :data:`PROBABILITY_DEPTH` (the weights are fitted as a conditional logit, so raw scores are
     log-odds); ``raw`` guards against a clear winner among weak candidates ("looks new").
+    match-6: chosen on half A with no confident-wrong answer there (``benchmarks/e2e_match.py
+    --calibrate --max-wrong 0.5``; the partial rule by ``e2e_cut.py``, the least strict one
+    with none on half A of the cut logs).
     """
 
-    min_raw: float = 8.0  # top raw score needed
+    min_raw: float = 9.0  # top raw score needed
     min_probability: float = 0.6  # top candidate's share of the probability among the best ten
     title_min_sequence: float = 0.5  # exact-title rule: frames must agree this much ...
-    title_min_probability: float = 0.9  # ... and the title's bug must stand out this much
+    title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
     # Partial reports (truncated: cut after the RIP line, banner-less pastes) have fewer frames
     # to agree; their rule asks for a clearer winner, and that the record names the faulting
     # function (the guilty signal's rarity-weighted value) or the fix subject does. Chosen on half
     # A of the cut dev logs (benchmarks/e2e_cut.py --calibrate).
-    partial_min_raw: float = 6.0
+    partial_min_raw: float = 6.5
     partial_min_probability: float = 0.8
     partial_min_guilty: float = 0.5
 
