@@ -11,6 +11,7 @@ from sigmatch.catalog.model import BugSignature, FixCommit, Introduced, KnownBug
 from sigmatch.match.index import (
     CandidateIndex,
     QueryToken,
+    kind_classes,
     subject_identifiers,
     subject_prefix_words,
 )
@@ -483,3 +484,14 @@ def test_next_tree_release_candidate_may_carry_the_next_merge_window() -> None:
     assert version_signal(kernel_point("5.14.0"), bug)[0] == -1.0
     assert version_signal(kernel_point("5.13.0-rc6"), bug)[0] == -1.0
     assert version_signal(kernel_point("5.16.0-rc2"), bug)[0] == 1.0
+
+
+def test_compound_kind_words() -> None:
+    """KASAN's compound words ("slab-use-after-free", "slab-out-of-bounds") and the fix subjects'
+    ("null-ptr-deref", "heap-buffer-overflow") name a kind; "non-null" or "null-terminated" do not."""
+    assert kind_classes(["slab-use-after-free"]) == {"uaf"}
+    assert kind_classes(["slab-out-of-bounds"]) == {"oob"}
+    assert kind_classes(["null-ptr", "deref"]) == {"null"}
+    assert kind_classes(["heap-buffer-overflow"]) == {"oob"}
+    assert kind_classes(["self-deadlock"]) == {"deadlock"}
+    assert kind_classes(["non-null", "null-terminated", "bounds-check"]) == frozenset()

@@ -145,8 +145,32 @@ def subject_identifiers(subject: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+# Compound kind words by their ends: KASAN's "slab-out-of-bounds", "slab-use-after-free" (the
+# titles since 6.3), "null-ptr-dereference", "heap-buffer-overflow", "self-deadlock".
+_KIND_COMPOUNDS: tuple[tuple[str, str, str], ...] = (
+    ("suffix", "out-of-bounds", "out-of-bounds"),
+    ("suffix", "-overflow", "overflow"),
+    ("suffix", "after-free", "use-after-free"),
+    ("prefix", "null-ptr", "null"),
+    ("prefix", "null-deref", "null"),
+    ("prefix", "null-point", "null"),
+    ("suffix", "-deadlock", "deadlock"),
+    ("exact", "dead-lock", "deadlock"),
+    ("exact", "lock-up", "lockup"),
+)
+
+
+def _kind_word(w: str) -> str:
+    """A compound word as the kind word it ends (or starts) with; other words as they are."""
+    if "-" in w:
+        for how, part, word in _KIND_COMPOUNDS:
+            if (w.endswith(part) if how == "suffix" else w.startswith(part) if how == "prefix" else w == part):
+                return word
+    return w
+
+
 def kind_classes(words: Iterable[str]) -> frozenset[str]:
-    ws = set(words)
+    ws = {_kind_word(w) for w in words}
     return frozenset(k for k, vocab in KIND_WORDS.items() if ws & vocab)
 
 

@@ -62,7 +62,7 @@ class Calibration:
 
     min_raw: float = 9.0  # top raw score needed
     min_probability: float = 0.6  # top candidate's share of the probability among the best ten
-    title_min_sequence: float = 0.5  # exact-title rule: frames must agree this much ...
+    title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
     title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
     score_scale: float = 4.0  # raw -> 0..1 score: 1 - exp(-raw / scale)
     # Partial reports (truncated: cut after the RIP line, banner-less pastes) have fewer frames
