@@ -71,6 +71,7 @@ from sigmatch.trace.model import Kind, Report
 from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
+RECENCY_SCALE = 4.0  # releases over which the recency signal falls to 1/e (after the first)
 RELATED_TOKEN = 0.4  # index weight of a related stack's function or file (the report's own: up to 1)
 CONTEXT_TOKEN = 0.3  # index weight of a device error's driver word or function
 TOKEN_DEPTH = 24  # frames used as identifier tokens
@@ -361,7 +362,7 @@ def version_signal(k: KernelPoint | None, bug: BugFeatures) -> tuple[float, floa
     else:
         plaus, note = 1.0, "the log's kernel predates the mainline fix"
     delta = bug.fixed - k.ordinal
-    recency = 1.0 if delta <= 1.5 else 0.7 if delta <= 3.5 else 0.4 if delta <= 6.5 else 0.15 if delta <= 12 else 0.0
+    recency = 0.75 if delta < 0.5 else math.exp(-max(delta - 1.0, 0.0) / RECENCY_SCALE)
     if not k.sublevel_known:
         # Debian/Ubuntu/RHEL kernels live for years on one branch with backports: how soon after
         # the branch a fix came says less there than for a mainline or stable build.
