@@ -60,7 +60,7 @@ class Calibration:
     with none on half A of the cut logs).
     """
 
-    min_raw: float = 9.0  # top raw score needed
+    min_raw: float = 8.5  # top raw score needed
     min_probability: float = 0.6  # top candidate's share of the probability among the best ten
     title_min_sequence: float = 0.7  # exact-title rule: frames must agree this much ...
     title_min_probability: float = 0.7  # ... and the title's bug must stand out this much
