@@ -301,6 +301,7 @@ def main() -> int:
                     help="--calibrate/--tune: search the exact-title rule's thresholds too (check dedup.py after)")
     ap.add_argument("--max-neg", type=float, default=2.0,
                     help="--calibrate/--tune: negatives-confident budget on half A (%% of negatives)")
+    ap.add_argument("--l2", type=float, default=0.02, help="--tune/--cv: L2 penalty of the weight fit")
     ap.add_argument("--keep", default="", metavar="NAME,...",
                     help="weights --tune/--cv leave at their current values")
     ap.add_argument("--split", choices=("A", "B", "all"), default="all",
@@ -323,9 +324,9 @@ def main() -> int:
     w, cal = matcher.weights, matcher.calibration
     keep = frozenset(filter(None, args.keep.split(",")))
     if args.cv:
-        print(cross_validate(queries, matcher, folds=args.cv, keep=keep))
+        print(cross_validate(queries, matcher, folds=args.cv, l2=args.l2, keep=keep))
     if args.tune:
-        w = fit_weights(queries, matcher, keep=keep)
+        w = fit_weights(queries, matcher, l2=args.l2, keep=keep)
         cal = calibrate(queries, matcher, w, cal, max_wrong=args.max_wrong, max_neg=args.max_neg,
                         title=args.calibrate_title)
         print(f"fitted on half A: {w}\n  {cal}")
