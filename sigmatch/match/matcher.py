@@ -56,8 +56,9 @@ class Calibration:
     :data:`PROBABILITY_DEPTH` (the weights are fitted as a conditional logit, so raw scores are
     log-odds); ``raw`` guards against a clear winner among weak candidates ("looks new").
     match-6: chosen on half A with no confident-wrong answer there (``benchmarks/e2e_match.py
-    --calibrate --max-wrong 0.5``; the partial rule by ``e2e_cut.py``, the least strict one
-    with none on half A of the cut logs).
+    --calibrate --max-wrong 0.5``), the exact-title rule held as before (dedup.py's same-titled
+    curated entries constrain it); the partial rule by ``e2e_cut.py``, the least strict one with
+    none on half A of the cut logs.
     """
 
     min_raw: float = 8.5  # top raw score needed
