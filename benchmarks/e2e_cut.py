@@ -36,9 +36,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import e2e_match as em  # noqa: E402
 
-from sigmatch.catalog.catalog import load_catalog  # noqa: E402
+from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.matcher import Calibration, Matcher  # noqa: E402
 from sigmatch.match.score import Weights  # noqa: E402
+from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.trace.frames import STACK_START, parse_frame, parse_rip  # noqa: E402
 from sigmatch.trace.normalize import clean_line  # noqa: E402
 
@@ -136,13 +137,14 @@ def main() -> int:
     ap.add_argument("--data-dir", required=True, help="SIGMATCH_DATA_DIR holding an imported catalog")
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
     ap.add_argument("--calibrate", action="store_true", help="choose the partial-report thresholds on half A")
+    ap.add_argument("--max-wrong", type=float, default=1.0, help="--calibrate: confident-wrong budget on half A (%%)")
     args = ap.parse_args()
     if not args.queries.exists():
         print(f"no queries at {args.queries}")
         return 1
     os.environ["SIGMATCH_DATA_DIR"] = args.data_dir
     t0 = time.perf_counter()
-    matcher = Matcher(load_catalog())
+    matcher = Matcher(build_runtime(Settings.from_env()).load_catalog())
     records = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
     full_list = [q for q in (em.query_from_record(d, matcher, args.depth) for d in records) if q is not None]
     full = {q.id: q for q in full_list}
@@ -151,7 +153,7 @@ def main() -> int:
           f"parsed+matched in {time.perf_counter() - t0:.1f}s")
     w, cal = matcher.weights, matcher.calibration
     if args.calibrate:
-        cal = calibrate_partial([q for v in cuts.values() for q in v], matcher, w, cal)
+        cal = calibrate_partial([q for v in cuts.values() for q in v], matcher, w, cal, max_wrong=args.max_wrong)
         print(f"calibrated on half A of the cut logs: {cal}")
     splits: tuple[tuple[str, Callable[[em.Query], bool]], ...] = (
         ("split A", lambda q: q.split == "A"), ("split B", lambda q: q.split == "B"), ("all", lambda q: True))

@@ -2,6 +2,7 @@
 
     python3 benchmarks/e2e_match.py --data-dir /tmp/m-data [--queries ../shared/corpus/e2e-dev.jsonl]
     python3 benchmarks/e2e_match.py --data-dir /tmp/m-data --tune     # choose weights on half A
+    python3 benchmarks/e2e_match.py --data-dir /tmp/m-data --cv 5 --split A   # tune without seeing B
 
 The catalog must have been imported first:
     SIGMATCH_DATA_DIR=/tmp/m-data SIGMATCH_CVE_REPO=../shared/corpus/vulns.bundle sigmatch refresh --source cve
@@ -37,7 +38,7 @@ from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
 
-NEGATIVE = frozenset({"subject_miss", "kind_miss"})
+NEGATIVE = frozenset({"subject_miss", "kind_miss", "trace_miss"})
 DEFAULT_QUERIES = REPO.parent / "shared" / "corpus" / "e2e-dev.jsonl"
 
 
@@ -47,6 +48,7 @@ class Query:
     source: str  # syzbot | human
     crash_kind: str
     split: str  # A | B
+    fold: int  # cross-validation fold inside a split (from split_key)
     positive: bool
     negative: bool  # fix-known-not-in-cve-db
     honest: bool
@@ -75,7 +77,8 @@ def query_from_record(d: dict[str, Any], matcher: Matcher, depth: int) -> Query 
     negative = not exp and d.get("negative_reason") == "fix-known-not-in-cve-db"
     if not (positive or negative):
         return None
-    split = "A" if int(d.get("split_key") or "0", 16) % 2 == 0 else "B"
+    key = int(d.get("split_key") or "0", 16)
+    split = "A" if key % 2 == 0 else "B"
     try:
         log = decode_log(d["trace"])
         reports = parse_log(log)
@@ -94,7 +97,7 @@ def query_from_record(d: dict[str, Any], matcher: Matcher, depth: int) -> Query 
         q = query_features(reports[0], kernel=kv)
         _, ranked = matcher.rank(q, limit=depth)
     return Query(
-        id=d["id"], source=d.get("kind", "?"), crash_kind=d.get("crash_kind", "?"), split=split,
+        id=d["id"], source=d.get("kind", "?"), crash_kind=d.get("crash_kind", "?"), split=split, fold=key // 2,
         positive=positive, negative=negative,
         honest=positive and not ((exp or {}).get("leakage") or {}).get("same_report_quoted"),
         fix_shas=tuple(s.lower() for s in (exp or {}).get("fix_shas") or ()),
@@ -168,61 +171,113 @@ def evaluate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibratio
     return f
 
 
-def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps: int = 600) -> Weights:
+def _fit_data(queries: list[Query], matcher: Matcher, names: list[str]) -> list[tuple[list[list[tuple[int, float]]], list[int]]]:
+    """Per positive query with its right answer shortlisted: each candidate's signals as sparse
+    (weight index, value) pairs, and the positions of the right candidates."""
+    bugs = matcher.index.bugs
+    slot = {n: j for j, n in enumerate(names)}
+    data = []
+    for q in queries:
+        if not q.positive or not q.ranked:
+            continue
+        right = [k for k, s in enumerate(q.ranked) if is_right(bugs[s.bug_index], q)]
+        if right:
+            data.append(([[(slot[n], v) for n, v in s.signals.items() if n in slot] for s in q.ranked], right))
+    return data
+
+
+def _log_loss(data: list[tuple[list[list[tuple[int, float]]], list[int]]], w: list[float]) -> float:
+    """Sum over queries of -log p(right) under the softmax of the weighted signals."""
+    loss = 0.0
+    for xs, right in data:
+        sc = [sum(w[j] * x for j, x in row) for row in xs]
+        top = max(sc)
+        loss -= math.log(sum(math.exp(sc[k] - top) for k in right) / sum(math.exp(v - top) for v in sc))
+    return loss
+
+
+def fit_weights(queries: list[Query], matcher: Matcher, l2: float = 0.02, steps: int = 600,
+                split: str | None = "A", verbose: bool = True, keep: frozenset[str] = frozenset()) -> Weights:
     """Conditional logistic regression (softmax over each query's candidates) on half A.
 
     Maximizes the log-probability of the right candidate among the shortlisted ones, with an L2
-    penalty; queries whose right answer is not shortlisted add nothing.
+    penalty; queries whose right answer is not shortlisted add nothing. ``split=None``: fit on
+    ``queries`` as given (the cross-validation's folds). ``keep``: weights left at the matcher's
+    values (signals that fire on too few reports for the fit to weigh them: the related stacks).
     """
     names = [f.name for f in fields(Weights)]
-    bugs = matcher.index.bugs
-    data: list[tuple[list[list[float]], list[int]]] = []
-    for q in queries:
-        if q.split != "A" or not q.positive or not q.ranked:
-            continue
-        xs = [[s.signals.get(n, 0.0) for n in names] for s in q.ranked]
-        right = [k for k, s in enumerate(q.ranked) if is_right(bugs[s.bug_index], q)]
-        if right:
-            data.append((xs, right))
+    kept = {n: getattr(matcher.weights, n) for n in keep}
+    data = _fit_data([q for q in queries if split is None or q.split == split], matcher, names)
     # A fixed start (every weight 1, "against" weights -1): the fit does not depend on the defaults.
-    w = [-1.0 if n in NEGATIVE else 1.0 for n in names]
-    lr = 1.0
+    w = [kept.get(n, -1.0 if n in NEGATIVE else 1.0) for n in names]
+    n = max(len(data), 1)
     for _step in range(steps):
         grad = [0.0] * len(w)
         for xs, right in data:
-            scores = [sum(wi * xi for wi, xi in zip(w, x, strict=True)) for x in xs]
+            scores = [sum(w[j] * x for j, x in row) for row in xs]
             top = max(scores)
             ex = [math.exp(v - top) for v in scores]
             z = sum(ex)
             zr = sum(ex[k] for k in right)
-            for j in range(len(w)):
-                exp_all = sum(e * x[j] for e, x in zip(ex, xs, strict=True)) / z
-                exp_right = sum(ex[k] * xs[k][j] for k in right) / zr
-                grad[j] += exp_right - exp_all
-        n = max(len(data), 1)
-        if _step % 200 == 0 or _step == steps - 1:
-            loss = 0.0
-            for xs, right in data:
-                sc = [sum(wi * xi for wi, xi in zip(w, x, strict=True)) for x in xs]
-                top = max(sc)
-                loss -= math.log(sum(math.exp(sc[k] - top) for k in right) / sum(math.exp(v - top) for v in sc))
-            print(f"  fit step {_step}: mean -log p(right) = {loss / n:.4f}")
-        w = [wi + lr * (g / n - l2 * wi) for wi, g in zip(w, grad, strict=True)]
+            for k, row in enumerate(xs):
+                c = (ex[k] / zr if k in right else 0.0) - ex[k] / z  # d log p(right) / d score_k
+                if c:
+                    for j, x in row:
+                        grad[j] += c * x
+        if verbose and (_step % 200 == 0 or _step == steps - 1):
+            print(f"  fit step {_step}: mean -log p(right) = {_log_loss(data, w) / n:.4f}")
+        w = [wi + (g / n - l2 * wi) for wi, g in zip(w, grad, strict=True)]
         # Evidence counts for a bug, never against it (and "names other functions" only against).
-        w = [min(v, 0.0) if name in NEGATIVE else max(v, 0.0) for name, v in zip(names, w, strict=True)]
+        w = [kept[name] if name in kept else min(v, 0.0) if name in NEGATIVE else max(v, 0.0)
+             for name, v in zip(names, w, strict=True)]
     return Weights(**{name: round(v, 3) for name, v in zip(names, w, strict=True)})
 
 
+def cross_validate(queries: list[Query], matcher: Matcher, folds: int = 5, l2: float = 0.02,
+                   steps: int = 300, keep: frozenset[str] = frozenset()) -> str:
+    """K-fold cross-validation of the weight fit inside half A (folds by ``split_key``): how well
+    fitted weights rank reports they were not fitted on, without looking at half B. Returns a line
+    with the folds' fix@1 (all and honest, among the cached candidates) and their -log p(right)."""
+    names = [f.name for f in fields(Weights)]
+    train_a = [q for q in queries if q.split == "A"]
+    at1 = n_pos = h1 = n_h = 0
+    loss = 0.0
+    bugs = matcher.index.bugs
+    for fold in range(folds):
+        test = [q for q in train_a if q.fold % folds == fold]
+        w = fit_weights([q for q in train_a if q.fold % folds != fold], matcher, l2=l2, steps=steps,
+                        split=None, verbose=False, keep=keep)
+        wv = [getattr(w, n) for n in names]
+        loss += _log_loss(_fit_data(test, matcher, names), wv)
+        for q in test:
+            if not q.positive:
+                continue
+            ranked = rerank(q, w)
+            r1 = bool(ranked) and is_right(bugs[ranked[0][1].bug_index], q)
+            n_pos += 1
+            at1 += r1
+            n_h += q.honest
+            h1 += r1 and q.honest
+    return (f"{folds}-fold CV inside half A: fix@1 {100.0 * at1 / max(n_pos, 1):.1f}% ({at1}/{n_pos}) "
+            f"honest {100.0 * h1 / max(n_h, 1):.1f}% ({h1}/{n_h}) -log p(right) {loss:.2f}")
+
+
 def calibrate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibration,
-              max_wrong: float = 1.0, max_neg: float = 2.0) -> Calibration:
-    """Thresholds with the most confident-right answers on half A, within the error budgets (%)."""
+              max_wrong: float = 1.0, max_neg: float = 2.0, title: bool = False) -> Calibration:
+    """Thresholds with the most confident-right answers on half A, within the error budgets (%).
+
+    The exact-title rule's thresholds are searched only with ``title=True``: dedup.py (curated
+    entries, many sharing a title) constrains them more than e2e-dev does (``sequence >= 0.5``
+    made a same-titled entry of another group confident there)."""
     train = [q for q in queries if q.split == "A"]
     best_cal, best_cr = replace(cal, min_raw=1e9, title_min_sequence=2.0), -1
-    for min_raw in range(0, 16):
+    seqs = (0.5, 0.7, 2.0) if title else (cal.title_min_sequence,)
+    tps = (0.6, 0.7, 0.8, 0.9) if title else (cal.title_min_probability,)
+    for min_raw in (n / 2 for n in range(0, 32)):
         for p in (0.6, 0.7, 0.8, 0.9, 0.95):  # a confident answer must at least be favoured 60/40
-            for seq in (0.5, 0.7, 2.0):
-                for tp in (0.6, 0.7, 0.8, 0.9):
-                    c = replace(cal, min_raw=float(min_raw), min_probability=p, title_min_sequence=seq,
+            for seq in seqs:
+                for tp in tps:
+                    c = replace(cal, min_raw=min_raw, min_probability=p, title_min_sequence=seq,
                                 title_min_probability=tp)
                     f = evaluate(train, matcher, w, c)
                     if (f.pct(f.conf_wrong, f.n_pos) <= max_wrong and f.pct(f.neg_conf, f.n_neg) <= max_neg
@@ -238,6 +293,19 @@ def main() -> int:
     ap.add_argument("--tune", action="store_true", help="choose weights and thresholds on half A")
     ap.add_argument("--calibrate", action="store_true", help="choose only the thresholds on half A")
     ap.add_argument("--depth", type=int, default=30, help="candidates kept per query")
+    ap.add_argument("--cv", type=int, default=0, metavar="K",
+                    help="K-fold cross-validation of the weight fit inside half A (half B untouched)")
+    ap.add_argument("--max-wrong", type=float, default=1.0,
+                    help="--calibrate/--tune: confident-wrong budget on half A (%% of positives)")
+    ap.add_argument("--calibrate-title", action="store_true",
+                    help="--calibrate/--tune: search the exact-title rule's thresholds too (check dedup.py after)")
+    ap.add_argument("--max-neg", type=float, default=2.0,
+                    help="--calibrate/--tune: negatives-confident budget on half A (%% of negatives)")
+    ap.add_argument("--l2", type=float, default=0.02, help="--tune/--cv: L2 penalty of the weight fit")
+    ap.add_argument("--keep", default="", metavar="NAME,...",
+                    help="weights --tune/--cv leave at their current values")
+    ap.add_argument("--split", choices=("A", "B", "all"), default="all",
+                    help="print only this half's figures (A while tuning: B is looked at once per change)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a weight or calibration value (after --tune)")
     args = ap.parse_args()
@@ -254,12 +322,17 @@ def main() -> int:
     t2 = time.perf_counter()
     print(f"{len(queries)} scored queries parsed+matched in {t2 - t1:.1f}s")
     w, cal = matcher.weights, matcher.calibration
+    keep = frozenset(filter(None, args.keep.split(",")))
+    if args.cv:
+        print(cross_validate(queries, matcher, folds=args.cv, l2=args.l2, keep=keep))
     if args.tune:
-        w = fit_weights(queries, matcher)
-        cal = calibrate(queries, matcher, w, cal)
+        w = fit_weights(queries, matcher, l2=args.l2, keep=keep)
+        cal = calibrate(queries, matcher, w, cal, max_wrong=args.max_wrong, max_neg=args.max_neg,
+                        title=args.calibrate_title)
         print(f"fitted on half A: {w}\n  {cal}")
     elif args.calibrate:
-        cal = calibrate(queries, matcher, w, cal)
+        cal = calibrate(queries, matcher, w, cal, max_wrong=args.max_wrong, max_neg=args.max_neg,
+                        title=args.calibrate_title)
         print(f"calibrated on half A: {cal}")
     for item in args.set:
         name, _, value = item.partition("=")
@@ -269,18 +342,22 @@ def main() -> int:
             cal = replace(cal, **{name: float(value)})
     if args.set:
         print(f"with overrides: {w}\n  {cal}")
-    for label, keep in (("split A", lambda q: q.split == "A"), ("split B", lambda q: q.split == "B")):
-        print(f"{label:22} {evaluate(queries, matcher, w, cal, keep).line()}")
+    halves = ("A", "B") if args.split == "all" else (args.split,)
+    for half in halves:
+        print(f"{'split ' + half:22} {evaluate(queries, matcher, w, cal, lambda q, h=half: q.split == h).line()}")
+    shown = [q for q in queries if q.split in halves]
     groups: dict[str, Callable[[Query], bool]] = {}
-    for src in sorted({q.source for q in queries}):
+    for src in sorted({q.source for q in shown}):
         groups[f"source {src}"] = lambda q, s=src: q.source == s  # type: ignore[misc]
-    for kind in sorted({q.crash_kind for q in queries if q.positive}):
+    for kind in sorted({q.crash_kind for q in shown if q.positive}):
         groups[f"kind {kind}"] = lambda q, k=kind: q.crash_kind == k  # type: ignore[misc]
     for label, keep in groups.items():
-        f = evaluate(queries, matcher, w, cal, keep)
+        f = evaluate(shown, matcher, w, cal, keep)
         print(f"  {label:20} fix@1 {f.pct(f.at1, f.n_pos):5.1f}%  honest {f.pct(f.honest_at1, f.n_honest):5.1f}% "
               f"conf_wrong {f.pct(f.conf_wrong, f.n_pos):4.1f}%  neg_conf {f.pct(f.neg_conf, f.n_neg):4.1f}%  "
               f"n={f.n_pos}/{f.n_honest}/{f.n_neg}")
+    if args.split != "all":
+        return 0
     print(f"all: {evaluate(queries, matcher, w, cal).line()}")
     return 0
 

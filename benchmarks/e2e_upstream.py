@@ -68,7 +68,7 @@ CORPUS = REPO.parent / "shared" / "corpus"
 BUDGET = 60.0  # seconds a lookup may take here (the servers are local: every source finishes)
 LOOKUP_TAG = "3"  # bump when the lookup or the world changes: cached evidence of another tag is asked again
 # The evidence weights as set by reasoning before anything was measured: the tuner's tie-breaker.
-PRIOR = EvidenceWeights(upstream_fix=4.0, upstream_fix_search=0.5, upstream_other=-2.0, upstream_min_raw=1.0)
+PRIOR = EvidenceWeights(upstream_fix=4.0, upstream_fix_search=0.5, upstream_other=-2.0, upstream_min_raw=0.0)
 
 
 @dataclass
@@ -285,7 +285,7 @@ def fast_evaluate(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher,
                     live = r.live.get(s.bug_index)
                     if live:
                         add = {x: weights.of(x) for x in live if weights.of(x)}
-                        s = replace(s, raw=s.raw + sum(add.values()), contributions={**s.contributions, **add})
+                        s = replace(s, raw=s.raw + sum(add.values()), weights={**s.weights, **add})
                     after.append(s)
                 after.sort(key=lambda s: -s.raw)
                 conf, _ = matcher.decide_with(r.q, r.ranked, after, r.uses, r.confident, r.rule)

@@ -11,6 +11,7 @@ from sigmatch.catalog.model import BugSignature, FixCommit, Introduced, KnownBug
 from sigmatch.match.index import (
     CandidateIndex,
     QueryToken,
+    kind_classes,
     subject_identifiers,
     subject_prefix_words,
 )
@@ -423,3 +424,74 @@ def test_device_error_before_the_report_is_kept_and_weighs_a_little() -> None:
     assert by_id["CVE-2024-3001"].signals.get("device", 0) > 0
     assert "device" not in by_id["CVE-2024-3002"].signals
     assert next(iter(by_id)) == "CVE-2024-3002"  # a weak signal: the frame evidence still wins
+
+
+def test_quoted_trace_that_misses_the_guilty_function_weighs_against() -> None:
+    """trace_miss: a record that quotes a crash trace without the report's guilty function crashed
+    elsewhere; a record that quotes no trace (most CVE records) or one through it is not marked."""
+    catalog = Catalog.of([
+        _bug("CVE-2024-0101", "net: fix a race in foo_xmit", frames=("bar_rcv", "netif_receive_skb"),
+             files=("net/core/foo.c",), mainline="6.8"),
+        _bug("CVE-2024-0102", "net: foo: check the length", files=("net/core/foo.c",), mainline="6.8"),
+        _bug("CVE-2024-0103", "net: fix foo_xmit", frames=("foo_xmit", "dev_queue_xmit"),
+             files=("net/core/foo.c",), mainline="6.8"),
+    ], version="t")
+    m = Matcher(catalog, freeze_gc=False)
+    _, ranked = m.rank(_report("WARNING in foo_xmit", ("foo_xmit", "dev_queue_xmit"), kind=Kind.WARNING,
+                               files=("net/core/foo.c",)), limit=10)
+    by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
+    assert by_id["CVE-2024-0101"].signals.get("trace_miss") == 1.0
+    assert "trace_miss" not in by_id["CVE-2024-0102"].signals
+    assert "trace_miss" not in by_id["CVE-2024-0103"].signals
+    assert by_id["CVE-2024-0101"].raw < by_id["CVE-2024-0102"].raw
+
+
+def test_fix_subject_words_and_heads_of_the_guilty_function() -> None:
+    """subject_words: words of the fix subject's body in the top frames' names ("TDLS" and
+    ieee80211_tdls_oper); subject_part: the subject names what the guilty function is named after
+    ("mgmt_pending" of mgmt_pending_remove). Prefix words and kind words do not count."""
+    catalog = Catalog.of([
+        _bug("CVE-2025-0201", "wifi: mac80211: reject TDLS operations when station is not associated",
+             files=("net/mac80211/tdls.c",), mainline="6.16"),
+        _bug("CVE-2025-0202", "Bluetooth: MGMT: Protect mgmt_pending list with its own lock",
+             files=("net/bluetooth/mgmt.c",), mainline="6.16"),
+        _bug("CVE-2025-0203", "wifi: mac80211: fix a use-after-free in station cleanup",
+             files=("net/mac80211/sta_info.c",), mainline="6.16"),
+    ], version="t")
+    m = Matcher(catalog, freeze_gc=False)
+    _, ranked = m.rank(_report("WARNING in ieee80211_tdls_oper", ("ieee80211_tdls_oper", "nl80211_tdls_oper"),
+                               kind=Kind.WARNING, files=("net/mac80211/tdls.c",)), limit=10)
+    by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
+    assert by_id["CVE-2025-0201"].signals.get("subject_words") == 0.5  # "tdls"; "operations" is no name part
+    if "CVE-2025-0203" in by_id:  # shares only the mac80211 prefix: no word of the body
+        assert "subject_words" not in by_id["CVE-2025-0203"].signals
+    _, ranked = m.rank(_report("BUG: corrupted list in mgmt_pending_remove", ("mgmt_pending_remove", "mgmt_index_removed"),
+                               kind=Kind.LIST_CORRUPTION, files=("net/bluetooth/mgmt_util.c",)), limit=10)
+    top = ranked[0]
+    assert m.index.bugs[top.bug_index].id == "CVE-2025-0202"
+    assert top.signals.get("subject_part") == 1.0
+    assert top.signals.get("subject_words") == 1.0  # "mgmt" and "pending"
+    assert "subject_miss" in top.signals  # it still names no frame of the report
+
+
+def test_next_tree_release_candidate_may_carry_the_next_merge_window() -> None:
+    """A release candidate (syzbot's -next trees are built as the last tag's rc) may already carry
+    a bug that entered mainline one release later; a release build or two releases ahead may not."""
+    bug = CandidateIndex(Catalog.of([_bug("CVE-2022-0301", "Bluetooth: fix sco_sock_timeout", mainline="5.19",
+                                          introduced="5.15", files=("net/bluetooth/sco.c",))],
+                                    version="t")).features[0]
+    assert version_signal(kernel_point("5.14.0-rc6-syzkaller"), bug)[0] == 0.5
+    assert version_signal(kernel_point("5.14.0"), bug)[0] == -1.0
+    assert version_signal(kernel_point("5.13.0-rc6"), bug)[0] == -1.0
+    assert version_signal(kernel_point("5.16.0-rc2"), bug)[0] == 1.0
+
+
+def test_compound_kind_words() -> None:
+    """KASAN's compound words ("slab-use-after-free", "slab-out-of-bounds") and the fix subjects'
+    ("null-ptr-deref", "heap-buffer-overflow") name a kind; "non-null" or "null-terminated" do not."""
+    assert kind_classes(["slab-use-after-free"]) == {"uaf"}
+    assert kind_classes(["slab-out-of-bounds"]) == {"oob"}
+    assert kind_classes(["null-ptr", "deref"]) == {"null"}
+    assert kind_classes(["heap-buffer-overflow"]) == {"oob"}
+    assert kind_classes(["self-deadlock"]) == {"deadlock"}
+    assert kind_classes(["non-null", "null-terminated", "bounds-check"]) == frozenset()

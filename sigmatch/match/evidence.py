@@ -175,9 +175,14 @@ class EvidenceWeights:
     upstream_fix_search: float = 0.5
     upstream_other: float = -4.0  # -2.0 before tuning; half A's net confident count is best at -4
     # The "upstream-fix" rule: an item about this crash names the top candidate's fix, the top
-    # stands out (the usual share of the probability) and the catalog itself gives it at least this
+    # stands out (the usual share of the probability) and the catalog itself scores it above this
     # raw score: upstream answers the "looks new" doubt that the absolute threshold guards against.
-    upstream_min_raw: float = 1.0
+    # The dev replay does not constrain it (the same figures for 0, 0.25, 0.5 and 1.0 with match-7's
+    # weights), so it says what the rule means: the catalog's own evidence for the candidate is net
+    # positive. (1.0 under match-5; match-6's trace_miss/subject_miss penalties lower the raw score of
+    # a candidate whose quoted trace lacks the guilty function, such as the sys_inotify_rm_watch
+    # lockup against 172e422ffea2 of the issue: raw 1.9 under match-5, 0.33 under match-7.)
+    upstream_min_raw: float = 0.0
 
     def of(self, signal: str) -> float:
         value: float = getattr(self, signal)
@@ -421,8 +426,8 @@ def reweigh(q: QueryFeatures, ranked: Sequence[Scored], bugs: Sequence[KnownBug]
             weights: EvidenceWeights = DEFAULT_EVIDENCE_WEIGHTS) -> Reweighed:
     """``ranked`` with each candidate's upstream signals added to its raw score, re-sorted.
 
-    The signals appear in ``signals`` (value 1) and ``contributions`` (the weight) like the catalog
-    signals, so explanations and benchmarks read them the same way.
+    The signals appear in ``signals`` (value 1) with their weight in ``weights``, so ``contributions``,
+    explanations and benchmarks read them as they read the catalog signals.
     """
     uses: dict[int, tuple[EvidenceUse, ...]] = {}
     out: list[Scored] = []
@@ -436,7 +441,7 @@ def reweigh(q: QueryFeatures, ranked: Sequence[Scored], bugs: Sequence[KnownBug]
         add = {u.signal: u.weight for u in found if u.weight}
         out.append(replace(s, raw=s.raw + sum(add.values()),
                            signals={**s.signals, **dict.fromkeys(add, 1.0)},
-                           contributions={**s.contributions, **add}))
+                           weights={**s.weights, **add}))  # a copy for these few candidates only
     out.sort(key=lambda s: -s.raw)  # stable: ties keep the catalog order
     return Reweighed(out, uses)
 

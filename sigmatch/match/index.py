@@ -75,6 +75,9 @@ KIND_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+_KIND_VOCABULARY = frozenset(w for vocab in KIND_WORDS.values() for w in vocab)
+
+
 def norm_function(name: str) -> str:
     """A function name as an index token: leading underscores and a trailing "()" dropped."""
     name = name.strip()
@@ -142,8 +145,32 @@ def subject_identifiers(subject: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+# Compound kind words by their ends: KASAN's "slab-out-of-bounds", "slab-use-after-free" (the
+# titles since 6.3), "null-ptr-dereference", "heap-buffer-overflow", "self-deadlock".
+_KIND_COMPOUNDS: tuple[tuple[str, str, str], ...] = (
+    ("suffix", "out-of-bounds", "out-of-bounds"),
+    ("suffix", "-overflow", "overflow"),
+    ("suffix", "after-free", "use-after-free"),
+    ("prefix", "null-ptr", "null"),
+    ("prefix", "null-deref", "null"),
+    ("prefix", "null-point", "null"),
+    ("suffix", "-deadlock", "deadlock"),
+    ("exact", "dead-lock", "deadlock"),
+    ("exact", "lock-up", "lockup"),
+)
+
+
+def _kind_word(w: str) -> str:
+    """A compound word as the kind word it ends (or starts) with; other words as they are."""
+    if "-" in w:
+        for how, part, word in _KIND_COMPOUNDS:
+            if (w.endswith(part) if how == "suffix" else w.startswith(part) if how == "prefix" else w == part):
+                return word
+    return w
+
+
 def kind_classes(words: Iterable[str]) -> frozenset[str]:
-    ws = set(words)
+    ws = {_kind_word(w) for w in words}
     return frozenset(k for k, vocab in KIND_WORDS.items() if ws & vocab)
 
 
@@ -177,6 +204,7 @@ class BugFeatures:
     # tie-breaker between bugs with one title ("X" and the later "X (2)").
     example_kernels: tuple[float, ...] = ()
     example_builds: frozenset[str] = frozenset()  # their exact version strings (one build, one time)
+    subject_body_words: frozenset[str] = frozenset()  # words of the fix subject after its prefix (no kind words)
 
 
 def bug_features(bug: KnownBug) -> BugFeatures:
@@ -227,6 +255,11 @@ def bug_features(bug: KnownBug) -> BugFeatures:
                 subj_idents.update(subject_identifiers(sig.title))
     idents = {norm_function(f) for f in bug.functions if f} | subj_idents
     files = {norm_path(f) for f in (*bug.files, *sig_files) if f}
+    body_words: set[str] = set()
+    for subject in dict.fromkeys(f.subject for f in bug.fixes if f.subject):
+        body = subject.rsplit(":", 1)[-1] if ":" in subject else subject
+        body_words.update(w for w in _WORD.findall(body.lower())
+                          if len(w) >= 4 and w not in _SUBJECT_STOP and w not in _KIND_VOCABULARY)
     dirs = {d for f in files for d in path_dirs(f)}
     fixed = None
     for f in bug.fixes:
@@ -259,6 +292,7 @@ def bug_features(bug: KnownBug) -> BugFeatures:
         low_information=not (frames or idents or files or titles),
         example_kernels=tuple(ex_kernels),
         example_builds=frozenset(ex_builds),
+        subject_body_words=frozenset(body_words),
     )
 
 
