@@ -144,9 +144,15 @@ def _looks_like_modules(t: str) -> bool:
     return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
 
 
-def log_kernel_version(lines: list[str]) -> str | None:
-    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines)."""
-    for j in lines_containing(lines[:20000], ("Linux version",)):
+MAX_BANNER_LINE = 20000  # the boot banner is among a log's first lines
+
+
+def log_kernel_version(lines: list[str], body: str | None = None) -> str | None:
+    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines; ``body``:
+    them joined with newlines, when the caller has it)."""
+    if len(lines) > MAX_BANNER_LINE:
+        lines, body = lines[:MAX_BANNER_LINE], None
+    for j in lines_containing(lines, ("Linux version",), body):
         ver = banner_release(lines[j])
         if ver:
             return ver

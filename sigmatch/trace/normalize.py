@@ -109,6 +109,22 @@ _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
 _DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _RFC5424, _KMSG)))
 
 
+# Cheap gates before two regexes tried on most lines: every alternative of _SYSLOG that starts with
+# an ASCII capital is "Mmm " (a capital, two lowercase letters, a space), and every _FACILITY
+# match starts with the first two letters of a facility name.
+_FACILITY_STARTS = frozenset(f[:2] for f in _FACILITIES[3:-1].replace("local[0-7]", "local").split("|"))
+
+
+def _capital_syslog(s: str) -> bool:
+    """_SYSLOG matches ``s``, a line that starts with an ASCII capital."""
+    return s[3:4] == " " and _SYSLOG.match(s) is not None
+
+
+def _facility(s: str) -> bool:
+    """_FACILITY matches ``s``."""
+    return s[:2] in _FACILITY_STARTS and _FACILITY.match(s) is not None
+
+
 def clean_line(raw: str) -> Line:
     """Strip transport prefixes (syslog, journald, kmsg, levels, timestamps, caller ids) from one line."""
     return Line(*_clean(raw))
@@ -144,9 +160,11 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         t = s.lstrip(" ")
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
-    if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s) and " login: " not in s[:80]):
+    if c == "[":
+        return _apply_prefix_rules(s)  # a timestamp, most likely (console captures): no fast path applies
+    if not c or c == " " or c in "-=" or (c.islower() and not _facility(s) and " login: " not in s[:80]):
         return s, None, False
-    if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
+    if "A" <= c <= "Z" and " login: " not in s[:80] and not _capital_syslog(s):
         return s, None, False  # "RIP: ...", "Call Trace:": what the first round's _no_prefix says
     if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
         return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
@@ -305,9 +323,9 @@ def _no_prefix(s: str) -> bool:
     if c in ("[", "<", "*") or c.isdigit() or " login: " in s[:80]:
         return False
     if "A" <= c <= "Z":
-        return not _SYSLOG.match(s)
+        return not _capital_syslog(s)
     if "a" <= c <= "z":
-        return not _FACILITY.match(s)
+        return not _facility(s)
     return True
 
 
@@ -436,14 +454,17 @@ def crash_windows(
     return out
 
 
-def unflow(raw_lines: list[str]) -> list[str]:
+def unflow(raw_lines: list[str], joined: str | None = None) -> list[str]:
     """Undo format=flowed mail wrapping (RFC 3676): a line ending in a space continues on the next.
 
     syzbot and most MUAs send kernel logs this way ("...mutex.c:912 " + "__mutex_lock+0x..").
     Kernel output itself never ends a line with a space after a long run of text, so only lines
     of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
+    ``joined``: the lines joined with newlines, when the caller has it. A log with nothing to
+    join is returned as it is (the same list).
     """
-    joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
+    if joined is None:
+        joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
     if " \n" not in joined and not joined.endswith(" "):
         return raw_lines  # nothing to join: the loop below would copy every line unchanged
     ends = [n for n, r in enumerate(raw_lines) if r.endswith(" ")]  # the lines that may continue
@@ -510,21 +531,25 @@ _MAY_HAVE_PREFIX = re.compile(
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
+def _plain_log(raw_lines: list[str], body: str) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
     lines that may have a prefix (the caller runs _strip_prefixes on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
+    ``body``: the lines joined with newlines (not `text`: a huge log keeps only its crash windows).
     """
-    body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
     if not body.isascii() or body.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in body:
         return None
-    work: list[int] = []
-    i = pos = 0
+    # The first line has no newline before it; each match in body is at the newline that ends
+    # the line before the one it flags (matches never run past their line's end).
+    work: list[int] = [0] if raw_lines and _MAY_HAVE_PREFIX.match("\n" + raw_lines[0]) else []
+    if len(work) * 2 > len(raw_lines):
+        return None
+    i, pos = 1, 0
     for m in _MAY_HAVE_PREFIX.finditer(body):
         k = m.start()
-        i += body.count("\n", pos, k)  # newlines before k: the newline at k opens line i
+        i += body.count("\n", pos, k)  # newlines before k, plus one: the newline at k opens line i
         pos = k
         work.append(i)
         if len(work) * 2 > len(raw_lines):
@@ -540,16 +565,34 @@ def clean_log(
     huge log is cut to its crash windows (see :func:`split_lines`); then each line loses its
     transport prefixes, and the log-wide rewrites run (:func:`_join_cut_warnings`,
     :func:`_crash_session`)."""
+    texts, callers, _ = clean_log_joined(text, hint, is_header)
+    return texts, callers
+
+
+def clean_log_joined(
+    text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[str | None], str]:
+    """:func:`clean_log`, and the cleaned lines joined with newlines (the parser looks for
+    literals in the whole log: each join of a log's lines costs about as much as one search)."""
     text = journal.console_text(text) or text
-    raw_lines = unflow(split_lines(text, hint, is_header))
-    texts, callers = _strip_lines(raw_lines, "\x1b" in text)
+    raw_lines = split_lines(text, hint, is_header)
+    raw_body = "\n".join(raw_lines)
+    flowed = unflow(raw_lines, raw_body)
+    if flowed is not raw_lines:
+        raw_lines, raw_body = flowed, "\n".join(flowed)
+    texts, callers = _strip_lines(raw_lines, raw_body, "\x1b" in text)
     joined = "\n".join(texts)
-    _join_cut_warnings(texts, joined)
-    return _crash_session(texts, callers, joined)
+    cut = _join_cut_warnings(texts, joined)
+    out, out_callers = _crash_session(texts, callers, joined)
+    if cut or out is not texts:
+        joined = "\n".join(out)
+    return out, out_callers, joined
 
 
-def _strip_lines(raw_lines: list[str], escapes: bool) -> tuple[list[str], list[str | None]]:
-    plain = _plain_log(raw_lines)
+def _strip_lines(raw_lines: list[str], body: str, escapes: bool) -> tuple[list[str], list[str | None]]:
+    """Each line without its transport prefixes: texts and printk caller ids (``body``: the lines
+    joined with newlines)."""
+    plain = _plain_log(raw_lines, body)
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
@@ -564,14 +607,19 @@ def _strip_lines(raw_lines: list[str], escapes: bool) -> tuple[list[str], list[s
     return [c[0] for c in cleaned], [c[1] for c in cleaned]
 
 
-def _join_cut_warnings(texts: list[str], joined: str) -> None:
-    """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next line."""
-    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at"
+def _join_cut_warnings(texts: list[str], joined: str) -> bool:
+    """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next
+    line. True when a line was changed."""
+    changed = False
+    # The literal _CUT_WARNING needs, then a line (not the last) that ends with "at"
+    if "WARNING: CPU: " in joined and ("at\n" in joined or "at \n" in joined):
         for i in range(len(texts) - 1):
             t = texts[i]
             if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
                 texts[i] = t.rstrip() + " " + texts[i + 1].lstrip()
                 texts[i + 1] = ""
+                changed = True
+    return changed
 
 
 # crash(8), the vmcore analysis tool, in a pasted session: its prompt ("crash> log", "crash> bt"),
@@ -597,8 +645,9 @@ def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> 
     " </IRQ>" for the name line. The sys banner's PANIC line is dropped when the log or a bt says
     more (it repeats the log's banner; a bt is read as an excerpt without banner).
     """
-    if "crash> " not in joined and 'COMMAND: "' not in joined and " stack> ---" not in joined and 'PANIC: "' not in joined:
-        return texts, callers
+    if (not ('"' in joined and ('COMMAND: "' in joined or 'PANIC: "' in joined))  # one quick look for both
+            and "crash> " not in joined and " stack> ---" not in joined):
+        return texts, callers  # (the same lists: clean_log_joined keeps its join)
     texts = list(texts)
     has_frames: bool | None = None  # the log holds bt frames (looked for when a PANIC line asks)
     section = -1  # first bt frame line since the last stack name, task line or prompt

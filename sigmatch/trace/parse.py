@@ -45,7 +45,7 @@ from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bar
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
     clean_line,
-    clean_log,
+    clean_log_joined,
     lines_containing,
     normalize_function,
     sanitize_title,
@@ -109,11 +109,12 @@ def parse_log(text: str) -> list[Report]:
     """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
     if not isinstance(text, str) or not text:
         return []
-    lines, callers = clean_log(text, _WINDOW_HINT, _is_header_line)
-    headers = _find_headers(lines)
+    # body: the lines joined, once, for the log-wide literal searches (headers, banner, related stacks)
+    lines, callers, body = clean_log_joined(text, _WINDOW_HINT, _is_header_line)
+    headers = _find_headers(lines, body)
     if not headers:
-        return _headerless(lines, callers)
-    log_version = log_kernel_version(lines)
+        return _headerless(lines, callers, body)
+    log_version = log_kernel_version(lines, body)
     reports: list[Report] = []
     for n, h in enumerate(headers[:MAX_REPORTS]):
         # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
@@ -140,7 +141,7 @@ def parse_log(text: str) -> list[Report]:
             )
     if reports and reports[0].kind in RELATED_KINDS:
         try:
-            reports[0] = replace(reports[0], related_frames=related_frames(reports[0], reports, lines))
+            reports[0] = replace(reports[0], related_frames=related_frames(reports[0], reports, lines, body))
         except Exception as exc:  # a rule bug loses the related stacks, not the report
             reports[0] = replace(reports[0], notes=(*reports[0].notes, f"related stacks failed: {exc!r}"))
     return reports
@@ -218,7 +219,7 @@ _INFERENCES: tuple[_Inference, ...] = (
 )
 
 
-def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
+def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[Report]:
     """A paste that starts after the crash banner (mail quotes, CVE descriptions, "copied from
     CPU: down"): a report when it holds a stack (3 frames or more) or a faulting-instruction
     line with its registers. Its kind is inferred from what is there (:data:`_INFERENCES`):
@@ -274,7 +275,7 @@ def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
     f = rule.fmt if rule is not None else fm.HEADERLESS
     m = re.match(r"", lines[at])
     assert m is not None
-    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines))
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
     if rule is None and sum(fr.reliable for fr in report.frames) < 3:
         return []
     extra = dict(report.extra)
@@ -311,10 +312,9 @@ def _overlay(f: fm.Format) -> bool:
 
 # --- 2. headers ------------------------------------------------------------------------------
 
-def _hint_lines(lines: list[str]) -> Iterator[int]:
+def _hint_lines(body: str) -> Iterator[int]:
     """Indexes, in order, of the lines with a fm.HEADER_HINT match: one scan of the joined
-    lines with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
-    body = "\n".join(lines)
+    lines (``body``) with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
     i = pos = 0
     last = -1
     for m in fm.HEADER_HINT_SCAN.finditer(body):
@@ -326,10 +326,11 @@ def _hint_lines(lines: list[str]) -> Iterator[int]:
             yield i
 
 
-def _find_headers(lines: list[str]) -> list[_Header]:
+def _find_headers(lines: list[str], body: str) -> list[_Header]:
+    """The lines that open a crash report (``body``: the lines joined with newlines)."""
     headers: list[_Header] = []
     last_banner = -10
-    for i in _hint_lines(lines):
+    for i in _hint_lines(body):
         t = lines[i]
         if fm.suppressed(t):
             continue

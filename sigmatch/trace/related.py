@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sigmatch.trace import rules
 from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, parse_frame, parse_rip
@@ -53,13 +54,14 @@ class _Task:
     locks: list[tuple[str, str]] = field(default_factory=list)  # (address, function), in order
 
 
-def related_frames(primary: Report, reports: list[Report], lines: list[str]) -> tuple[Frame, ...]:
+def related_frames(primary: Report, reports: list[Report], lines: list[str], body: str | None = None) -> tuple[Frame, ...]:
     """The frames of the stacks in ``lines`` (the cleaned log) that may hold the primary report's
-    cause; () for kinds where other stacks say nothing more."""
+    cause; () for kinds where other stacks say nothing more. ``body``: the lines joined with
+    newlines, when the caller has it."""
     if primary.kind is Kind.HUNG_TASK:
         if len(lines) > MAX_SCAN_LINES:
-            lines = lines[:MAX_SCAN_LINES]
-        out = _hung_task(primary, reports, lines)
+            lines, body = lines[:MAX_SCAN_LINES], None
+        out = _hung_task(primary, reports, lines, "\n".join(lines) if body is None else body)
     elif primary.kind is Kind.MEMORY_LEAK:
         out = [r_frame for r in reports[1:32] if r.kind is Kind.MEMORY_LEAK
                for r_frame in _guilty(r) if r_frame.function != primary.guilty_frame]
@@ -86,9 +88,9 @@ def _guilty(r: Report) -> list[Frame]:
     return [Frame(function=r.guilty_frame, file=r.guilty_file, note="related: guilty frame of another report")]
 
 
-def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list[Frame]:
+def _hung_task(primary: Report, reports: list[Report], lines: list[str], text: str) -> list[Frame]:
+    """``text``: the lines joined, for the literal searches of both readers."""
     blocked = {str(r.pid): r for r in reports if r.kind is Kind.HUNG_TASK and r.pid is not None}
-    text = "\n".join(lines)  # once, for the literal searches of both readers
     tasks = _held_locks(text)
     running = _nmi_stacks(lines, text)
     holders = _lock_holders(str(primary.pid) if primary.pid is not None else None, tasks)
@@ -185,20 +187,16 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
                 if m:
                     pid, comm = m.group("pid"), m.group("comm")
                     continue
-            if _HUNG_HEADER.match(t) or (started and STACK_START.match(t)):
-                break
+            if (t.startswith("INFO: task ") and _HUNG_HEADER.match(t)) or (started and STACK_START.match(t)):
+                break  # (the literal _HUNG_HEADER starts with)
             if "+0x" not in t and "[inline]" not in t:
                 continue  # registers, code bytes, markers: no frame (every frame line has one of them)
-            s = t.strip()
-            rip = parse_rip(s) if s.startswith(("RIP", "pc", "IP", "NIP", "EIP", "epc")) else None
-            cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None
-            raw = rip or parse_frame(t[cm.end():] if cm else t)
-            if raw is None:
+            read = _nmi_line_memo(t) if len(t) <= MEMO_LINE else _nmi_line(t)
+            if read is None:
                 continue
-            started = started or rip is None
-            raws.append(Frame(function=normalize_function(raw.func), raw_function=raw.func, module=raw.module,
-                              reliable=raw.reliable, file=raw.file, line=raw.line, inline=raw.inline,
-                              from_rip=raw.from_rip, note="related: running on another CPU"))
+            fr, from_rip = read
+            started = started or not from_rip
+            raws.append(fr)
         if pid is None or comm is None or comm.split("/")[0] in _QUIET_COMMS:
             continue
         if any(_IDLE.search(f.function) for f in raws[:3]):
@@ -209,20 +207,45 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
     return out
 
 
+def _nmi_line(t: str) -> tuple[Frame, bool] | None:
+    """The frame of one line of an NMI backtrace, and whether it is the faulting-instruction
+    line; None when the line is no frame. Memoized (_nmi_line_memo, for lines up to MEMO_LINE):
+    the CPUs' backtraces share their NMI and interrupt entry frames, and a batch of logs of one
+    kernel shares its lines. The frame is a value, shared by every stack it is in."""
+    s = t.strip()
+    rip = parse_rip(s) if s.startswith(("RIP", "pc", "IP", "NIP", "EIP", "epc")) else None
+    cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None
+    raw = rip or parse_frame(t[cm.end():] if cm else t)
+    if raw is None:
+        return None
+    return Frame(function=normalize_function(raw.func), raw_function=raw.func, module=raw.module,
+                 reliable=raw.reliable, file=raw.file, line=raw.line, inline=raw.inline,
+                 from_rip=raw.from_rip, note="related: running on another CPU"), rip is not None
+
+
+# Bounded like the stack walk's memo (parse.MEMO_LINE, MEMO_LINES): lines are ~40-150 characters.
+MEMO_LINE = 200
+_nmi_line_memo = lru_cache(maxsize=4096)(_nmi_line)
+
+
 def _specific(frames: tuple[Frame, ...] | list[Frame], why: str) -> list[Frame]:
     """The first specific frames of a stack (reliable, not inlined, not on the skip or hang-skip
     lists), as related frames."""
-    skip = rules.skip_list()
-    hang_skip = rules.pattern_union("hang_skip.txt")
     out = []
     for f in frames:
-        if not f.reliable or f.inline or f.skipped or skip.why(f.function) or hang_skip.search(f.function):
+        if not f.reliable or f.inline or f.skipped or _generic(f.function):
             continue
         out.append(Frame(function=f.function, raw_function=f.raw_function, module=f.module, file=f.file,
                          line=f.line, note=f"related: {why}"))
         if len(out) >= MAX_STACK_FRAMES:
             break
     return out
+
+
+@lru_cache(maxsize=16384)  # function names are at most 201 characters (frames._NAME)
+def _generic(function: str) -> bool:
+    """On the skip list or the hang-skip list (memoized: the same kernel functions recur)."""
+    return bool(rules.skip_list().why(function) or rules.pattern_union("hang_skip.txt").search(function))
 
 
 def _named(func: str) -> Frame:
