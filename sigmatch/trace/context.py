@@ -79,8 +79,9 @@ def machine_context(window: list[str], start: int, body: str | None = None) -> d
     joined with newlines, when the caller has it.
     """
     ctx: dict[str, str] = {}
-    # Each case below needs one of these on the line (most report lines have none).
-    for j in lines_containing(window, ("CPU: ", "Pid: ", "ainted", "Hardware name:", "Modules linked in:"), body):
+    # Each case below needs one of these on the line (most report lines have none); an old "Pid: "
+    # line is only read when it holds "(Not t|T)ainted", which finds it.
+    for j in lines_containing(window, ("CPU: ", "ainted", "Hardware name:", "Modules linked in:"), body):
         s = window[j].strip()
         if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= start):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
@@ -195,8 +196,11 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
 
     Reads back from the report's first line, at most MAX_DEVICE_LINES lines, and stops at the
     previous report's trace (a frame line or an end-of-trace marker)."""
+    last = before[-MAX_DEVICE_LINES:]
+    if not _TROUBLE_HINT.search("\n".join(last).lower()):
+        return ()  # no line has a word _DEV_TROUBLE needs (one search for all: hints hold no newline)
     out: list[DeviceError] = []
-    for t in reversed(before[-MAX_DEVICE_LINES:]):
+    for t in reversed(last):
         s = t.strip()
         if not s:
             continue

@@ -87,6 +87,16 @@ STACK_START = re.compile(
     r"|Uninit was (?:created|stored)|Memory state around|The buggy address belongs|Local variable"
     r"|-> #\d|stack backtrace:|other info that might help|Showing all locks held|\S{1,40} backtrace:|Last call trace:)"
 )
+# The characters STACK_START's alternatives start with (after its spaces), but "\S{1,40} backtrace:",
+# which only a line holding " backtrace:" can match (tests/test_trace_frames.py checks the list).
+_STACK_START_FIRST = frozenset("CBSAFLUMT-so")
+
+
+def is_stack_start(t: str) -> bool:
+    """``STACK_START.match(t)`` holds; cheaper on the lines no listing starts at (most stack lines)."""
+    return (t.lstrip(" ")[:1] in _STACK_START_FIRST or " backtrace:" in t) and STACK_START.match(t) is not None
+
+
 # A bare function name, as CVE descriptions and hand-trimmed reports print stack entries
 # (offsets removed). Only accepted inside a stack listing, right after another frame.
 BARE = re.compile(r"^ {1,16}(?P<q>\? )?(?P<func>[a-z_][A-Za-z0-9_.]{2,200})(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})\])?$")

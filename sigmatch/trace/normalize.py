@@ -737,8 +737,16 @@ _T_DIGIT = re.compile(r"\d")  # what _T_NUM needs
 MAX_TITLE = 120
 
 
+MEMO_TITLE = 256  # titles up to this long are memoized (most are 30-80 characters)
+
+
 def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
-    """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers."""
+    """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers.
+    Memoized for titles up to MEMO_TITLE characters: the same crashes recur."""
+    return _sanitize_memo(title, keep_numbers) if len(title) <= MEMO_TITLE else _sanitize(title, keep_numbers)
+
+
+def _sanitize(title: str, keep_numbers: bool) -> str:
     # Each substitution is skipped when a literal it needs is absent (it would change nothing).
     t = title if title.isascii() and title.isprintable() else _T_NONPRINT.sub("", title)
     if "syz-executor" in t:
@@ -757,3 +765,6 @@ def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
         t = _T_NUM.sub("NUM", t)
     t = " ".join(t.split())
     return t[:MAX_TITLE].rstrip()
+
+
+_sanitize_memo = lru_cache(maxsize=4096)(_sanitize)
