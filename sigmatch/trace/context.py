@@ -196,11 +196,8 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
 
     Reads back from the report's first line, at most MAX_DEVICE_LINES lines, and stops at the
     previous report's trace (a frame line or an end-of-trace marker)."""
-    last = before[-MAX_DEVICE_LINES:]
-    if not _TROUBLE_HINT.search("\n".join(last).lower()):
-        return ()  # no line has a word _DEV_TROUBLE needs (one search for all: hints hold no newline)
     out: list[DeviceError] = []
-    for t in reversed(last):
+    for t in reversed(before[-MAX_DEVICE_LINES:]):
         s = t.strip()
         if not s:
             continue

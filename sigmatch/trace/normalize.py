@@ -607,12 +607,28 @@ def _strip_lines(raw_lines: list[str], body: str, escapes: bool) -> tuple[list[s
     return [c[0] for c in cleaned], [c[1] for c in cleaned]
 
 
+def _cut_warning_line(joined: str) -> bool:
+    """A line of ``joined`` but the last holds the literal _CUT_WARNING starts with and ends with
+    "at" or "at " (looked for from each such literal: a log has a few; with many, by a search for
+    the line ends)."""
+    k = joined.find("WARNING: CPU: ")
+    for _ in range(64):
+        if k < 0:
+            return False
+        eol = joined.find("\n", k)
+        if eol < 0:
+            return False  # the last line
+        if joined.endswith(("at", "at "), k, eol):
+            return True
+        k = joined.find("WARNING: CPU: ", eol)
+    return "at\n" in joined or "at \n" in joined
+
+
 def _join_cut_warnings(texts: list[str], joined: str) -> bool:
     """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next
     line. True when a line was changed."""
     changed = False
-    # The literal _CUT_WARNING needs, then a line (not the last) that ends with "at"
-    if "WARNING: CPU: " in joined and ("at\n" in joined or "at \n" in joined):
+    if _cut_warning_line(joined):
         for i in range(len(texts) - 1):
             t = texts[i]
             if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
@@ -636,6 +652,21 @@ _CRASH_FRAME = re.compile(r"^ {0,2}#\d{1,4} {1,2}\[[0-9a-f]{1,16}\] ")
 _CRASH_STACK_MARKS = (("IRQ", "IRQ"), ("NMI", "NMI"), ("DOUBLEFAULT", "#DF"), ("MCE", "#MC"), ("DEBUG", "DB"))
 
 
+def _prompt_or_stack_name(joined: str) -> bool:
+    """``"crash> " in joined or " stack> ---" in joined``, from each ">" of the log (found at memchr
+    speed; a log has a few) instead of two searches of the whole log; the searches when a log
+    has many."""
+    k = joined.find(">")
+    for _ in range(64):
+        if k < 0:
+            return False
+        if joined.startswith("> ", k) and (
+                (k >= 5 and joined.startswith("crash", k - 5)) or (k >= 6 and joined.startswith(" stack> ---", k - 6))):
+            return True
+        k = joined.find(">", k + 1)
+    return "crash> " in joined or " stack> ---" in joined
+
+
 def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> tuple[list[str], list[str | None]]:
     """crash(8) output as the parser reads dmesg.
 
@@ -645,8 +676,7 @@ def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> 
     " </IRQ>" for the name line. The sys banner's PANIC line is dropped when the log or a bt says
     more (it repeats the log's banner; a bt is read as an excerpt without banner).
     """
-    if (not ('"' in joined and ('COMMAND: "' in joined or 'PANIC: "' in joined))  # one quick look for both
-            and "crash> " not in joined and " stack> ---" not in joined):
+    if not ('"' in joined and ('COMMAND: "' in joined or 'PANIC: "' in joined)) and not _prompt_or_stack_name(joined):
         return texts, callers  # (the same lists: clean_log_joined keeps its join)
     texts = list(texts)
     has_frames: bool | None = None  # the log holds bt frames (looked for when a PANIC line asks)
