@@ -8,7 +8,7 @@ never emits a line longer than 1024 bytes, so a longer "line" is garbage or a mi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -329,6 +329,33 @@ def _no_prefix(s: str) -> bool:
     return True
 
 
+MAX_PIVOTS = 256  # capitals visited by find_iter before it searches for the needle itself
+
+
+def find_iter(text: str, needle: str) -> Iterator[int]:
+    """Every position of ``needle`` in ``text``, in order (overlapping ones too).
+
+    A needle that starts with an ASCII capital ("Linux version", "WARNING: CPU: ") is found from
+    each occurrence of that capital: kernel text has few (a dozen in a typical log), memchr finds
+    them, and a search for a short needle with spaces or common letters is slower than that
+    (str.find skips ahead by the characters that are not in the needle). After MAX_PIVOTS
+    capitals (a log that shouts), the rest is searched for the needle itself.
+    """
+    c = needle[:1]
+    k = -1
+    if "A" <= c <= "Z":
+        for _ in range(MAX_PIVOTS):
+            k = text.find(c, k + 1)
+            if k < 0:
+                return
+            if text.startswith(needle, k):
+                yield k
+    k = text.find(needle, k + 1)
+    while k >= 0:
+        yield k
+        k = text.find(needle, k + 1)
+
+
 def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | None = None) -> list[int]:
     """Indexes, in order, of the lines that contain any of ``needles`` (which hold no newline).
 
@@ -340,10 +367,7 @@ def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | Non
         body = "\n".join(lines)
     hits: set[int] = set()
     for needle in needles:
-        k = body.find(needle)
-        while k >= 0:
-            hits.add(k)
-            k = body.find(needle, k + 1)
+        hits.update(find_iter(body, needle))
     out: list[int] = []
     line = pos = 0
     for k in sorted(hits):
@@ -365,7 +389,7 @@ def split_lines(
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.count("\n") < MAX_LINES:
+    if len(text) < MAX_LINES or text.count("\n") < MAX_LINES:  # (a text shorter than that has fewer newlines)
         return text.split("\n")
     if len(text) > MAX_SCAN:
         cut = text.find("\n", len(text) - MAX_SCAN)
@@ -531,13 +555,14 @@ _MAY_HAVE_PREFIX = re.compile(
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-def _plain_log(raw_lines: list[str], body: str) -> tuple[list[str], list[int]] | None:
+def _plain_log(raw_lines: list[str], body: str, spaced: bool = True) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
     lines that may have a prefix (the caller runs _strip_prefixes on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
-    ``body``: the lines joined with newlines (not `text`: a huge log keeps only its crash windows).
+    ``body``: the lines joined with newlines (not `text`: a huge log keeps only its crash windows);
+    ``spaced``: False when no line ends with a space (the lines hold no "\r" or "\n").
     """
     if not body.isascii() or body.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in body:
         return None
@@ -554,6 +579,8 @@ def _plain_log(raw_lines: list[str], body: str) -> tuple[list[str], list[int]] |
         work.append(i)
         if len(work) * 2 > len(raw_lines):
             return None
+    if not spaced and (len(body) <= MAX_LINE or max(map(len, raw_lines)) <= MAX_LINE):
+        return list(raw_lines), work  # no line to cut or to rstrip
     return [raw[:MAX_LINE].rstrip("\r\n ") for raw in raw_lines], work
 
 
@@ -575,12 +602,14 @@ def clean_log_joined(
     """:func:`clean_log`, and the cleaned lines joined with newlines (the parser looks for
     literals in the whole log: each join of a log's lines costs about as much as one search)."""
     text = journal.console_text(text) or text
-    raw_lines = split_lines(text, hint, is_header)
+    raw_lines = split_lines(text, hint, is_header)  # no "\r" is left in them
     raw_body = "\n".join(raw_lines)
-    flowed = unflow(raw_lines, raw_body)
-    if flowed is not raw_lines:
-        raw_lines, raw_body = flowed, "\n".join(flowed)
-    texts, callers = _strip_lines(raw_lines, raw_body, "\x1b" in text)
+    spaced = " \n" in raw_body or raw_body.endswith(" ")  # a line ends with a space (else unflow has nothing to do)
+    if spaced:
+        flowed = unflow(raw_lines, raw_body)
+        if flowed is not raw_lines:
+            raw_lines, raw_body = flowed, "\n".join(flowed)
+    texts, callers = _strip_lines(raw_lines, raw_body, "\x1b" in text, spaced)
     joined = "\n".join(texts)
     cut = _join_cut_warnings(texts, joined)
     out, out_callers = _crash_session(texts, callers, joined)
@@ -589,10 +618,10 @@ def clean_log_joined(
     return out, out_callers, joined
 
 
-def _strip_lines(raw_lines: list[str], body: str, escapes: bool) -> tuple[list[str], list[str | None]]:
+def _strip_lines(raw_lines: list[str], body: str, escapes: bool, spaced: bool) -> tuple[list[str], list[str | None]]:
     """Each line without its transport prefixes: texts and printk caller ids (``body``: the lines
-    joined with newlines)."""
-    plain = _plain_log(raw_lines, body)
+    joined with newlines; ``spaced``: some line may end with a space)."""
+    plain = _plain_log(raw_lines, body, spaced)
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
@@ -611,17 +640,15 @@ def _cut_warning_line(joined: str) -> bool:
     """A line of ``joined`` but the last holds the literal _CUT_WARNING starts with and ends with
     "at" or "at " (looked for from each such literal: a log has a few; with many, by a search for
     the line ends)."""
-    k = joined.find("WARNING: CPU: ")
-    for _ in range(64):
-        if k < 0:
-            return False
+    for seen, k in enumerate(find_iter(joined, "WARNING: CPU: ")):
+        if seen >= 64:
+            return "at\n" in joined or "at \n" in joined
         eol = joined.find("\n", k)
         if eol < 0:
             return False  # the last line
         if joined.endswith(("at", "at "), k, eol):
             return True
-        k = joined.find("WARNING: CPU: ", eol)
-    return "at\n" in joined or "at \n" in joined
+    return False
 
 
 def _join_cut_warnings(texts: list[str], joined: str) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from sigmatch.trace import rules
-from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, parse_frame, parse_rip
+from sigmatch.trace.frames import CONTEXT_MARK, is_stack_start, parse_frame, parse_rip
 from sigmatch.trace.model import Frame, Kind, Report
 from sigmatch.trace.normalize import lines_containing, normalize_function
 
@@ -187,7 +187,7 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
                 if m:
                     pid, comm = m.group("pid"), m.group("comm")
                     continue
-            if (t.startswith("INFO: task ") and _HUNG_HEADER.match(t)) or (started and STACK_START.match(t)):
+            if (t.startswith("INFO: task ") and _HUNG_HEADER.match(t)) or (started and is_stack_start(t)):
                 break  # (the literal _HUNG_HEADER starts with)
             if "+0x" not in t and "[inline]" not in t:
                 continue  # registers, code bytes, markers: no frame (every frame line has one of them)
