@@ -273,6 +273,8 @@ def _apply_prefix_rules(s: str) -> tuple[str, str | None, bool]:
         # this, as no other rule matches a "[" then a digit, space, "+" or "." (human-date wants
         # a capital, bracket-date a "-" after 4 digits; the rest no "[").
         s, caller = _after_timestamp(s[m.end():], None)
+        if _no_prefix(s):
+            return s, caller, True  # what follows is kernel text: the next round would change nothing
         stamped, first = True, 1
     for rnd in range(first, PREFIX_ROUNDS):
         if (rnd or s[:1] != " ") and _no_prefix(s):

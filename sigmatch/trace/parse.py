@@ -628,7 +628,7 @@ def _read_stack_line(t: str) -> _StackLine:
             return _StackLine(False, mark, t, True, False, None, None)
     if is_stack_start(t):
         return _StackLine(False, mark, t, False, True, None, None)
-    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
+    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t) else None  # ("epc" holds "pc")
     return _StackLine(False, mark, t, False, False, rip, parse_frame(t))
 
 
