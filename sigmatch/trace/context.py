@@ -8,6 +8,7 @@ lines. Pure, bounded: every regex is anchored or prefiltered by a substring test
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from sigmatch.trace.kversion import VERSION_TOKEN, banner_release
 from sigmatch.trace.model import DeviceError
@@ -203,21 +204,35 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
             continue
         if s.startswith(("---[", "[<", "? ")) or s.endswith("]---") or "+0x" in s:
             break  # the previous report's frames or end marker
-        if not _TROUBLE_HINT.search(s.lower()) or not _DEV_TROUBLE.search(s):
-            continue  # (the commonest case: checked first, by plain substrings before the regex)
-        m = _DEV_FS.match(s)
-        if m is not None:
-            drv = m.group("drv").lower().removesuffix("-fs")
-        else:
-            m = _DEV_LINE.match(s)
-            if m is None or _NOT_DEVICE.match(s) or not _DEV_TROUBLE.search(m.group("msg")):
-                continue
-            drv = m.group("drv")
-            port = _PORT_NAME.match(drv)
-            if port is not None:
-                drv = port.group(1)  # "ata1.00" -> "ata"
-        fns = tuple(dict.fromkeys(f for f in _DEV_FN.findall(m.group("msg")) if "_" in f))[:4]
-        out.append(DeviceError(line=s[:300], driver=drv, device=m.group("dev"), functions=fns))
-        if len(out) >= MAX_DEVICE_ERRORS:
-            break
+        err = _device_error_memo(s) if len(s) <= MAX_DEVICE_LINE else _device_error(s)
+        if err is not None:
+            out.append(err)
+            if len(out) >= MAX_DEVICE_ERRORS:
+                break
     return tuple(reversed(out))
+
+
+MAX_DEVICE_LINE = 300  # characters of a line a DeviceError keeps (and the memo's bound)
+
+
+def _device_error(s: str) -> DeviceError | None:
+    """The device or driver error a (stripped) line reports, or None. Memoized
+    (_device_error_memo): the same driver lines recur, and overlapping reports share theirs."""
+    if not _TROUBLE_HINT.search(s.lower()) or not _DEV_TROUBLE.search(s):
+        return None  # (the commonest case: checked first, by plain substrings before the regex)
+    m = _DEV_FS.match(s)
+    if m is not None:
+        drv = m.group("drv").lower().removesuffix("-fs")
+    else:
+        m = _DEV_LINE.match(s)
+        if m is None or _NOT_DEVICE.match(s) or not _DEV_TROUBLE.search(m.group("msg")):
+            return None
+        drv = m.group("drv")
+        port = _PORT_NAME.match(drv)
+        if port is not None:
+            drv = port.group(1)  # "ata1.00" -> "ata"
+    fns = tuple(dict.fromkeys(f for f in _DEV_FN.findall(m.group("msg")) if "_" in f))[:4]
+    return DeviceError(line=s[:MAX_DEVICE_LINE], driver=drv, device=m.group("dev"), functions=fns)
+
+
+_device_error_memo = lru_cache(maxsize=4096)(_device_error)

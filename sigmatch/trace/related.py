@@ -132,26 +132,29 @@ def _held_locks(text: str) -> dict[str, _Task]:
         j = text.find(stop, start, end)
         if j >= 0:
             end = j
-    body = text[start:end]
-    # The task lines, found by their literal (a ^-anchored regex would be tried at every position).
+    # The listing is text[start:end], read in place (no copy of it or of its blocks). The task
+    # lines, found by their literal (a ^-anchored regex would be tried at every position).
     heads: list[tuple[int, int, re.Match[str]]] = []
-    k = body.find(" held by ")
+    k = text.find(" held by ", start, end)
     while k >= 0:
-        line_start = body.rfind("\n", 0, k) + 1
-        line_end = body.find("\n", k)
-        line_end = len(body) if line_end < 0 else line_end
-        m = _TASK_HEAD.match(body, line_start, line_end)
+        line_start = max(start, text.rfind("\n", start, k) + 1)
+        line_end = text.find("\n", k, end)
+        line_end = end if line_end < 0 else line_end
+        m = _TASK_HEAD.match(text, line_start, line_end)
         if m is not None:
             heads.append((line_start, m.end(), m))
-        k = body.find(" held by ", line_end)
+        k = text.find(" held by ", line_end, end)
     for n, (_, after, m) in enumerate(heads):
-        block = body[after:heads[n + 1][0] if n + 1 < len(heads) else len(body)]
-        task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
-        for addr, func in _LOCK_SITE.findall(block):
-            if task.locks and task.locks[-1][0] == addr:
-                task.locks[-1] = (addr, func)  # the same lock again ("[inline]" sites): keep the last site
+        pid = m.group("pid")
+        task = tasks.get(pid)
+        if task is None:
+            task = tasks[pid] = _Task(m.group("comm"), pid)
+        locks = task.locks
+        for addr, func in _LOCK_SITE.findall(text, after, heads[n + 1][0] if n + 1 < len(heads) else end):
+            if locks and locks[-1][0] == addr:
+                locks[-1] = (addr, func)  # the same lock again ("[inline]" sites): keep the last site
             else:
-                task.locks.append((addr, func))
+                locks.append((addr, func))
     return tasks
 
 
@@ -186,6 +189,8 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
                 m = _CPU_LINE.match(t.strip())
                 if m:
                     pid, comm = m.group("pid"), m.group("comm")
+                    if comm.split("/")[0] in _QUIET_COMMS:
+                        break  # khungtaskd, idle: left out below whatever its frames are
                     continue
             if (t.startswith("INFO: task ") and _HUNG_HEADER.match(t)) or (started and is_stack_start(t)):
                 break  # (the literal _HUNG_HEADER starts with)
