@@ -501,10 +501,16 @@ def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ..
     linked in", or known out-of-tree modules (rules/out_of_tree.txt) among the frames' modules
     and the module list."""
     out = dict.fromkeys(flagged)
-    for m in (*(fr.module for fr in frames if fr.module), *modules):
+    for m in (*(fr.module for fr in frames if fr.module), *_known_out_of_tree_in(modules)):
         if m not in out and _known_out_of_tree(m):
             out[m] = None
     return tuple(out)
+
+
+@lru_cache(maxsize=1024)  # a machine's module list recurs in its reports (and a fleet's logs)
+def _known_out_of_tree_in(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """The known out-of-tree modules of a "Modules linked in" list, in its order."""
+    return tuple(m for m in modules if _known_out_of_tree(m))
 
 
 @lru_cache(maxsize=4096)  # module names are at most 64 characters (frames.MOD, context._MODULE_TOKEN)
