@@ -120,14 +120,28 @@ def machine_context(window: list[str], start: int, body: str | None = None) -> d
                 while k < len(window) and k < j + 8 and _looks_like_modules(window[k]):
                     toks.extend(window[k].split())
                     k += 1
-                mods = [_mod_name(tok) for tok in toks]
-                ctx["mods"] = " ".join(x for x in mods if x)
-                oot = [f.group(1) for f in map(_MODULE_FLAGS.match, toks)
-                       if f is not None and OUT_OF_TREE_LETTERS.intersection(f.group(2))]
+                read = [_module_memo(tok) if len(tok) <= MAX_MODULE_TOKEN else _module_token(tok) for tok in toks]
+                ctx["mods"] = " ".join(name for name, _ in read if name)
+                oot = [flagged for _, flagged in read if flagged]
                 if oot:
                     ctx["oot"] = " ".join(oot)
     ctx.pop("cpu_in_report", None)
     return ctx
+
+
+MAX_MODULE_TOKEN = 96  # tokens up to this long are memoized (a module name is at most 64 characters)
+
+
+def _module_token(tok: str) -> tuple[str, str | None]:
+    """One token of "Modules linked in": the module's name ("" when it is none) and, when its
+    taint letters mark it proprietary or out-of-tree ("zfs(PO)"), the name as flagged. Memoized
+    (_module_memo): the same modules are listed in every report of a machine."""
+    f = _MODULE_FLAGS.match(tok)
+    flagged = f.group(1) if f is not None and OUT_OF_TREE_LETTERS.intersection(f.group(2)) else None
+    return _mod_name(tok), flagged
+
+
+_module_memo = lru_cache(maxsize=8192)(_module_token)
 
 
 def _mod_name(tok: str) -> str:

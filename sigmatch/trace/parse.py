@@ -124,6 +124,7 @@ def parse_log(text: str) -> list[Report]:
         return _headerless(lines, callers, body)
     log_version = log_kernel_version(lines, body)
     reports: list[Report] = []
+    built = _Built() if len(headers) > 1 else None
     for n, h in enumerate(headers[:MAX_REPORTS]):
         # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
         # its own but does not cut the one it follows (panic_on_warn prints it mid-WARNING).
@@ -139,7 +140,7 @@ def parse_log(text: str) -> list[Report]:
                 end = nxt.index
                 break
         try:
-            reports.append(_build_report(lines, callers, h, end, log_version))
+            reports.append(_build_report(lines, callers, h, end, log_version, built))
         except Exception as exc:  # a rule bug must not lose the whole answer
             reports.append(
                 Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index]), corrupted=True,
@@ -420,10 +421,39 @@ def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: 
     return out
 
 
+class _Built:
+    """The reports already built from one log, by their lines: a report identical to an earlier one
+    (a warning printed in a loop, the same splat every few seconds) is built once. Two reports are
+    the same when their lines, the lines before them (machine context, device errors), their format
+    and whether they end the log are; only their positions differ."""
+
+    __slots__ = ("_by_head",)
+
+    def __init__(self) -> None:
+        self._by_head: dict[tuple[str, str, int, bool], list[tuple[list[str], list[str], Report]]] = {}
+
+    def find(self, f: fm.Format, text_lines: list[str], before: list[str], at_end: bool) -> Report | None:
+        for lines, prev, report in self._by_head.get((f.name, text_lines[0], len(text_lines), at_end), ()):
+            if lines == text_lines and prev == before:
+                return report
+        return None
+
+    def add(self, f: fm.Format, text_lines: list[str], before: list[str], at_end: bool, report: Report) -> None:
+        self._by_head.setdefault((f.name, text_lines[0], len(text_lines), at_end), []).append(
+            (text_lines, before, report))
+
+
 def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
-                  log_version: str | None) -> Report:
+                  log_version: str | None, built: _Built | None = None) -> Report:
     f = h.fmt
     text_lines = _report_lines(lines, callers, h, end)
+    at_end = h.index + len(text_lines) >= len(lines)
+    lo = max(0, h.index - 60)
+    before = lines[lo:h.index]
+    if built is not None:
+        same = built.find(f, text_lines, before, at_end)
+        if same is not None:
+            return replace(same, start_line=h.index, end_line=h.index + len(text_lines), extra=dict(same.extra))
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
     notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
@@ -453,11 +483,8 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                         guilty = fr
                         break
     body = "\n".join(text_lines)
-    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body,
-                   at_end=h.index + len(text_lines) >= len(lines))
+    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body, at_end=at_end)
     notes.extend(named.notes)
-    lo = max(0, h.index - 60)
-    before = lines[lo:h.index]
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
@@ -466,7 +493,7 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
     guilty_module = (guilty.module if guilty is not None else None) or f.module
     if guilty_module is not None and guilty_module in oot:
         notes.append(f"the guilty frame is in the out-of-tree module {guilty_module}")
-    return Report(
+    report = Report(
         kind=f.kind,
         title=named.title,
         alt_titles=named.alts,
@@ -494,6 +521,9 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
+    if built is not None:
+        built.add(f, text_lines, before, at_end, report)
+    return report
 
 
 def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ...]) -> tuple[str, ...]:
