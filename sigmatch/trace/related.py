@@ -44,6 +44,7 @@ _CPU_LINE = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<com
 _HUNG_HEADER = re.compile(r"^INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than")
 # CPUs with nothing to say: the watchdog itself, the idle loop.
 _QUIET_COMMS = frozenset({"khungtaskd", "swapper"})
+_IDLE_DEPTH = 3  # a CPU whose top frames are the idle loop's is idle
 _IDLE = re.compile(r"idle|cpuidle|halt|mwait|poll_idle|do_idle|cpu_startup_entry")
 
 
@@ -183,6 +184,7 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
         end = starts[n + 1] if n + 1 < len(starts) else min(len(lines), j + 200)
         pid = comm = None
         raws: list[Frame] = []
+        specific = 0  # of raws: once the CPU is named, its idle check and specific frames known, read no more
         started = False
         for t in lines[j + 1:end]:
             if pid is None:
@@ -202,9 +204,12 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
             fr, from_rip = read
             started = started or not from_rip
             raws.append(fr)
+            specific += _is_specific(fr)
+            if pid is not None and specific >= MAX_STACK_FRAMES and len(raws) >= _IDLE_DEPTH:
+                break
         if pid is None or comm is None or comm.split("/")[0] in _QUIET_COMMS:
             continue
-        if any(_IDLE.search(f.function) for f in raws[:3]):
+        if any(_IDLE.search(f.function) for f in raws[:_IDLE_DEPTH]):
             continue
         frames = _specific(raws, "running on another CPU")
         if frames:
@@ -238,13 +243,17 @@ def _specific(frames: tuple[Frame, ...] | list[Frame], why: str) -> list[Frame]:
     lists), as related frames."""
     out = []
     for f in frames:
-        if not f.reliable or f.inline or f.skipped or _generic(f.function):
+        if not _is_specific(f):
             continue
         out.append(Frame(function=f.function, raw_function=f.raw_function, module=f.module, file=f.file,
                          line=f.line, note=f"related: {why}"))
         if len(out) >= MAX_STACK_FRAMES:
             break
     return out
+
+
+def _is_specific(f: Frame) -> bool:
+    return f.reliable and not f.inline and not f.skipped and not _generic(f.function)
 
 
 @lru_cache(maxsize=16384)  # function names are at most 201 characters (frames._NAME)
