@@ -416,3 +416,16 @@ def test_identical_reports_are_built_once_with_the_same_fields() -> None:
         assert [r.to_dict() for r in reused] == [r.to_dict() for r in fresh]
         assert len({r.start_line for r in reused}) == len(reused) > 3
         assert all(a.extra is not b.extra for a, b in itertools.pairwise(reused))
+
+
+def test_parse_rip_gate_drops_no_line() -> None:
+    """frames.parse_rip's first-character gate only drops lines its regexes cannot match."""
+    from sigmatch.trace.frames import _rip, parse_rip
+
+    pieces = ["RIP: 0010:", "IP: ", "EIP: 0060:[<c1234567>] ", "EIP is at ", "PC is at ", "pc : ", "pc: ", "NIP [c0000000] ",
+              "NIP: ", "epc : ", "ERA: ", "era : ", "Krnl PSW : 0704 ", "IP is at ", "[exception RIP: ", "    ", " ", "        ",
+              "f+0x1/0x2", "func+0x1b2/0x4f0 [mod]", "(kernel/x.c:12)", " (arch/x86/a.c:1)", "RSP: ", "x", "?", "\t", "Call Trace:"]
+    lines = _spliced(pieces, 20_000, 25)
+    for s in lines:
+        assert parse_rip(s) == _rip(s), s
+    assert sum(parse_rip(s) is not None for s in lines) > 300

@@ -163,8 +163,19 @@ def parse_bare(text: str) -> RawFrame | None:
     return RawFrame(m.group("func"), m.group("mod"), not m.group("q"), None, None, False, False)
 
 
+# The characters RIP, CRASH_RIP and RIP_DECODED start with (after their spaces): RIP, IP, EIP,
+# PC is at, pc, NIP, epc, ERA, era, Krnl PSW, "[exception RIP:" (tests/test_trace_speed.py checks).
+_RIP_FIRST = frozenset("RIEPpNeK[")
+
+
 def parse_rip(text: str) -> RawFrame | None:
     """The function of a faulting-instruction line (``RIP: 0010:func+0x..``), or None."""
+    if text.lstrip(" ")[:1] not in _RIP_FIRST:
+        return None  # most lines: no faulting-instruction regex can match
+    return _rip(text)
+
+
+def _rip(text: str) -> RawFrame | None:
     m = RIP.match(text)
     if not m:
         if text[:1] == "[" and (c := CRASH_RIP.match(text)):
