@@ -339,12 +339,13 @@ def test_is_stack_start_equals_stack_start() -> None:
     assert sum(map(is_stack_start, lines)) > 3000
 
 
-def test_find_iter_finds_every_occurrence() -> None:
-    """normalize.find_iter gives what a plain search loop gives: capital-led needles (found from
-    each capital, then by plain search past MAX_PIVOTS of them) and others, overlapping ones too."""
+def test_find_all_finds_every_occurrence() -> None:
+    """normalize.find_all gives what a plain search loop gives: capital-led needles (found from
+    each capital, then by plain search past one capital per PIVOT_SPAN characters) and others,
+    overlapping ones too."""
     import random
 
-    from sigmatch.trace.normalize import MAX_PIVOTS, find_iter
+    from sigmatch.trace.normalize import PIVOT_SPAN, find_all
 
     def plain(text: str, needle: str) -> list[int]:
         out, k = [], text.find(needle)
@@ -357,10 +358,10 @@ def test_find_iter_finds_every_occurrence() -> None:
     for _ in range(2000):
         needle = rnd.choice(["CPU: ", "Linux version", "AA", "WARNING: CPU: ", "race", "x", "NMI backtrace for cpu"])
         alphabet = [needle, "A", "C", "W", "L", "N", " ", "x", "\n", "CPU", "AAA"]
-        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 60)))
-        if rnd.random() < 0.1:
-            text = needle[0] * (MAX_PIVOTS + rnd.randint(-3, 3)) + text  # more capitals than pivots
-        assert list(find_iter(text, needle)) == plain(text, needle), (text, needle)
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 600)))
+        if rnd.random() < 0.2:
+            text = needle[0] * (len(text) // PIVOT_SPAN + rnd.randint(-3, 3)) + text  # more capitals than pivots
+        assert find_all(text, needle) == plain(text, needle), (text, needle)
 
 
 def test_log_level_shortcuts_equal_their_searches() -> None:

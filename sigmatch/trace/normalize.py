@@ -8,7 +8,7 @@ never emits a line longer than 1024 bytes, so a longer "line" is garbage or a mi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -331,31 +331,35 @@ def _no_prefix(s: str) -> bool:
     return True
 
 
-MAX_PIVOTS = 256  # capitals visited by find_iter before it searches for the needle itself
+PIVOT_SPAN = 256  # characters of text per capital find_all visits (a log has a few capitals per 256)
 
 
-def find_iter(text: str, needle: str) -> Iterator[int]:
+def find_all(text: str, needle: str) -> list[int]:
     """Every position of ``needle`` in ``text``, in order (overlapping ones too).
 
-    A needle that starts with an ASCII capital ("Linux version", "WARNING: CPU: ") is found from
-    each occurrence of that capital: kernel text has few (a dozen in a typical log), memchr finds
-    them, and a search for a short needle with spaces or common letters is slower than that
-    (str.find skips ahead by the characters that are not in the needle). After MAX_PIVOTS
-    capitals (a log that shouts), the rest is searched for the needle itself.
+    A needle that starts with an ASCII capital ("Linux version", "Freed") is found from each
+    occurrence of that capital: kernel text has few, memchr finds them, and a search for a short
+    needle with spaces or common letters is slower than that (str.find skips ahead by the
+    characters that are not in the needle). After one capital per PIVOT_SPAN characters of the
+    text (a capital as common as "C" in a short log, or a log that shouts), the rest is searched
+    for the needle itself.
     """
+    out: list[int] = []
     c = needle[:1]
     k = -1
     if "A" <= c <= "Z":
-        for _ in range(MAX_PIVOTS):
-            k = text.find(c, k + 1)
+        find, starts = text.find, text.startswith
+        for _ in range(len(text) // PIVOT_SPAN):
+            k = find(c, k + 1)
             if k < 0:
-                return
-            if text.startswith(needle, k):
-                yield k
+                return out
+            if starts(needle, k):
+                out.append(k)
     k = text.find(needle, k + 1)
     while k >= 0:
-        yield k
+        out.append(k)
         k = text.find(needle, k + 1)
+    return out
 
 
 def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | None = None) -> list[int]:
@@ -369,7 +373,7 @@ def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | Non
         body = "\n".join(lines)
     hits: set[int] = set()
     for needle in needles:
-        hits.update(find_iter(body, needle))
+        hits.update(find_all(body, needle))
     out: list[int] = []
     line = pos = 0
     for k in sorted(hits):
@@ -642,7 +646,7 @@ def _cut_warning_line(joined: str) -> bool:
     """A line of ``joined`` but the last holds the literal _CUT_WARNING starts with and ends with
     "at" or "at " (looked for from each such literal: a log has a few; with many, by a search for
     the line ends)."""
-    for seen, k in enumerate(find_iter(joined, "WARNING: CPU: ")):
+    for seen, k in enumerate(find_all(joined, "WARNING: CPU: ")):
         if seen >= 64:
             return "at\n" in joined or "at \n" in joined
         eol = joined.find("\n", k)
@@ -684,9 +688,9 @@ _CRASH_STACK_MARKS = (("IRQ", "IRQ"), ("NMI", "NMI"), ("DOUBLEFAULT", "#DF"), ("
 def _prompt_or_stack_name(joined: str) -> bool:
     """``"crash> " in joined or " stack> ---" in joined``, from each ">" of the log (found at memchr
     speed; a log has a few) instead of two searches of the whole log; the searches when a log
-    has many."""
+    has many (more than one per PIVOT_SPAN characters)."""
     k = joined.find(">")
-    for _ in range(64):
+    for _ in range(len(joined) // PIVOT_SPAN):
         if k < 0:
             return False
         if joined.startswith("> ", k) and (

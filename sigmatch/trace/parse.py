@@ -1124,12 +1124,22 @@ def _title_stack_cut(job: _TitleJob) -> None:
     if job.corrupted or job.truncated or job.f.no_stack or not job.at_end or not job.walk.saw_stack:
         return
     last = next((t for t in reversed(job.text_lines) if t.strip()), "")
+    if _mid_stack_memo(last) if len(last) <= MEMO_LINE else _mid_stack(last):
+        _truncate(job, "the paste ends inside the call trace")
+
+
+def _mid_stack(last: str) -> bool:
+    """The line is a reliable frame that no stack ends with (rules/stack_bottoms.txt). Memoized
+    (_mid_stack_memo): the last lines of pastes recur."""
     raw = parse_frame(last)
     if raw is None:
         cm = CONTEXT_MARK.match(last)
         raw = parse_frame(last[cm.end():]) if cm is not None else None
-    if raw is not None and raw.reliable and not rules.pattern_union("stack_bottoms.txt").search(normalize_function(raw.func)):
-        _truncate(job, "the paste ends inside the call trace")
+    return raw is not None and raw.reliable and not rules.pattern_union("stack_bottoms.txt").search(
+        normalize_function(raw.func))
+
+
+_mid_stack_memo = lru_cache(maxsize=1024)(_mid_stack)
 
 
 def _title_panic_only(job: _TitleJob) -> None:
