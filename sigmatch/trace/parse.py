@@ -701,18 +701,19 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
     n = len(text_lines)
     pos = w.pos
     context, marked, since, seen_rip = w.context, w.marked, w.since, w.seen_rip
-    started = False
+    started = saw = False
     # ARM prints "a from b" per line: the last line's caller b has no line of its own
     # (syzkaller reads both names of each line). Added when the listing ends.
     pending: RawFrame | None = None
     after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
     j = pos
     skips, skip_contexts = f.skips, f.skip_contexts
+    frames = w.frames  # (appended to, and relabelled, in place)
+    memo, read, frame_of, memo_line = _stack_line_memo, _read_stack_line, _frame, MEMO_LINE
     while j < n:
         t = text_lines[j]
         j += 1
-        corrupt, mark, rest, blank, start, rip, raw = (
-            _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
+        corrupt, mark, rest, blank, start, rip, raw = memo(t) if len(t) <= memo_line else read(t)
         if corrupt:
             w.corrupt_line = True
             continue
@@ -723,7 +724,7 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
                 # the frames since the last marker ran on the NMI/IRQ stack.
                 _relabel(w, since, Context.IRQ if name == "EOI" else Context.NMI, f)
             marked = True
-            since = len(w.frames)
+            since = len(frames)
             context = _context_of(closing, name)
             if blank:
                 continue
@@ -733,7 +734,7 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
             after_frame = True
             continue
         if not seen_rip and rip is not None:
-            fr, cand = _frame(rip, context, skips, skip_contexts)
+            fr, cand = frame_of(rip, context, skips, skip_contexts)
             w.add(fr, cand)
             seen_rip = True
             continue
@@ -746,18 +747,17 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
                 pending = None
             continue
         pending = raw if raw.caller else None
-        after_frame = True
-        started = True
-        w.saw_stack = True
-        fr, cand = _frame(raw, context, skips, skip_contexts)
+        after_frame = started = saw = True
+        fr, cand = frame_of(raw, context, skips, skip_contexts)
         if cand:
             w.candidates.append(fr)
-            w.cand_at.append(len(w.frames))
-        w.frames.append(fr)
-        if len(w.frames) >= MAX_WALK_FRAMES:
+            w.cand_at.append(len(frames))
+        frames.append(fr)
+        if len(frames) >= MAX_WALK_FRAMES:
             break
-    if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
+    if pending is not None and len(frames) < MAX_WALK_FRAMES:
         _add_caller(w, pending, context, f)
+    w.saw_stack = w.saw_stack or saw
     w.pos = j
     w.context, w.marked, w.since, w.seen_rip = context, marked, since, seen_rip
     return True
