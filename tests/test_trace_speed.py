@@ -430,3 +430,13 @@ def test_parse_rip_gate_drops_no_line() -> None:
     for s in lines:
         assert parse_rip(s) == _rip(s), s
     assert sum(parse_rip(s) is not None for s in lines) > 300
+
+
+def test_header_need_equals_its_regex() -> None:
+    """formats.header_need(t) is HEADER_NEED.search(t) (spliced pieces of its literals, at and
+    after the start of the line)."""
+    pieces = [n.lstrip("^") for n in fm._NEED] + ["DEBUG BUG x 1", " ", "x", "BU", "PANIC", "^", "\u00e9", "stac", "rcu"]
+    lines = _spliced(pieces, 20_000, 26)
+    for t in lines:
+        assert fm.header_need(t) == (fm.HEADER_NEED.search(t) is not None), t
+    assert 3000 < sum(map(fm.header_need, lines)) < len(lines) - 1000

@@ -376,7 +376,7 @@ def _find_headers(lines: list[str], body: str) -> list[_Header]:
 def _header_format(t: str) -> int:
     """Index in FORMATS of the first format whose header is on this line, or -1 (memoized:
     debug-spammed logs repeat the same hint-bearing line many times)."""
-    if not fm.HEADER_NEED.search(t):
+    if not fm.header_need(t):
         return -1  # no format's required literal is on the line (see formats.HEADER_NEED)
     for k, f in enumerate(fm.FORMATS):
         if f.header.search(t):
