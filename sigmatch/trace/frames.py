@@ -38,6 +38,10 @@ FRAME = re.compile(
     rf"^ {{0,16}}\(?(?:{_ADDR} {{1,4}}){{0,2}}(?P<q>\? {{1,2}})?{_DOT}(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
     r"(?P<unrel> \(unreliable\))?"
 )
+# FRAME's groups in order (parse_frame reads them by position).
+_FRAME_GROUPS = ("q", "func", "mod", "file", "line", "unrel")
+if tuple(sorted(FRAME.groupindex, key=FRAME.groupindex.__getitem__)) != _FRAME_GROUPS or FRAME.groups != len(_FRAME_GROUPS):
+    raise AssertionError(f"frames.FRAME groups changed: {FRAME.groupindex}; update _FRAME_GROUPS and parse_frame")
 # A symbolized inlined frame: no offset, file:line, "[inline]".
 INLINE = re.compile(
     rf"^ {{0,16}}(?:{_ADDR} {{1,4}})?(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
@@ -132,7 +136,7 @@ def parse_frame(text: str) -> RawFrame | None:
         return None
     m = FRAME.match(text)
     if m:
-        func, mod, q, unrel, file, line = m.group("func", "mod", "q", "unrel", "file", "line")
+        q, func, mod, file, line, unrel = m.groups()  # (the common case: by position, see _FRAME_GROUPS)
         return RawFrame(func, mod, not (q or unrel), file, int(line) if line else None, False, False)
     if " [inline]" in text:
         m = INLINE.match(text)

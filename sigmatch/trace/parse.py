@@ -397,16 +397,19 @@ def _same_banner(last: _Header, last_text: str, t: str) -> bool:
 
 # --- 3..7. one report ------------------------------------------------------------------------
 
-def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> list[str]:
-    """The report's lines: header to end, bounded, de-interleaved by printk caller id."""
+def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> tuple[list[str], str]:
+    """The report's lines: header to end, bounded, de-interleaved by printk caller id; and them
+    joined with newlines."""
     stop = min(end, h.index + MAX_REPORT_LINES)
     caller = callers[h.index]
     if caller is None:  # no de-interleaving: the lines up to the first end marker after the header
         out = lines[h.index:stop]
-        for k in lines_containing(out, ("---[ end ",)):
+        body = "\n".join(out)
+        for k in lines_containing(out, ("---[ end ",), body):
             if k > 0 and _END_TRACE.match(out[k]):
-                return out[:k + 1]
-        return out
+                out = out[:k + 1]
+                return out, body[:sum(map(len, out)) + k]  # = "\n".join(out)
+        return out, body
     out = []
     for j in range(h.index, stop):
         t = lines[j]
@@ -418,7 +421,7 @@ def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: 
         out.append(t)
         if j > h.index and t.startswith("---[ end ") and _END_TRACE.match(t):  # its literal start
             break
-    return out
+    return out, "\n".join(out)
 
 
 class _Built:
@@ -446,7 +449,7 @@ class _Built:
 def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
                   log_version: str | None, built: _Built | None = None) -> Report:
     f = h.fmt
-    text_lines = _report_lines(lines, callers, h, end)
+    text_lines, body = _report_lines(lines, callers, h, end)
     at_end = h.index + len(text_lines) >= len(lines)
     lo = max(0, h.index - 60)
     before = lines[lo:h.index]
@@ -482,7 +485,6 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                     if fr.function == func and fr.file:
                         guilty = fr
                         break
-    body = "\n".join(text_lines)
     named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body, at_end=at_end)
     notes.extend(named.notes)
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
