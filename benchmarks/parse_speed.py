@@ -10,7 +10,9 @@ fastest time, so that another process on the machine does not blur the figures.
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import random
 import statistics
 import sys
@@ -20,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import sigmatch.trace  # noqa: E402
 from sigmatch import parse_log  # noqa: E402
-from sigmatch.trace import context, frames, normalize, parse, signature  # noqa: E402
+from sigmatch.trace import signature  # noqa: E402
 
 DEFAULT = REPO.parent / "shared" / "corpus" / "crashes-dev.jsonl"
 E2E = REPO.parent / "shared" / "corpus" / "e2e-dev.jsonl"
@@ -35,8 +38,12 @@ def timed(text: str) -> float:
 
 
 def clear_memos() -> None:
-    """Empty the parser's per-line/per-name memos (functools caches), as in a fresh process."""
-    for mod in (parse, normalize, frames, context, signature):
+    """Empty the parser's per-line/per-name memos (functools caches), as in a fresh process: those
+    of every module of sigmatch.trace (not its rules: they stay loaded)."""
+    for info in pkgutil.iter_modules(sigmatch.trace.__path__):
+        if info.ispkg:
+            continue
+        mod = importlib.import_module(f"sigmatch.trace.{info.name}")
         for value in list(vars(mod).values()):
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == mod.__name__:
                 value.cache_clear()

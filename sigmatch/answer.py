@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sigmatch.advice import advise, answer_summary, report_state
-from sigmatch.catalog.model import KernelVersion
+from sigmatch.catalog.model import KernelVersion, Verdict
 from sigmatch.catalog.versions import verdict
 from sigmatch.errors import InputError
 from sigmatch.match.evidence import UpstreamEvidence
@@ -239,6 +239,23 @@ def _primary(answers: list[ReportAnswer]) -> int:
     return next((pos for pos, ra in enumerate(answers) if ra.confident), 0)
 
 
+class _Verdicts:
+    """The verdicts of one log's answers: a known bug that several reports of the log match (the
+    same kernel, the same bug) is judged once."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, KernelVersion | None], Verdict] = {}
+
+    def of(self, m: Match, kv: KernelVersion | None) -> Verdict:
+        key = (m.bug.id, kv)
+        v = self._done.get(key)
+        if v is None:
+            v = self._done[key] = verdict(m.bug, kv)
+        return v
+
+
 def _evidence_notes(ev: UpstreamEvidence, matches: tuple[Match, ...]) -> list[str]:
     """What the upstream evidence changed for the report it is about (``matches``: its answer's),
     and what it does not cover."""
@@ -283,9 +300,10 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         notes.append("no kernel crash report found in the log")
         return Answer((), None, (), kv, rules, ALGORITHM_VERSION, matcher.catalog_version, tuple(notes))
 
-    answers: list[ReportAnswer] = []
-    seen: dict[tuple[object, ...], int] = {}  # dedup key -> position in ``answers``
+    answered: list[tuple[int, Report, Signature, tuple[Match, ...], tuple[str, ...]]] = []
+    seen: dict[tuple[object, ...], int] = {}  # dedup key -> position in ``answered``
     repeats: dict[int, list[int]] = {}
+    verdicts = _Verdicts()
     skipped = 0
     for idx, report in enumerate(reports):
         sig = signature_of(report)
@@ -293,19 +311,20 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         if key in seen:
             repeats.setdefault(seen[key], []).append(idx)
             continue
-        if len(answers) >= MAX_ANSWERED:
+        if len(answered) >= MAX_ANSWERED:
             skipped += 1
             continue
         rkv = override or _report_kernel(report, kv)
         ev = evidence if evidence is not None and evidence.report_index == idx else None
         found = matcher.match(report, top=top, kernel=rkv, report_index=idx, signature=sig, evidence=ev)
-        ranked = tuple(replace(m, verdict=verdict(m.bug, rkv)) for m in found if m.score >= MIN_LISTED_SCORE)
-        seen[key] = len(answers)
+        ranked = tuple(replace(m, verdict=verdicts.of(m, rkv)) for m in found if m.score >= MIN_LISTED_SCORE)
+        seen[key] = len(answered)
         report_notes = _report_notes(idx + 1, report, sig, ranked)
         if ev is not None:
             report_notes += _evidence_notes(ev, ranked)
-        answers.append(ReportAnswer(idx, report, sig, ranked, tuple(report_notes)))
-    answers = [replace(ra, repeats=tuple(repeats.get(pos, ()))) for pos, ra in enumerate(answers)]
+        answered.append((idx, report, sig, ranked, tuple(report_notes)))
+    answers = [ReportAnswer(idx, report, sig, ranked, report_notes, tuple(repeats.get(pos, ())))
+               for pos, (idx, report, sig, ranked, report_notes) in enumerate(answered)]
 
     primary = _primary(answers)
     pa = answers[primary]

@@ -5,6 +5,7 @@ No timing assertions here: the figures are in benchmarks/parse_speed.py.
 
 from __future__ import annotations
 
+import itertools
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from sigmatch import parse_log
 from sigmatch.trace import formats as fm
+from sigmatch.trace.model import Report
 from sigmatch.trace.parse import _header_format
 
 
@@ -292,3 +294,149 @@ def test_stack_memo_skips_long_lines() -> None:
     assert P._stack_line_memo.cache_info().currsize - before < 5  # the header lines at most
     assert [r.to_dict() for r in parse_log(text)] == [r.to_dict() for r in first]
     assert first and len(first[0].frames) > 100
+
+
+def _spliced(pieces: list[str], n: int, seed: int) -> list[str]:
+    import random
+
+    rnd = random.Random(seed)
+    out = list(pieces)
+    for _ in range(n):
+        s = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 4)))
+        if rnd.random() < 0.3:
+            k = rnd.randrange(len(s) + 1)
+            s = s[k:] if rnd.random() < 0.5 else s[:k]
+        out.append(s)
+    return out
+
+
+def test_prefix_gates_equal_their_regexes() -> None:
+    """normalize._capital_syslog and _facility (the cheap gates before _SYSLOG and _FACILITY) say
+    what the regexes say, on lines that start with an ASCII capital / with any character."""
+    from sigmatch.trace.normalize import _FACILITY, _SYSLOG, _capital_syslog, _facility
+
+    pieces = ["Apr 14 08:12:21 host kernel: ", "Apr  4 08:12:21 h kernel: ", "Sun 2024-04-14 08:12:21 UTC h kernel: ",
+              "Thu Apr 14 08:12:21 2024 kern.warn kernel: ", "Apr 14 08:12:21.123456 h kernel: ", "RIP: ", "Call Trace:",
+              "CPU: 0 ", "The buggy ", "Apr", "Ap", "A", " ", "x", "kern  :warn  : ", "kern.warn kernel: ", "uucp.info: ",
+              "local7.err: ", "authpriv.notice kernel[12]: ", "usb 1-1: ", "ke", "k", "daemon", "\u00e9", "1"]
+    for s in _spliced(pieces, 20_000, 21):
+        if "A" <= s[:1] <= "Z":
+            assert _capital_syslog(s) == (_SYSLOG.match(s) is not None), s
+        assert _facility(s) == (_FACILITY.match(s) is not None), s
+
+
+def test_is_stack_start_equals_stack_start() -> None:
+    from sigmatch.trace.frames import STACK_START, is_stack_start
+
+    pieces = ["Call Trace:", "Call trace:", "Backtrace:", "Stack:", "Stack trace:", "Allocated by task 1:", "Freed by task 2:",
+              "Allocated:", "Freed:", "Last potentially related work creation:", "Second to last potentially related",
+              "Uninit was created", "Uninit was stored", "Memory state around", "The buggy address belongs",
+              "Local variable", "-> #1", "stack backtrace:", "other info that might help", "Showing all locks held",
+              "foo backtrace:", "x backtrace:", " backtrace:", "Last call trace:", " ", "    ", "     ", "f+0x1/0x2", "?", "\t"]
+    lines = _spliced(pieces, 20_000, 22)
+    for s in lines:
+        assert is_stack_start(s) == (STACK_START.match(s) is not None), s
+    assert sum(map(is_stack_start, lines)) > 3000
+
+
+def test_find_all_finds_every_occurrence() -> None:
+    """normalize.find_all gives what a plain search loop gives: capital-led needles (found from
+    each capital, then by plain search past one capital per PIVOT_SPAN characters) and others,
+    overlapping ones too."""
+    import random
+
+    from sigmatch.trace.normalize import PIVOT_SPAN, find_all
+
+    def plain(text: str, needle: str) -> list[int]:
+        out, k = [], text.find(needle)
+        while k >= 0:
+            out.append(k)
+            k = text.find(needle, k + 1)
+        return out
+
+    rnd = random.Random(23)
+    for _ in range(2000):
+        needle = rnd.choice(["CPU: ", "Linux version", "AA", "WARNING: CPU: ", "race", "x", "NMI backtrace for cpu"])
+        alphabet = [needle, "A", "C", "W", "L", "N", " ", "x", "\n", "CPU", "AAA"]
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 600)))
+        if rnd.random() < 0.2:
+            text = needle[0] * (len(text) // PIVOT_SPAN + rnd.randint(-3, 3)) + text  # more capitals than pivots
+        assert find_all(text, needle) == plain(text, needle), (text, needle)
+
+
+def test_log_level_shortcuts_equal_their_searches() -> None:
+    """The clean-up gates that look from each ">" / each "WARNING: CPU: " say what the searches
+    they replace say (normalize._prompt_or_stack_name, _cut_warning_line)."""
+    from sigmatch.trace.normalize import _cut_warning_line, _prompt_or_stack_name
+
+    pieces = ["crash> ", "crash>", "crash", "> ", ">", " stack> ---", "--- <IRQ stack> ---", "stack>", " <TASK>", "-> #1",
+              "\n", "x", "WARNING: CPU: 1 PID: 2 at", "WARNING: CPU: 1 PID: 2 at ", "WARNING: CPU: ", " at", "at\n",
+              "at \n", "at", "h> "]
+    for s in [*_spliced(pieces, 20_000, 24), ">" * 70 + "crash> ", "WARNING: CPU: \n" * 70 + "at\n"]:
+        assert _prompt_or_stack_name(s) == ("crash> " in s or " stack> ---" in s), s
+        warning_line_ends_at = any(
+            "WARNING: CPU: " in line and line.endswith(("at", "at ")) for line in s.split("\n")[:-1])
+        assert _cut_warning_line(s) >= warning_line_ends_at, s  # never misses one (it may look for nothing)
+        if not ("at\n" in s or "at \n" in s):
+            assert not _cut_warning_line(s), s
+
+
+def test_identical_reports_are_built_once_with_the_same_fields() -> None:
+    """A report identical to an earlier one of the log (parse._Built) is that report at its own
+    lines: the same as building it again (here: with the reuse switched off)."""
+    from pathlib import Path
+
+    from sigmatch.trace import parse as P
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "fsnotify-softlockup-4.14.32.log"
+    lockup = "\n".join(example.read_text(encoding="utf-8").splitlines()[:24]) + "\n"
+    warn = "WARNING: CPU: 0 PID: 1 at net/core/dev.c:1 f+0x1/0x2\nCall Trace:\n g+0x1/0x2\n h+0x1/0x2\n---[ end trace ]---\n"
+    found = []
+
+    class _Counted(P._Built):
+        def find(self, *args: Any) -> Report | None:
+            same = super().find(*args)
+            found.append(same is not None)
+            return same
+
+    class _Never(P._Built):
+        def find(self, *args: Any) -> None:
+            return None
+
+    saved = P._Built
+    for text in (lockup * 6, warn * 16 + lockup * 2 + warn * 14):
+        found.clear()
+        try:
+            P._Built = _Counted  # type: ignore[misc]
+            reused = parse_log(text)
+            P._Built = _Never  # type: ignore[misc]
+            fresh = parse_log(text)
+        finally:
+            P._Built = saved  # type: ignore[misc]
+        assert any(found)
+        assert [r.to_dict() for r in reused] == [r.to_dict() for r in fresh]
+        assert len({r.start_line for r in reused}) == len(reused) > 3
+        assert all(a.extra is not b.extra for a, b in itertools.pairwise(reused))
+
+
+def test_parse_rip_gate_drops_no_line() -> None:
+    """frames.parse_rip's first-character gate only drops lines its regexes cannot match."""
+    from sigmatch.trace.frames import _rip, parse_rip
+
+    pieces = ["RIP: 0010:", "IP: ", "EIP: 0060:[<c1234567>] ", "EIP is at ", "PC is at ", "pc : ", "pc: ", "NIP [c0000000] ",
+              "NIP: ", "epc : ", "ERA: ", "era : ", "Krnl PSW : 0704 ", "IP is at ", "[exception RIP: ", "    ", " ", "        ",
+              "f+0x1/0x2", "func+0x1b2/0x4f0 [mod]", "(kernel/x.c:12)", " (arch/x86/a.c:1)", "RSP: ", "x", "?", "\t", "Call Trace:"]
+    lines = _spliced(pieces, 20_000, 25)
+    for s in lines:
+        assert parse_rip(s) == _rip(s), s
+    assert sum(parse_rip(s) is not None for s in lines) > 300
+
+
+def test_header_need_equals_its_regex() -> None:
+    """formats.header_need(t) is HEADER_NEED.search(t) (spliced pieces of its literals, at and
+    after the start of the line)."""
+    pieces = [n.lstrip("^") for n in fm._NEED] + ["DEBUG BUG x 1", " ", "x", "BU", "PANIC", "^", "\u00e9", "stac", "rcu"]
+    lines = _spliced(pieces, 20_000, 26)
+    for t in lines:
+        assert fm.header_need(t) == (fm.HEADER_NEED.search(t) is not None), t
+    assert 3000 < sum(map(fm.header_need, lines)) < len(lines) - 1000

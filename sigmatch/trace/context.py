@@ -8,6 +8,7 @@ lines. Pure, bounded: every regex is anchored or prefiltered by a substring test
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from sigmatch.trace.kversion import VERSION_TOKEN, banner_release
 from sigmatch.trace.model import DeviceError
@@ -79,8 +80,9 @@ def machine_context(window: list[str], start: int, body: str | None = None) -> d
     joined with newlines, when the caller has it.
     """
     ctx: dict[str, str] = {}
-    # Each case below needs one of these on the line (most report lines have none).
-    for j in lines_containing(window, ("CPU: ", "Pid: ", "ainted", "Hardware name:", "Modules linked in:"), body):
+    # Each case below needs one of these on the line (most report lines have none); an old "Pid: "
+    # line is only read when it holds "(Not t|T)ainted", which finds it.
+    for j in lines_containing(window, ("CPU: ", "ainted", "Hardware name:", "Modules linked in:"), body):
         s = window[j].strip()
         if ("CPU: " in s or s.startswith("Pid: ")) and ("ver" not in ctx or j >= start):
             m = _CPU_LINE.search(s) or _OLD_PID_LINE.search(s)
@@ -118,14 +120,28 @@ def machine_context(window: list[str], start: int, body: str | None = None) -> d
                 while k < len(window) and k < j + 8 and _looks_like_modules(window[k]):
                     toks.extend(window[k].split())
                     k += 1
-                mods = [_mod_name(tok) for tok in toks]
-                ctx["mods"] = " ".join(x for x in mods if x)
-                oot = [f.group(1) for f in map(_MODULE_FLAGS.match, toks)
-                       if f is not None and OUT_OF_TREE_LETTERS.intersection(f.group(2))]
+                read = [_module_memo(tok) if len(tok) <= MAX_MODULE_TOKEN else _module_token(tok) for tok in toks]
+                ctx["mods"] = " ".join(name for name, _ in read if name)
+                oot = [flagged for _, flagged in read if flagged]
                 if oot:
                     ctx["oot"] = " ".join(oot)
     ctx.pop("cpu_in_report", None)
     return ctx
+
+
+MAX_MODULE_TOKEN = 96  # tokens up to this long are memoized (a module name is at most 64 characters)
+
+
+def _module_token(tok: str) -> tuple[str, str | None]:
+    """One token of "Modules linked in": the module's name ("" when it is none) and, when its
+    taint letters mark it proprietary or out-of-tree ("zfs(PO)"), the name as flagged. Memoized
+    (_module_memo): the same modules are listed in every report of a machine."""
+    f = _MODULE_FLAGS.match(tok)
+    flagged = f.group(1) if f is not None and OUT_OF_TREE_LETTERS.intersection(f.group(2)) else None
+    return _mod_name(tok), flagged
+
+
+_module_memo = lru_cache(maxsize=8192)(_module_token)
 
 
 def _mod_name(tok: str) -> str:
@@ -144,9 +160,15 @@ def _looks_like_modules(t: str) -> bool:
     return all(_MODULE_TOKEN.match(x.split("(", 1)[0]) for x in toks if not x.startswith(("[", "(")))
 
 
-def log_kernel_version(lines: list[str]) -> str | None:
-    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines)."""
-    for j in lines_containing(lines[:20000], ("Linux version",)):
+MAX_BANNER_LINE = 20000  # the boot banner is among a log's first lines
+
+
+def log_kernel_version(lines: list[str], body: str | None = None) -> str | None:
+    """The "Linux version X" banner of a boot log, when the log has one (cleaned lines; ``body``:
+    them joined with newlines, when the caller has it)."""
+    if len(lines) > MAX_BANNER_LINE:
+        lines, body = lines[:MAX_BANNER_LINE], None
+    for j in lines_containing(lines, ("Linux version",), body):
         ver = banner_release(lines[j])
         if ver:
             return ver
@@ -196,21 +218,35 @@ def device_errors(before: list[str]) -> tuple[DeviceError, ...]:
             continue
         if s.startswith(("---[", "[<", "? ")) or s.endswith("]---") or "+0x" in s:
             break  # the previous report's frames or end marker
-        if not _TROUBLE_HINT.search(s.lower()) or not _DEV_TROUBLE.search(s):
-            continue  # (the commonest case: checked first, by plain substrings before the regex)
-        m = _DEV_FS.match(s)
-        if m is not None:
-            drv = m.group("drv").lower().removesuffix("-fs")
-        else:
-            m = _DEV_LINE.match(s)
-            if m is None or _NOT_DEVICE.match(s) or not _DEV_TROUBLE.search(m.group("msg")):
-                continue
-            drv = m.group("drv")
-            port = _PORT_NAME.match(drv)
-            if port is not None:
-                drv = port.group(1)  # "ata1.00" -> "ata"
-        fns = tuple(dict.fromkeys(f for f in _DEV_FN.findall(m.group("msg")) if "_" in f))[:4]
-        out.append(DeviceError(line=s[:300], driver=drv, device=m.group("dev"), functions=fns))
-        if len(out) >= MAX_DEVICE_ERRORS:
-            break
+        err = _device_error_memo(s) if len(s) <= MAX_DEVICE_LINE else _device_error(s)
+        if err is not None:
+            out.append(err)
+            if len(out) >= MAX_DEVICE_ERRORS:
+                break
     return tuple(reversed(out))
+
+
+MAX_DEVICE_LINE = 300  # characters of a line a DeviceError keeps (and the memo's bound)
+
+
+def _device_error(s: str) -> DeviceError | None:
+    """The device or driver error a (stripped) line reports, or None. Memoized
+    (_device_error_memo): the same driver lines recur, and overlapping reports share theirs."""
+    if not _TROUBLE_HINT.search(s.lower()) or not _DEV_TROUBLE.search(s):
+        return None  # (the commonest case: checked first, by plain substrings before the regex)
+    m = _DEV_FS.match(s)
+    if m is not None:
+        drv = m.group("drv").lower().removesuffix("-fs")
+    else:
+        m = _DEV_LINE.match(s)
+        if m is None or _NOT_DEVICE.match(s) or not _DEV_TROUBLE.search(m.group("msg")):
+            return None
+        drv = m.group("drv")
+        port = _PORT_NAME.match(drv)
+        if port is not None:
+            drv = port.group(1)  # "ata1.00" -> "ata"
+    fns = tuple(dict.fromkeys(f for f in _DEV_FN.findall(m.group("msg")) if "_" in f))[:4]
+    return DeviceError(line=s[:MAX_DEVICE_LINE], driver=drv, device=m.group("dev"), functions=fns)
+
+
+_device_error_memo = lru_cache(maxsize=4096)(_device_error)

@@ -38,6 +38,10 @@ FRAME = re.compile(
     rf"^ {{0,16}}\(?(?:{_ADDR} {{1,4}}){{0,2}}(?P<q>\? {{1,2}})?{_DOT}(?P<func>{_NAME}){_OFF}{_MOD}{_FILE}"
     r"(?P<unrel> \(unreliable\))?"
 )
+# FRAME's groups in order (parse_frame reads them by position).
+_FRAME_GROUPS = ("q", "func", "mod", "file", "line", "unrel")
+if tuple(sorted(FRAME.groupindex, key=FRAME.groupindex.__getitem__)) != _FRAME_GROUPS or FRAME.groups != len(_FRAME_GROUPS):
+    raise AssertionError(f"frames.FRAME groups changed: {FRAME.groupindex}; update _FRAME_GROUPS and parse_frame")
 # A symbolized inlined frame: no offset, file:line, "[inline]".
 INLINE = re.compile(
     rf"^ {{0,16}}(?:{_ADDR} {{1,4}})?(?P<q>\? )?(?P<func>{_NAME}) (?P<file>[A-Za-z0-9_.\-/]{{1,200}}):(?P<line>\d{{1,7}})(?::\d{{1,5}})? \[inline\]"
@@ -87,6 +91,16 @@ STACK_START = re.compile(
     r"|Uninit was (?:created|stored)|Memory state around|The buggy address belongs|Local variable"
     r"|-> #\d|stack backtrace:|other info that might help|Showing all locks held|\S{1,40} backtrace:|Last call trace:)"
 )
+# The characters STACK_START's alternatives start with (after its spaces), but "\S{1,40} backtrace:",
+# which only a line holding " backtrace:" can match (tests/test_trace_frames.py checks the list).
+_STACK_START_FIRST = frozenset("CBSAFLUMT-so")
+
+
+def is_stack_start(t: str) -> bool:
+    """``STACK_START.match(t)`` holds; cheaper on the lines no listing starts at (most stack lines)."""
+    return (t.lstrip(" ")[:1] in _STACK_START_FIRST or " backtrace:" in t) and STACK_START.match(t) is not None
+
+
 # A bare function name, as CVE descriptions and hand-trimmed reports print stack entries
 # (offsets removed). Only accepted inside a stack listing, right after another frame.
 BARE = re.compile(r"^ {1,16}(?P<q>\? )?(?P<func>[a-z_][A-Za-z0-9_.]{2,200})(?: \[(?P<mod>[A-Za-z0-9_\-]{1,64})\])?$")
@@ -122,7 +136,7 @@ def parse_frame(text: str) -> RawFrame | None:
         return None
     m = FRAME.match(text)
     if m:
-        func, mod, q, unrel, file, line = m.group("func", "mod", "q", "unrel", "file", "line")
+        q, func, mod, file, line, unrel = m.groups()  # (the common case: by position, see _FRAME_GROUPS)
         return RawFrame(func, mod, not (q or unrel), file, int(line) if line else None, False, False)
     if " [inline]" in text:
         m = INLINE.match(text)
@@ -153,8 +167,19 @@ def parse_bare(text: str) -> RawFrame | None:
     return RawFrame(m.group("func"), m.group("mod"), not m.group("q"), None, None, False, False)
 
 
+# The characters RIP, CRASH_RIP and RIP_DECODED start with (after their spaces): RIP, IP, EIP,
+# PC is at, pc, NIP, epc, ERA, era, Krnl PSW, "[exception RIP:" (tests/test_trace_speed.py checks).
+_RIP_FIRST = frozenset("RIEPpNeK[")
+
+
 def parse_rip(text: str) -> RawFrame | None:
     """The function of a faulting-instruction line (``RIP: 0010:func+0x..``), or None."""
+    if text.lstrip(" ")[:1] not in _RIP_FIRST:
+        return None  # most lines: no faulting-instruction regex can match
+    return _rip(text)
+
+
+def _rip(text: str) -> RawFrame | None:
     m = RIP.match(text)
     if not m:
         if text[:1] == "[" and (c := CRASH_RIP.match(text)):

@@ -61,9 +61,11 @@ def _looks_export(text: str) -> bool:
     first = text[:64].lstrip("\n")[:1]
     if not ("A" <= first <= "Z" or first == "_"):
         return False
-    head = text[:4096].lstrip("\n").split("\n")[:12]
-    fields = [m.group(1) for line in head if (m := _FIELD_LINE.match(line))]
-    return bool(head) and _FIELD_LINE.match(head[0]) is not None and len(_JOURNAL_KEYS.intersection(fields)) >= 2
+    start = text[:4096].lstrip("\n")
+    if _FIELD_LINE.match(start.partition("\n")[0]) is None:
+        return False  # the first line is no field line (most logs starting with a capital: "BUG: ...")
+    fields = [m.group(1) for line in start.split("\n")[:12] if (m := _FIELD_LINE.match(line))]
+    return len(_JOURNAL_KEYS.intersection(fields)) >= 2
 
 
 def _console_lines(entries: list[Entry]) -> Iterator[str]:

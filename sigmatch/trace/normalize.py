@@ -109,6 +109,22 @@ _DROPPED = re.compile(r"^\*\* \d{1,12} printk messages dropped \*\* ?")
 _DIGIT_FIRST = re.compile("|".join(f"(?:{rx.pattern})" for rx in (_GUTTER, _ELAPSED, _SYSLOG, _RFC5424, _KMSG)))
 
 
+# Cheap gates before two regexes tried on most lines: every alternative of _SYSLOG that starts with
+# an ASCII capital is "Mmm " (a capital, two lowercase letters, a space), and every _FACILITY
+# match starts with the first two letters of a facility name.
+_FACILITY_STARTS = frozenset(f[:2] for f in _FACILITIES[3:-1].replace("local[0-7]", "local").split("|"))
+
+
+def _capital_syslog(s: str) -> bool:
+    """_SYSLOG matches ``s``, a line that starts with an ASCII capital."""
+    return s[3:4] == " " and _SYSLOG.match(s) is not None
+
+
+def _facility(s: str) -> bool:
+    """_FACILITY matches ``s``."""
+    return s[:2] in _FACILITY_STARTS and _FACILITY.match(s) is not None
+
+
 def clean_line(raw: str) -> Line:
     """Strip transport prefixes (syslog, journald, kmsg, levels, timestamps, caller ids) from one line."""
     return Line(*_clean(raw))
@@ -144,9 +160,11 @@ def _strip_prefixes(s: str) -> tuple[str, str | None, bool]:
         t = s.lstrip(" ")
         if t[:1] in ("[", "<") or t[:1].isdigit():
             s, c = t, t[:1]  # an indented (quoted) console line: the prefix comes after the indent
-    if not c or c == " " or c in "-=" or (c.islower() and not _FACILITY.match(s) and " login: " not in s[:80]):
+    if c == "[":
+        return _apply_prefix_rules(s)  # a timestamp, most likely (console captures): no fast path applies
+    if not c or c == " " or c in "-=" or (c.islower() and not _facility(s) and " login: " not in s[:80]):
         return s, None, False
-    if "A" <= c <= "Z" and " login: " not in s[:80] and not _SYSLOG.match(s):
+    if "A" <= c <= "Z" and " login: " not in s[:80] and not _capital_syslog(s):
         return s, None, False  # "RIP: ...", "Call Trace:": what the first round's _no_prefix says
     if c.isdigit() and " login: " not in s[:80] and not _DIGIT_FIRST.match(s):
         return s, None, False  # "  0:\t10 06 ...": Code: disassembly; no prefix that starts with a digit
@@ -255,6 +273,8 @@ def _apply_prefix_rules(s: str) -> tuple[str, str | None, bool]:
         # this, as no other rule matches a "[" then a digit, space, "+" or "." (human-date wants
         # a capital, bracket-date a "-" after 4 digits; the rest no "[").
         s, caller = _after_timestamp(s[m.end():], None)
+        if _no_prefix(s):
+            return s, caller, True  # what follows is kernel text: the next round would change nothing
         stamped, first = True, 1
     for rnd in range(first, PREFIX_ROUNDS):
         if (rnd or s[:1] != " ") and _no_prefix(s):
@@ -305,10 +325,41 @@ def _no_prefix(s: str) -> bool:
     if c in ("[", "<", "*") or c.isdigit() or " login: " in s[:80]:
         return False
     if "A" <= c <= "Z":
-        return not _SYSLOG.match(s)
+        return not _capital_syslog(s)
     if "a" <= c <= "z":
-        return not _FACILITY.match(s)
+        return not _facility(s)
     return True
+
+
+PIVOT_SPAN = 256  # characters of text per capital find_all visits (a log has a few capitals per 256)
+
+
+def find_all(text: str, needle: str) -> list[int]:
+    """Every position of ``needle`` in ``text``, in order (overlapping ones too).
+
+    A needle that starts with an ASCII capital ("Linux version", "Freed") is found from each
+    occurrence of that capital: kernel text has few, memchr finds them, and a search for a short
+    needle with spaces or common letters is slower than that (str.find skips ahead by the
+    characters that are not in the needle). After one capital per PIVOT_SPAN characters of the
+    text (a capital as common as "C" in a short log, or a log that shouts), the rest is searched
+    for the needle itself.
+    """
+    out: list[int] = []
+    c = needle[:1]
+    k = -1
+    if "A" <= c <= "Z":
+        find, starts = text.find, text.startswith
+        for _ in range(len(text) // PIVOT_SPAN):
+            k = find(c, k + 1)
+            if k < 0:
+                return out
+            if starts(needle, k):
+                out.append(k)
+    k = text.find(needle, k + 1)
+    while k >= 0:
+        out.append(k)
+        k = text.find(needle, k + 1)
+    return out
 
 
 def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | None = None) -> list[int]:
@@ -322,10 +373,7 @@ def lines_containing(lines: list[str], needles: tuple[str, ...], body: str | Non
         body = "\n".join(lines)
     hits: set[int] = set()
     for needle in needles:
-        k = body.find(needle)
-        while k >= 0:
-            hits.add(k)
-            k = body.find(needle, k + 1)
+        hits.update(find_all(body, needle))
     out: list[int] = []
     line = pos = 0
     for k in sorted(hits):
@@ -347,7 +395,7 @@ def split_lines(
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.count("\n") < MAX_LINES:
+    if len(text) < MAX_LINES or text.count("\n") < MAX_LINES:  # (a text shorter than that has fewer newlines)
         return text.split("\n")
     if len(text) > MAX_SCAN:
         cut = text.find("\n", len(text) - MAX_SCAN)
@@ -436,14 +484,17 @@ def crash_windows(
     return out
 
 
-def unflow(raw_lines: list[str]) -> list[str]:
+def unflow(raw_lines: list[str], joined: str | None = None) -> list[str]:
     """Undo format=flowed mail wrapping (RFC 3676): a line ending in a space continues on the next.
 
     syzbot and most MUAs send kernel logs this way ("...mutex.c:912 " + "__mutex_lock+0x..").
     Kernel output itself never ends a line with a space after a long run of text, so only lines
     of mail width (>= 60 characters) are joined, and never onto a line that starts a new record.
+    ``joined``: the lines joined with newlines, when the caller has it. A log with nothing to
+    join is returned as it is (the same list).
     """
-    joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
+    if joined is None:
+        joined = "\n".join(raw_lines)  # one C-speed look instead of a Python test per line
     if " \n" not in joined and not joined.endswith(" "):
         return raw_lines  # nothing to join: the loop below would copy every line unchanged
     ends = [n for n, r in enumerate(raw_lines) if r.endswith(" ")]  # the lines that may continue
@@ -510,25 +561,32 @@ _MAY_HAVE_PREFIX = re.compile(
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-def _plain_log(raw_lines: list[str]) -> tuple[list[str], list[int]] | None:
+def _plain_log(raw_lines: list[str], body: str, spaced: bool = True) -> tuple[list[str], list[int]] | None:
     """Most pasted logs (mail quotes, dmesg without timestamps) have few lines with a transport
     prefix. For an ASCII log without control characters or a getty prompt, the lines cut and
     rstripped (what :func:`_clean` returns for a line without prefix), and the indexes of the
     lines that may have a prefix (the caller runs _strip_prefixes on those). None: clean every line,
     because the log is not of that kind or most of its lines have a prefix (console captures).
+    ``body``: the lines joined with newlines (not `text`: a huge log keeps only its crash windows);
+    ``spaced``: False when no line ends with a space (the lines hold no "\r" or "\n").
     """
-    body = "\n" + "\n".join(raw_lines)  # not `text`: a huge log keeps only its crash windows
     if not body.isascii() or body.encode("ascii").translate(None, _PRINTABLE_ASCII) or " login: " in body:
         return None
-    work: list[int] = []
-    i = pos = 0
+    # The first line has no newline before it; each match in body is at the newline that ends
+    # the line before the one it flags (matches never run past their line's end).
+    work: list[int] = [0] if raw_lines and _MAY_HAVE_PREFIX.match("\n" + raw_lines[0]) else []
+    if len(work) * 2 > len(raw_lines):
+        return None
+    i, pos = 1, 0
     for m in _MAY_HAVE_PREFIX.finditer(body):
         k = m.start()
-        i += body.count("\n", pos, k)  # newlines before k: the newline at k opens line i
+        i += body.count("\n", pos, k)  # newlines before k, plus one: the newline at k opens line i
         pos = k
         work.append(i)
         if len(work) * 2 > len(raw_lines):
             return None
+    if not spaced and (len(body) <= MAX_LINE or max(map(len, raw_lines)) <= MAX_LINE):
+        return list(raw_lines), work  # no line to cut or to rstrip
     return [raw[:MAX_LINE].rstrip("\r\n ") for raw in raw_lines], work
 
 
@@ -540,16 +598,36 @@ def clean_log(
     huge log is cut to its crash windows (see :func:`split_lines`); then each line loses its
     transport prefixes, and the log-wide rewrites run (:func:`_join_cut_warnings`,
     :func:`_crash_session`)."""
+    texts, callers, _ = clean_log_joined(text, hint, is_header)
+    return texts, callers
+
+
+def clean_log_joined(
+    text: str, hint: re.Pattern[str] | None = None, is_header: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[str | None], str]:
+    """:func:`clean_log`, and the cleaned lines joined with newlines (the parser looks for
+    literals in the whole log: each join of a log's lines costs about as much as one search)."""
     text = journal.console_text(text) or text
-    raw_lines = unflow(split_lines(text, hint, is_header))
-    texts, callers = _strip_lines(raw_lines, "\x1b" in text)
+    raw_lines = split_lines(text, hint, is_header)  # no "\r" is left in them
+    raw_body = "\n".join(raw_lines)
+    spaced = " \n" in raw_body or raw_body.endswith(" ")  # a line ends with a space (else unflow has nothing to do)
+    if spaced:
+        flowed = unflow(raw_lines, raw_body)
+        if flowed is not raw_lines:
+            raw_lines, raw_body = flowed, "\n".join(flowed)
+    texts, callers = _strip_lines(raw_lines, raw_body, "\x1b" in text, spaced)
     joined = "\n".join(texts)
-    _join_cut_warnings(texts, joined)
-    return _crash_session(texts, callers, joined)
+    cut = _join_cut_warnings(texts, joined)
+    out, out_callers = _crash_session(texts, callers, joined)
+    if cut or out is not texts:
+        joined = "\n".join(out)
+    return out, out_callers, joined
 
 
-def _strip_lines(raw_lines: list[str], escapes: bool) -> tuple[list[str], list[str | None]]:
-    plain = _plain_log(raw_lines)
+def _strip_lines(raw_lines: list[str], body: str, escapes: bool, spaced: bool) -> tuple[list[str], list[str | None]]:
+    """Each line without its transport prefixes: texts and printk caller ids (``body``: the lines
+    joined with newlines; ``spaced``: some line may end with a space)."""
+    plain = _plain_log(raw_lines, body, spaced)
     if plain is not None:
         texts, work = plain
         callers: list[str | None] = [None] * len(texts)
@@ -564,14 +642,33 @@ def _strip_lines(raw_lines: list[str], escapes: bool) -> tuple[list[str], list[s
     return [c[0] for c in cleaned], [c[1] for c in cleaned]
 
 
-def _join_cut_warnings(texts: list[str], joined: str) -> None:
-    """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next line."""
-    if "at\n" in joined or "at \n" in joined:  # a line (not the last) ends with "at"
+def _cut_warning_line(joined: str) -> bool:
+    """A line of ``joined`` but the last holds the literal _CUT_WARNING starts with and ends with
+    "at" or "at " (looked for from each such literal: a log has a few; with many, by a search for
+    the line ends)."""
+    for seen, k in enumerate(find_all(joined, "WARNING: CPU: ")):
+        if seen >= 64:
+            return "at\n" in joined or "at \n" in joined
+        eol = joined.find("\n", k)
+        if eol < 0:
+            return False  # the last line
+        if joined.endswith(("at", "at "), k, eol):
+            return True
+    return False
+
+
+def _join_cut_warnings(texts: list[str], joined: str) -> bool:
+    """A WARNING banner cut before its location (see _CUT_WARNING) gets it back from the next
+    line. True when a line was changed."""
+    changed = False
+    if _cut_warning_line(joined):
         for i in range(len(texts) - 1):
             t = texts[i]
             if t.endswith(("at", "at ")) and _CUT_WARNING.search(t):
                 texts[i] = t.rstrip() + " " + texts[i + 1].lstrip()
                 texts[i + 1] = ""
+                changed = True
+    return changed
 
 
 # crash(8), the vmcore analysis tool, in a pasted session: its prompt ("crash> log", "crash> bt"),
@@ -588,6 +685,21 @@ _CRASH_FRAME = re.compile(r"^ {0,2}#\d{1,4} {1,2}\[[0-9a-f]{1,16}\] ")
 _CRASH_STACK_MARKS = (("IRQ", "IRQ"), ("NMI", "NMI"), ("DOUBLEFAULT", "#DF"), ("MCE", "#MC"), ("DEBUG", "DB"))
 
 
+def _prompt_or_stack_name(joined: str) -> bool:
+    """``"crash> " in joined or " stack> ---" in joined``, from each ">" of the log (found at memchr
+    speed; a log has a few) instead of two searches of the whole log; the searches when a log
+    has many (more than one per PIVOT_SPAN characters)."""
+    k = joined.find(">")
+    for _ in range(len(joined) // PIVOT_SPAN):
+        if k < 0:
+            return False
+        if joined.startswith("> ", k) and (
+                (k >= 5 and joined.startswith("crash", k - 5)) or (k >= 6 and joined.startswith(" stack> ---", k - 6))):
+            return True
+        k = joined.find(">", k + 1)
+    return "crash> " in joined or " stack> ---" in joined
+
+
 def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> tuple[list[str], list[str | None]]:
     """crash(8) output as the parser reads dmesg.
 
@@ -597,8 +709,8 @@ def _crash_session(texts: list[str], callers: list[str | None], joined: str) -> 
     " </IRQ>" for the name line. The sys banner's PANIC line is dropped when the log or a bt says
     more (it repeats the log's banner; a bt is read as an excerpt without banner).
     """
-    if "crash> " not in joined and 'COMMAND: "' not in joined and " stack> ---" not in joined and 'PANIC: "' not in joined:
-        return texts, callers
+    if not ('"' in joined and ('COMMAND: "' in joined or 'PANIC: "' in joined)) and not _prompt_or_stack_name(joined):
+        return texts, callers  # (the same lists: clean_log_joined keeps its join)
     texts = list(texts)
     has_frames: bool | None = None  # the log holds bt frames (looked for when a PANIC line asks)
     section = -1  # first bt frame line since the last stack name, task line or prompt
@@ -688,8 +800,16 @@ _T_DIGIT = re.compile(r"\d")  # what _T_NUM needs
 MAX_TITLE = 120
 
 
+MEMO_TITLE = 256  # titles up to this long are memoized (most are 30-80 characters)
+
+
 def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
-    """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers."""
+    """syzkaller's title replacements: ADDR for long hex, LINE for source lines, NUM for numbers.
+    Memoized for titles up to MEMO_TITLE characters: the same crashes recur."""
+    return _sanitize_memo(title, keep_numbers) if len(title) <= MEMO_TITLE else _sanitize(title, keep_numbers)
+
+
+def _sanitize(title: str, keep_numbers: bool) -> str:
     # Each substitution is skipped when a literal it needs is absent (it would change nothing).
     t = title if title.isascii() and title.isprintable() else _T_NONPRINT.sub("", title)
     if "syz-executor" in t:
@@ -708,3 +828,6 @@ def sanitize_title(title: str, *, keep_numbers: bool = False) -> str:
         t = _T_NUM.sub("NUM", t)
     t = " ".join(t.split())
     return t[:MAX_TITLE].rstrip()
+
+
+_sanitize_memo = lru_cache(maxsize=4096)(_sanitize)

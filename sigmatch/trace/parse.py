@@ -41,11 +41,19 @@ from typing import NamedTuple
 from sigmatch.trace import formats as fm
 from sigmatch.trace import rules
 from sigmatch.trace.context import decode_taint, device_errors, log_kernel_version, machine_context
-from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, RawFrame, parse_bare, parse_frame, parse_rip
+from sigmatch.trace.frames import (
+    CONTEXT_MARK,
+    STACK_START,
+    RawFrame,
+    is_stack_start,
+    parse_bare,
+    parse_frame,
+    parse_rip,
+)
 from sigmatch.trace.model import Context, Frame, Kind, Report
 from sigmatch.trace.normalize import (
     clean_line,
-    clean_log,
+    clean_log_joined,
     lines_containing,
     normalize_function,
     sanitize_title,
@@ -109,12 +117,14 @@ def parse_log(text: str) -> list[Report]:
     """Every crash report in a console log, the primary (first causal) one first; ``[]`` if none."""
     if not isinstance(text, str) or not text:
         return []
-    lines, callers = clean_log(text, _WINDOW_HINT, _is_header_line)
-    headers = _find_headers(lines)
+    # body: the lines joined, once, for the log-wide literal searches (headers, banner, related stacks)
+    lines, callers, body = clean_log_joined(text, _WINDOW_HINT, _is_header_line)
+    headers = _find_headers(lines, body)
     if not headers:
-        return _headerless(lines, callers)
-    log_version = log_kernel_version(lines)
+        return _headerless(lines, callers, body)
+    log_version = log_kernel_version(lines, body)
     reports: list[Report] = []
+    built = _Built() if len(headers) > 1 else None
     for n, h in enumerate(headers[:MAX_REPORTS]):
         # A report runs to the next header; a "Kernel panic - not syncing" banner is a report of
         # its own but does not cut the one it follows (panic_on_warn prints it mid-WARNING).
@@ -130,7 +140,7 @@ def parse_log(text: str) -> list[Report]:
                 end = nxt.index
                 break
         try:
-            reports.append(_build_report(lines, callers, h, end, log_version))
+            reports.append(_build_report(lines, callers, h, end, log_version, built))
         except Exception as exc:  # a rule bug must not lose the whole answer
             reports.append(
                 Report(kind=h.fmt.kind, title=sanitize_title(lines[h.index]), corrupted=True,
@@ -140,7 +150,7 @@ def parse_log(text: str) -> list[Report]:
             )
     if reports and reports[0].kind in RELATED_KINDS:
         try:
-            reports[0] = replace(reports[0], related_frames=related_frames(reports[0], reports, lines))
+            reports[0] = replace(reports[0], related_frames=related_frames(reports[0], reports, lines, body))
         except Exception as exc:  # a rule bug loses the related stacks, not the report
             reports[0] = replace(reports[0], notes=(*reports[0].notes, f"related stacks failed: {exc!r}"))
     return reports
@@ -218,7 +228,7 @@ _INFERENCES: tuple[_Inference, ...] = (
 )
 
 
-def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
+def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[Report]:
     """A paste that starts after the crash banner (mail quotes, CVE descriptions, "copied from
     CPU: down"): a report when it holds a stack (3 frames or more) or a faulting-instruction
     line with its registers. Its kind is inferred from what is there (:data:`_INFERENCES`):
@@ -274,7 +284,7 @@ def _headerless(lines: list[str], callers: list[str | None]) -> list[Report]:
     f = rule.fmt if rule is not None else fm.HEADERLESS
     m = re.match(r"", lines[at])
     assert m is not None
-    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines))
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
     if rule is None and sum(fr.reliable for fr in report.frames) < 3:
         return []
     extra = dict(report.extra)
@@ -311,10 +321,9 @@ def _overlay(f: fm.Format) -> bool:
 
 # --- 2. headers ------------------------------------------------------------------------------
 
-def _hint_lines(lines: list[str]) -> Iterator[int]:
+def _hint_lines(body: str) -> Iterator[int]:
     """Indexes, in order, of the lines with a fm.HEADER_HINT match: one scan of the joined
-    lines with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
-    body = "\n".join(lines)
+    lines (``body``) with its equivalent fm.HEADER_HINT_SCAN (hints hold no newline)."""
     i = pos = 0
     last = -1
     for m in fm.HEADER_HINT_SCAN.finditer(body):
@@ -326,10 +335,11 @@ def _hint_lines(lines: list[str]) -> Iterator[int]:
             yield i
 
 
-def _find_headers(lines: list[str]) -> list[_Header]:
+def _find_headers(lines: list[str], body: str) -> list[_Header]:
+    """The lines that open a crash report (``body``: the lines joined with newlines)."""
     headers: list[_Header] = []
     last_banner = -10
-    for i in _hint_lines(lines):
+    for i in _hint_lines(body):
         t = lines[i]
         if fm.suppressed(t):
             continue
@@ -366,7 +376,7 @@ def _find_headers(lines: list[str]) -> list[_Header]:
 def _header_format(t: str) -> int:
     """Index in FORMATS of the first format whose header is on this line, or -1 (memoized:
     debug-spammed logs repeat the same hint-bearing line many times)."""
-    if not fm.HEADER_NEED.search(t):
+    if not fm.header_need(t):
         return -1  # no format's required literal is on the line (see formats.HEADER_NEED)
     for k, f in enumerate(fm.FORMATS):
         if f.header.search(t):
@@ -387,16 +397,19 @@ def _same_banner(last: _Header, last_text: str, t: str) -> bool:
 
 # --- 3..7. one report ------------------------------------------------------------------------
 
-def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> list[str]:
-    """The report's lines: header to end, bounded, de-interleaved by printk caller id."""
+def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: int) -> tuple[list[str], str]:
+    """The report's lines: header to end, bounded, de-interleaved by printk caller id; and them
+    joined with newlines."""
     stop = min(end, h.index + MAX_REPORT_LINES)
     caller = callers[h.index]
     if caller is None:  # no de-interleaving: the lines up to the first end marker after the header
         out = lines[h.index:stop]
-        for k in lines_containing(out, ("---[ end ",)):
+        body = "\n".join(out)
+        for k in lines_containing(out, ("---[ end ",), body):
             if k > 0 and _END_TRACE.match(out[k]):
-                return out[:k + 1]
-        return out
+                out = out[:k + 1]
+                return out, body[:sum(map(len, out)) + k]  # = "\n".join(out)
+        return out, body
     out = []
     for j in range(h.index, stop):
         t = lines[j]
@@ -408,13 +421,42 @@ def _report_lines(lines: list[str], callers: list[str | None], h: _Header, end: 
         out.append(t)
         if j > h.index and t.startswith("---[ end ") and _END_TRACE.match(t):  # its literal start
             break
-    return out
+    return out, "\n".join(out)
+
+
+class _Built:
+    """The reports already built from one log, by their lines: a report identical to an earlier one
+    (a warning printed in a loop, the same splat every few seconds) is built once. Two reports are
+    the same when their lines, the lines before them (machine context, device errors), their format
+    and whether they end the log are; only their positions differ."""
+
+    __slots__ = ("_by_head",)
+
+    def __init__(self) -> None:
+        self._by_head: dict[tuple[str, str, int, bool], list[tuple[list[str], list[str], Report]]] = {}
+
+    def find(self, f: fm.Format, text_lines: list[str], before: list[str], at_end: bool) -> Report | None:
+        for lines, prev, report in self._by_head.get((f.name, text_lines[0], len(text_lines), at_end), ()):
+            if lines == text_lines and prev == before:
+                return report
+        return None
+
+    def add(self, f: fm.Format, text_lines: list[str], before: list[str], at_end: bool, report: Report) -> None:
+        self._by_head.setdefault((f.name, text_lines[0], len(text_lines), at_end), []).append(
+            (text_lines, before, report))
 
 
 def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
-                  log_version: str | None) -> Report:
+                  log_version: str | None, built: _Built | None = None) -> Report:
     f = h.fmt
-    text_lines = _report_lines(lines, callers, h, end)
+    text_lines, body = _report_lines(lines, callers, h, end)
+    at_end = h.index + len(text_lines) >= len(lines)
+    lo = max(0, h.index - 60)
+    before = lines[lo:h.index]
+    if built is not None:
+        same = built.find(f, text_lines, before, at_end)
+        if same is not None:
+            return replace(same, start_line=h.index, end_line=h.index + len(text_lines), extra=dict(same.extra))
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
     notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
@@ -443,12 +485,8 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
                     if fr.function == func and fr.file:
                         guilty = fr
                         break
-    body = "\n".join(text_lines)
-    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body,
-                   at_end=h.index + len(text_lines) >= len(lines))
+    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body, at_end=at_end)
     notes.extend(named.notes)
-    lo = max(0, h.index - 60)
-    before = lines[lo:h.index]
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
     if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
         notes.append(guilty.note)
@@ -457,7 +495,7 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
     guilty_module = (guilty.module if guilty is not None else None) or f.module
     if guilty_module is not None and guilty_module in oot:
         notes.append(f"the guilty frame is in the out-of-tree module {guilty_module}")
-    return Report(
+    report = Report(
         kind=f.kind,
         title=named.title,
         alt_titles=named.alts,
@@ -485,6 +523,9 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
+    if built is not None:
+        built.add(f, text_lines, before, at_end, report)
+    return report
 
 
 def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ...]) -> tuple[str, ...]:
@@ -492,10 +533,16 @@ def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ..
     linked in", or known out-of-tree modules (rules/out_of_tree.txt) among the frames' modules
     and the module list."""
     out = dict.fromkeys(flagged)
-    for m in (*(fr.module for fr in frames if fr.module), *modules):
+    for m in (*(fr.module for fr in frames if fr.module), *_known_out_of_tree_in(modules)):
         if m not in out and _known_out_of_tree(m):
             out[m] = None
     return tuple(out)
+
+
+@lru_cache(maxsize=1024)  # a machine's module list recurs in its reports (and a fleet's logs)
+def _known_out_of_tree_in(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """The known out-of-tree modules of a "Modules linked in" list, in its order."""
+    return tuple(m for m in modules if _known_out_of_tree(m))
 
 
 @lru_cache(maxsize=4096)  # module names are at most 64 characters (frames.MOD, context._MODULE_TOKEN)
@@ -555,10 +602,10 @@ def _make_frame(raw: RawFrame, context: Context, skips: tuple[str, ...],
         if why:
             skipped = True
             note = f"skipped: {why}"
-    return Frame(
-        function=name, raw_function=raw.func, module=raw.module, reliable=raw.reliable, context=context,
-        file=raw.file, line=raw.line, inline=raw.inline, from_rip=raw.from_rip, skipped=skipped, note=note,
-    )
+    # Positional, in the field order of Frame (function, raw_function, module, reliable, context,
+    # file, line, inline, from_rip, skipped, note): a third cheaper than keywords, once per new frame.
+    return Frame(name, raw.func, raw.module, raw.reliable, context, raw.file, raw.line, raw.inline, raw.from_rip,
+                 skipped, note)
 
 
 def _eligible(fr: Frame) -> bool:
@@ -617,9 +664,9 @@ def _read_stack_line(t: str) -> _StackLine:
         t = t[cm.end():]
         if not t.strip():
             return _StackLine(False, mark, t, True, False, None, None)
-    if STACK_START.match(t):
+    if is_stack_start(t):
         return _StackLine(False, mark, t, False, True, None, None)
-    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t or "epc" in t) else None
+    rip = parse_rip(t.strip()) if ("IP" in t or "PC" in t or "pc" in t) else None  # ("epc" holds "pc")
     return _StackLine(False, mark, t, False, False, rip, parse_frame(t))
 
 
@@ -656,18 +703,19 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
     n = len(text_lines)
     pos = w.pos
     context, marked, since, seen_rip = w.context, w.marked, w.since, w.seen_rip
-    started = False
+    started = saw = False
     # ARM prints "a from b" per line: the last line's caller b has no line of its own
     # (syzkaller reads both names of each line). Added when the listing ends.
     pending: RawFrame | None = None
     after_frame = pos > 0 and bool(STACK_START.match(text_lines[pos - 1]))
     j = pos
     skips, skip_contexts = f.skips, f.skip_contexts
+    frames = w.frames  # (appended to, and relabelled, in place)
+    memo, read, frame_of, memo_line = _stack_line_memo, _read_stack_line, _frame, MEMO_LINE
     while j < n:
         t = text_lines[j]
         j += 1
-        corrupt, mark, rest, blank, start, rip, raw = (
-            _stack_line_memo(t) if len(t) <= MEMO_LINE else _read_stack_line(t))
+        corrupt, mark, rest, blank, start, rip, raw = memo(t) if len(t) <= memo_line else read(t)
         if corrupt:
             w.corrupt_line = True
             continue
@@ -678,7 +726,7 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
                 # the frames since the last marker ran on the NMI/IRQ stack.
                 _relabel(w, since, Context.IRQ if name == "EOI" else Context.NMI, f)
             marked = True
-            since = len(w.frames)
+            since = len(frames)
             context = _context_of(closing, name)
             if blank:
                 continue
@@ -688,7 +736,7 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
             after_frame = True
             continue
         if not seen_rip and rip is not None:
-            fr, cand = _frame(rip, context, skips, skip_contexts)
+            fr, cand = frame_of(rip, context, skips, skip_contexts)
             w.add(fr, cand)
             seen_rip = True
             continue
@@ -701,18 +749,17 @@ def _step_stack(w: _Walk, text_lines: list[str], f: fm.Format, step: fm.Step) ->
                 pending = None
             continue
         pending = raw if raw.caller else None
-        after_frame = True
-        started = True
-        w.saw_stack = True
-        fr, cand = _frame(raw, context, skips, skip_contexts)
+        after_frame = started = saw = True
+        fr, cand = frame_of(raw, context, skips, skip_contexts)
         if cand:
             w.candidates.append(fr)
-            w.cand_at.append(len(w.frames))
-        w.frames.append(fr)
-        if len(w.frames) >= MAX_WALK_FRAMES:
+            w.cand_at.append(len(frames))
+        frames.append(fr)
+        if len(frames) >= MAX_WALK_FRAMES:
             break
-    if pending is not None and len(w.frames) < MAX_WALK_FRAMES:
+    if pending is not None and len(frames) < MAX_WALK_FRAMES:
         _add_caller(w, pending, context, f)
+    w.saw_stack = w.saw_stack or saw
     w.pos = j
     w.context, w.marked, w.since, w.seen_rip = context, marked, since, seen_rip
     return True
@@ -878,9 +925,9 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     if not has_frames:
         return "no stack trace in report", False
     seen_keyword = False
-    # Every _STACK_KEYWORD alternative contains "race:" ([Tt]race:, backtrace:), "race (" (backtrace
-    # (crc), "Allocated" or "Freed": only the lines with one of them (few in a report) are tried.
-    for j in lines_containing(text_lines, ("race:", "race (", "Allocated", "Freed"), body):
+    # Every _STACK_KEYWORD alternative contains "race" ([Tt]race:, backtrace:, backtrace (crc),
+    # "Allocated" or "Freed": only the lines with one of them (few in a report) are tried.
+    for j in lines_containing(text_lines, ("race", "Allocated", "Freed"), body):
         t = text_lines[j]
         if not _STACK_KEYWORD.search(t):
             continue
@@ -888,8 +935,7 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
         found = False
         for k in range(j + 1, min(len(text_lines), j + 20)):
             nxt = text_lines[k]
-            if ("stack is not available" in nxt or parse_frame(nxt) is not None or parse_rip(nxt.strip()) is not None
-                    or parse_bare(nxt) is not None):
+            if _entry_memo(nxt) if len(nxt) <= MEMO_LINE else _stack_entry(nxt):
                 found = True
                 break
         if not found:
@@ -900,6 +946,17 @@ def _stack_problem(text_lines: list[str], has_frames: bool, *, keyword_needed: b
     if keyword_needed and not seen_keyword:
         return "no call trace in report: the guilty frame is the faulting instruction's", True
     return None
+
+
+def _stack_entry(t: str) -> bool:
+    """The line is an entry of a stack listing (a frame, a faulting instruction, a bare name) or
+    says that the stack is not available. Memoized (_entry_memo): the lines after "Call Trace:"
+    recur from report to report."""
+    return ("stack is not available" in t or parse_frame(t) is not None or parse_rip(t.strip()) is not None
+            or parse_bare(t) is not None)
+
+
+_entry_memo = lru_cache(maxsize=4096)(_stack_entry)
 
 
 @dataclass(slots=True)
@@ -1069,12 +1126,22 @@ def _title_stack_cut(job: _TitleJob) -> None:
     if job.corrupted or job.truncated or job.f.no_stack or not job.at_end or not job.walk.saw_stack:
         return
     last = next((t for t in reversed(job.text_lines) if t.strip()), "")
+    if _mid_stack_memo(last) if len(last) <= MEMO_LINE else _mid_stack(last):
+        _truncate(job, "the paste ends inside the call trace")
+
+
+def _mid_stack(last: str) -> bool:
+    """The line is a reliable frame that no stack ends with (rules/stack_bottoms.txt). Memoized
+    (_mid_stack_memo): the last lines of pastes recur."""
     raw = parse_frame(last)
     if raw is None:
         cm = CONTEXT_MARK.match(last)
         raw = parse_frame(last[cm.end():]) if cm is not None else None
-    if raw is not None and raw.reliable and not rules.pattern_union("stack_bottoms.txt").search(normalize_function(raw.func)):
-        _truncate(job, "the paste ends inside the call trace")
+    return raw is not None and raw.reliable and not rules.pattern_union("stack_bottoms.txt").search(
+        normalize_function(raw.func))
+
+
+_mid_stack_memo = lru_cache(maxsize=1024)(_mid_stack)
 
 
 def _title_panic_only(job: _TitleJob) -> None:

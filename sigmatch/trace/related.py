@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sigmatch.trace import rules
-from sigmatch.trace.frames import CONTEXT_MARK, STACK_START, parse_frame, parse_rip
+from sigmatch.trace.frames import CONTEXT_MARK, is_stack_start, parse_frame, parse_rip
 from sigmatch.trace.model import Frame, Kind, Report
 from sigmatch.trace.normalize import lines_containing, normalize_function
 
@@ -43,6 +44,7 @@ _CPU_LINE = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<com
 _HUNG_HEADER = re.compile(r"^INFO: task (?P<comm>.{1,64}):(?P<pid>\d+) blocked for more than")
 # CPUs with nothing to say: the watchdog itself, the idle loop.
 _QUIET_COMMS = frozenset({"khungtaskd", "swapper"})
+_IDLE_DEPTH = 3  # a CPU whose top frames are the idle loop's is idle
 _IDLE = re.compile(r"idle|cpuidle|halt|mwait|poll_idle|do_idle|cpu_startup_entry")
 
 
@@ -53,13 +55,14 @@ class _Task:
     locks: list[tuple[str, str]] = field(default_factory=list)  # (address, function), in order
 
 
-def related_frames(primary: Report, reports: list[Report], lines: list[str]) -> tuple[Frame, ...]:
+def related_frames(primary: Report, reports: list[Report], lines: list[str], body: str | None = None) -> tuple[Frame, ...]:
     """The frames of the stacks in ``lines`` (the cleaned log) that may hold the primary report's
-    cause; () for kinds where other stacks say nothing more."""
+    cause; () for kinds where other stacks say nothing more. ``body``: the lines joined with
+    newlines, when the caller has it."""
     if primary.kind is Kind.HUNG_TASK:
         if len(lines) > MAX_SCAN_LINES:
-            lines = lines[:MAX_SCAN_LINES]
-        out = _hung_task(primary, reports, lines)
+            lines, body = lines[:MAX_SCAN_LINES], None
+        out = _hung_task(primary, reports, lines, "\n".join(lines) if body is None else body)
     elif primary.kind is Kind.MEMORY_LEAK:
         out = [r_frame for r in reports[1:32] if r.kind is Kind.MEMORY_LEAK
                for r_frame in _guilty(r) if r_frame.function != primary.guilty_frame]
@@ -86,9 +89,9 @@ def _guilty(r: Report) -> list[Frame]:
     return [Frame(function=r.guilty_frame, file=r.guilty_file, note="related: guilty frame of another report")]
 
 
-def _hung_task(primary: Report, reports: list[Report], lines: list[str]) -> list[Frame]:
+def _hung_task(primary: Report, reports: list[Report], lines: list[str], text: str) -> list[Frame]:
+    """``text``: the lines joined, for the literal searches of both readers."""
     blocked = {str(r.pid): r for r in reports if r.kind is Kind.HUNG_TASK and r.pid is not None}
-    text = "\n".join(lines)  # once, for the literal searches of both readers
     tasks = _held_locks(text)
     running = _nmi_stacks(lines, text)
     holders = _lock_holders(str(primary.pid) if primary.pid is not None else None, tasks)
@@ -130,26 +133,29 @@ def _held_locks(text: str) -> dict[str, _Task]:
         j = text.find(stop, start, end)
         if j >= 0:
             end = j
-    body = text[start:end]
-    # The task lines, found by their literal (a ^-anchored regex would be tried at every position).
+    # The listing is text[start:end], read in place (no copy of it or of its blocks). The task
+    # lines, found by their literal (a ^-anchored regex would be tried at every position).
     heads: list[tuple[int, int, re.Match[str]]] = []
-    k = body.find(" held by ")
+    k = text.find(" held by ", start, end)
     while k >= 0:
-        line_start = body.rfind("\n", 0, k) + 1
-        line_end = body.find("\n", k)
-        line_end = len(body) if line_end < 0 else line_end
-        m = _TASK_HEAD.match(body, line_start, line_end)
+        line_start = max(start, text.rfind("\n", start, k) + 1)
+        line_end = text.find("\n", k, end)
+        line_end = end if line_end < 0 else line_end
+        m = _TASK_HEAD.match(text, line_start, line_end)
         if m is not None:
             heads.append((line_start, m.end(), m))
-        k = body.find(" held by ", line_end)
+        k = text.find(" held by ", line_end, end)
     for n, (_, after, m) in enumerate(heads):
-        block = body[after:heads[n + 1][0] if n + 1 < len(heads) else len(body)]
-        task = tasks.setdefault(m.group("pid"), _Task(m.group("comm"), m.group("pid")))
-        for addr, func in _LOCK_SITE.findall(block):
-            if task.locks and task.locks[-1][0] == addr:
-                task.locks[-1] = (addr, func)  # the same lock again ("[inline]" sites): keep the last site
+        pid = m.group("pid")
+        task = tasks.get(pid)
+        if task is None:
+            task = tasks[pid] = _Task(m.group("comm"), pid)
+        locks = task.locks
+        for addr, func in _LOCK_SITE.findall(text, after, heads[n + 1][0] if n + 1 < len(heads) else end):
+            if locks and locks[-1][0] == addr:
+                locks[-1] = (addr, func)  # the same lock again ("[inline]" sites): keep the last site
             else:
-                task.locks.append((addr, func))
+                locks.append((addr, func))
     return tasks
 
 
@@ -178,30 +184,32 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
         end = starts[n + 1] if n + 1 < len(starts) else min(len(lines), j + 200)
         pid = comm = None
         raws: list[Frame] = []
+        specific = 0  # of raws: once the CPU is named, its idle check and specific frames known, read no more
         started = False
         for t in lines[j + 1:end]:
             if pid is None:
                 m = _CPU_LINE.match(t.strip())
                 if m:
                     pid, comm = m.group("pid"), m.group("comm")
+                    if comm.split("/")[0] in _QUIET_COMMS:
+                        break  # khungtaskd, idle: left out below whatever its frames are
                     continue
-            if _HUNG_HEADER.match(t) or (started and STACK_START.match(t)):
-                break
+            if (t.startswith("INFO: task ") and _HUNG_HEADER.match(t)) or (started and is_stack_start(t)):
+                break  # (the literal _HUNG_HEADER starts with)
             if "+0x" not in t and "[inline]" not in t:
                 continue  # registers, code bytes, markers: no frame (every frame line has one of them)
-            s = t.strip()
-            rip = parse_rip(s) if s.startswith(("RIP", "pc", "IP", "NIP", "EIP", "epc")) else None
-            cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None
-            raw = rip or parse_frame(t[cm.end():] if cm else t)
-            if raw is None:
+            read = _nmi_line_memo(t) if len(t) <= MEMO_LINE else _nmi_line(t)
+            if read is None:
                 continue
-            started = started or rip is None
-            raws.append(Frame(function=normalize_function(raw.func), raw_function=raw.func, module=raw.module,
-                              reliable=raw.reliable, file=raw.file, line=raw.line, inline=raw.inline,
-                              from_rip=raw.from_rip, note="related: running on another CPU"))
+            fr, from_rip = read
+            started = started or not from_rip
+            raws.append(fr)
+            specific += _is_specific(fr)
+            if pid is not None and specific >= MAX_STACK_FRAMES and len(raws) >= _IDLE_DEPTH:
+                break
         if pid is None or comm is None or comm.split("/")[0] in _QUIET_COMMS:
             continue
-        if any(_IDLE.search(f.function) for f in raws[:3]):
+        if any(_IDLE.search(f.function) for f in raws[:_IDLE_DEPTH]):
             continue
         frames = _specific(raws, "running on another CPU")
         if frames:
@@ -209,20 +217,49 @@ def _nmi_stacks(lines: list[str], text: str) -> dict[str, list[Frame]]:
     return out
 
 
+def _nmi_line(t: str) -> tuple[Frame, bool] | None:
+    """The frame of one line of an NMI backtrace, and whether it is the faulting-instruction
+    line; None when the line is no frame. Memoized (_nmi_line_memo, for lines up to MEMO_LINE):
+    the CPUs' backtraces share their NMI and interrupt entry frames, and a batch of logs of one
+    kernel shares its lines. The frame is a value, shared by every stack it is in."""
+    s = t.strip()
+    rip = parse_rip(s) if s.startswith(("RIP", "pc", "IP", "NIP", "EIP", "epc")) else None
+    cm = CONTEXT_MARK.match(t) if "<" in t[:9] else None
+    raw = rip or parse_frame(t[cm.end():] if cm else t)
+    if raw is None:
+        return None
+    return Frame(function=normalize_function(raw.func), raw_function=raw.func, module=raw.module,
+                 reliable=raw.reliable, file=raw.file, line=raw.line, inline=raw.inline,
+                 from_rip=raw.from_rip, note="related: running on another CPU"), rip is not None
+
+
+# Bounded like the stack walk's memo (parse.MEMO_LINE, MEMO_LINES): lines are ~40-150 characters.
+MEMO_LINE = 200
+_nmi_line_memo = lru_cache(maxsize=4096)(_nmi_line)
+
+
 def _specific(frames: tuple[Frame, ...] | list[Frame], why: str) -> list[Frame]:
     """The first specific frames of a stack (reliable, not inlined, not on the skip or hang-skip
     lists), as related frames."""
-    skip = rules.skip_list()
-    hang_skip = rules.pattern_union("hang_skip.txt")
     out = []
     for f in frames:
-        if not f.reliable or f.inline or f.skipped or skip.why(f.function) or hang_skip.search(f.function):
+        if not _is_specific(f):
             continue
         out.append(Frame(function=f.function, raw_function=f.raw_function, module=f.module, file=f.file,
                          line=f.line, note=f"related: {why}"))
         if len(out) >= MAX_STACK_FRAMES:
             break
     return out
+
+
+def _is_specific(f: Frame) -> bool:
+    return f.reliable and not f.inline and not f.skipped and not _generic(f.function)
+
+
+@lru_cache(maxsize=16384)  # function names are at most 201 characters (frames._NAME)
+def _generic(function: str) -> bool:
+    """On the skip list or the hang-skip list (memoized: the same kernel functions recur)."""
+    return bool(rules.skip_list().why(function) or rules.pattern_union("hang_skip.txt").search(function))
 
 
 def _named(func: str) -> Frame:
