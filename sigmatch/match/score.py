@@ -34,6 +34,9 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
 ``related_subject`` ... and the fix subject itself names it
 ``related_file`` the fix changed a file of a related stack
 ``holder_site`` the fix changed the file where a hung task's lock holder runs (its crash site)
+``wait``      the record names a function a hung task sleeps in (``usb_kill_urb`` above the
+              guilty ``hub_port_init``: :func:`sigmatch.trace.related.wait_frames`)
+``wait_subject`` ... and the fix subject itself names it ("Fix hang in usb_kill_urb")
 ``device``    the fix subject names the driver of a device error printed before the report, or
               the record names a function that error names
 
@@ -68,12 +71,14 @@ from sigmatch.trace.kversion import (
     release_point,
 )
 from sigmatch.trace.model import Kind, Report
+from sigmatch.trace.related import wait_frames
 from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
 RECENCY_SCALE = 4.0  # releases over which the recency signal falls to 1/e (after the first)
 RELATED_TOKEN = 0.4  # index weight of a related stack's function or file (the report's own: up to 1)
 CONTEXT_TOKEN = 0.3  # index weight of a device error's driver word or function
+WAIT_TOKEN = 0.6  # index weight of a function a hung task sleeps in
 TOKEN_DEPTH = 24  # frames used as identifier tokens
 # Release distance (in mainline releases) at which the example_kernel signal falls to 1/e.
 EXAMPLE_KERNEL_SCALE = 2.0
@@ -186,6 +191,7 @@ class QueryFeatures:
     context_idents: tuple[str, ...] = ()  # functions those errors name
     out_of_tree: str | None = None  # the out-of-tree module the guilty frame is in: never confident
     holder_files: tuple[str, ...] = ()  # a hung task's lock holder's crash site: its stack's files, top first
+    waits: tuple[str, ...] = ()  # functions a hung task sleeps in (above its guilty frame), top first
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -216,6 +222,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     context_words: list[str] = []
     context_idents: list[str] = []
     out_of_tree: str | None = None
+    waits_src: list[str] = []
     if isinstance(item, Report):
         sig = signature if signature is not None else signature_of(item)
         # Frames in out-of-tree modules (zfs, nvidia...) are no evidence for an in-tree fix: a
@@ -241,6 +248,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         kernel = kernel if kernel is not None else item.kernel_version  # the parser's, never the raw text
         related = [(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot]
         holder_files = [f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")]
+        waits_src = [f.function for f in wait_frames(item) if f.module is None or f.module not in oot]
         for e in item.device_errors:
             if e.driver:
                 context_words.append(e.driver.lower())
@@ -283,6 +291,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
     rel_files = tuple(dict.fromkeys(norm_path(p) for _, p in related if p and norm_path(p) not in files))
     ctx_words = tuple(dict.fromkeys(w_ for w_ in context_words if len(w_) > 1))
     ctx_idents = tuple(dict.fromkeys(norm_function(f) for f in context_idents))
+    waits = tuple(dict.fromkeys(n for n in (norm_function(f) for f in waits_src) if n and n not in in_query))
 
     # Index tokens as ("ns:token", weight) pairs (see :class:`QueryToken`); plain tuples are cheap.
     tokens: list[tuple[str, float]] = [(f"t:{t}", 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
@@ -310,6 +319,8 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         tokens.append((f"s:{w_}", CONTEXT_TOKEN))
     for fn in ctx_idents:
         tokens.append((f"i:{fn}", CONTEXT_TOKEN))
+    for pos, fn in enumerate(waits):
+        tokens.append((f"i:{fn}", WAIT_TOKEN / (1.0 + pos)))
     return QueryFeatures(
         titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
         words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
@@ -317,7 +328,7 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
         tokens=tuple(tokens), truncated=truncated, related=rel_fns, related_files=rel_files,
         context_words=ctx_words, context_idents=ctx_idents, out_of_tree=out_of_tree,
-        holder_files=tuple(dict.fromkeys(norm_path(f) for f in holder_files))[:4],
+        holder_files=tuple(dict.fromkeys(norm_path(f) for f in holder_files))[:4], waits=waits,
     )
 
 
@@ -429,6 +440,8 @@ class Weights:
     related_file: float = 0.5  # the fix changed a file of a related stack
     holder_site: float = 1.2  # the fix changed the file a hung task's lock holder runs in (as site_file)
     device: float = 0.09  # the fix subject names the driver of a device error before the report
+    wait: float = 0.6  # the record names a function the hung task sleeps in (1.0 made a half-A negative confident)
+    wait_subject: float = 1.0  # ... and the fix subject names it
     # match-6, fitted with the rest (the related weights above kept as they were: ``--keep``):
     trace_miss: float = -1.496  # the record's quoted trace does not reach the guilty function
     subject_part: float = 1.0  # the fix subject names what a top frame is named after (rare: the fit leaves it at 1)
@@ -502,6 +515,7 @@ class QueryContext:
     related_file_weights: tuple[tuple[str, float], ...] = ()
     context_weights: tuple[tuple[str, float], ...] = ()  # ("s:word" / "i:function", weight)
     holder_weights: tuple[tuple[str, float], ...] = ()
+    wait_weights: tuple[tuple[str, float], ...] = ()  # functions a hung task sleeps in, by rarity
     fn_parts: frozenset[str] = frozenset()  # words of the guilty and top 3 frames' names ("tdls", "inline")
     dir_keys: frozenset[str] = frozenset()  # dir_weights' keys (set intersections are cheaper)
     word_keys: frozenset[str] = frozenset()  # word_weights' keys
@@ -535,6 +549,8 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         context_weights=tuple((f"s:{w_}", index.idf(f"s:{w_}") / log_n) for w_ in q.context_words)
         + tuple((f"i:{f}", index.fn_idf(f) / log_n) for f in q.context_idents),
         holder_weights=tuple((f, index.idf(f"p:{f}") / log_n * position_weight(p)) for p, f in enumerate(q.holder_files)),
+        # The top one is what the task sleeps in; those below it led there (usb_control_msg).
+        wait_weights=tuple((f, index.fn_idf(f) / log_n / (1.0 + p)) for p, f in enumerate(q.waits)),
         fn_parts=frozenset(w_ for fn in named for w_ in fn.split("_") if len(w_) >= 4),
         name_heads=frozenset(head for fn in named for head in _name_heads(fn)),
     )
@@ -673,6 +689,12 @@ def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: Candid
         h_best = max([hw for f, hw in ctx.holder_weights if f in bug.files], default=0.0)
         if h_best:
             sig["holder_site"] = h_best
+    if ctx.wait_weights:
+        wt_best = max([ww_ for f, ww_ in ctx.wait_weights if f in b_idents or f in b_frames], default=0.0)
+        if wt_best:
+            sig["wait"] = wt_best
+        if not subj and any(f in b_subj for f, _ in ctx.wait_weights):
+            sig["wait_subject"] = 1.0  # "USB: core: Fix hang in usb_kill_urb ..."
     if ctx.related_file_weights:
         rf_best = max([fw for f, fw in ctx.related_file_weights if f in bug.files], default=0.0)
         if rf_best:
