@@ -495,3 +495,60 @@ def test_compound_kind_words() -> None:
     assert kind_classes(["heap-buffer-overflow"]) == {"oob"}
     assert kind_classes(["self-deadlock"]) == {"deadlock"}
     assert kind_classes(["non-null", "null-terminated", "bounds-check"]) == frozenset()
+
+
+# A hung task sleeping in a driver's URB wait, written for these tests (no corpus log): the guilty
+# frame is the caller (usb_kill_urb and usb_control_msg are on the skip list), the frames above
+# it that are no scheduler or lock frames say what the task waits for.
+HUNG_IN_URB_WAIT = """\
+INFO: task kworker/1:4:3120 blocked for more than 143 seconds.
+      Not tainted 6.9.0-rc2 #1
+task:kworker/1:4     state:D stack:27312 pid:3120  tgid:3120  ppid:2      flags:0x00004000
+Workqueue: usb_hub_wq hub_event
+Call Trace:
+ <TASK>
+ __schedule+0xcea/0x59e0 kernel/sched/core.c:6682
+ schedule+0xe9/0x270 kernel/sched/core.c:6774
+ usb_kill_urb+0x1ca/0x250 drivers/usb/core/urb.c:713
+ usb_start_wait_urb+0x255/0x4c0 drivers/usb/core/message.c:65
+ usb_control_msg+0x327/0x4b0 drivers/usb/core/message.c:154
+ gizmo_read_config+0x91/0x1c0 drivers/usb/misc/gizmo.c:211
+ gizmo_probe+0x2f1/0x8a0 drivers/usb/misc/gizmo.c:402
+ usb_probe_interface+0x30f/0x960 drivers/usb/core/driver.c:399
+ really_probe+0x23e/0xa90 drivers/base/dd.c:658
+ process_one_work+0x878/0x15c0 kernel/workqueue.c:3229
+ worker_thread+0x855/0x1200 kernel/workqueue.c:3391
+ kthread+0x2cc/0x3b0 kernel/kthread.c:389
+ ret_from_fork+0x45/0x80 arch/x86/kernel/process.c:147
+ </TASK>
+"""
+
+
+def test_wait_frames_are_what_a_hung_task_sleeps_in() -> None:
+    from sigmatch.trace.related import wait_frames
+
+    report = _parsed(HUNG_IN_URB_WAIT)
+    assert report.guilty_frame == "gizmo_read_config"
+    # usb_start_wait_urb is a wait frame of hang_skip.txt, like the scheduler's; the top one first.
+    assert [f.function for f in wait_frames(report)] == ["usb_kill_urb", "usb_control_msg"]
+    assert wait_frames(_parsed(HUNG_WITH_HOLDER)) == ()  # all scheduler and mutex frames
+    q = query_features(report, kernel="6.9.0")
+    assert q.waits == ("usb_kill_urb", "usb_control_msg")
+    assert ("i:usb_kill_urb", 0.6) in q.tokens
+
+
+def test_fix_subject_naming_the_hung_tasks_wait_ranks_it() -> None:
+    report = _parsed(HUNG_IN_URB_WAIT)
+    bugs = [
+        _bug("CVE-2024-4001", "USB: core: fix a hang in usb_kill_urb", functions=("usb_kill_urb",),
+             files=("drivers/usb/core/urb.c",), mainline="6.10"),
+        _bug("CVE-2024-4002", "usb: misc: gizmo: check the config length", files=("drivers/usb/misc/gizmo.c",),
+             mainline="6.10"),
+    ] + [_bug(f"CVE-2020-{6000 + n}", f"usb{n}: fix usb{n}_probe", functions=(f"usb{n}_probe", "usb_kill_urb"),
+              mainline="6.10") for n in range(3)]
+    m = Matcher(Catalog.of(bugs, version="t"), freeze_gc=False)
+    by_id = {x.bug.id: x for x in m.match(report, kernel="6.9.0")}
+    assert by_id["CVE-2024-4001"].signals.get("wait_subject") == 1.0
+    assert by_id["CVE-2024-4001"].signals.get("wait", 0) > 0
+    assert "wait_subject" not in by_id["CVE-2020-6000"].signals  # named, not in the fix subject
+    assert next(iter(by_id)) == "CVE-2024-4001"

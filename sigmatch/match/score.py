@@ -456,7 +456,8 @@ class Weights:
     ``../shared/corpus/e2e-dev.jsonl`` by ``benchmarks/e2e_match.py --tune``; half B is held out.
     match-6: refitted with ``--keep related,related_subject,related_file,holder_site,device,example_kernel``
     (signals that fire on too few dev reports for the fit; their weights as chosen before), checked
-    by ``--cv 5`` inside half A first.
+    by ``--cv 5`` inside half A first. match-8's ``wait``/``wait_subject`` were set by hand (add
+    them to ``--keep``): they fire on a handful of dev hung tasks, none of them a half-A positive.
     """
 
     title: float = 0.455

@@ -97,7 +97,7 @@ def wait_frames(report: Report) -> tuple[Frame, ...]:
     for f in report.frames:
         if f.function == report.guilty_frame:
             return tuple(out)
-        if (f.reliable and f.file is not None and f.function not in {o.function for o in out}
+        if (f.reliable and f.function not in {o.function for o in out}
                 and not skip.search(f.function) and len(out) < MAX_WAIT_FRAMES):
             out.append(f)
     return ()  # the guilty frame is no frame of the stack (a bucket: rtnl_lock, synchronize_rcu)
