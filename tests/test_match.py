@@ -552,3 +552,24 @@ def test_fix_subject_naming_the_hung_tasks_wait_ranks_it() -> None:
     assert by_id["CVE-2024-4001"].signals.get("wait", 0) > 0
     assert "wait_subject" not in by_id["CVE-2020-6000"].signals  # named, not in the fix subject
     assert next(iter(by_id)) == "CVE-2024-4001"
+
+
+def test_a_fix_that_names_a_lock_is_no_kind_miss_for_a_race_shaped_crash() -> None:
+    """'Protect the foo list with its own lock' fixes a race as often as a deadlock: it agrees with
+    lockdep reports and weighs against no other kind; 'fix a deadlock' still weighs against a
+    corrupted list."""
+    m = Matcher(Catalog.of([
+        _bug("CVE-2024-5001", "foo: protect foo_pending list with its own lock", functions=("foo_pending_remove",),
+             mainline="6.8"),
+        _bug("CVE-2024-5002", "foo: fix a deadlock in foo_pending_remove", functions=("foo_pending_remove",),
+             mainline="6.8"),
+    ] + [_bug(f"CVE-2020-{7000 + n}", f"bar{n}: fix bar{n}_probe", functions=(f"bar{n}_probe",), mainline="5.10")
+         for n in range(8)], version="t"), freeze_gc=False)
+    _, ranked = m.rank(_report("BUG: corrupted list in foo_pending_remove", ("foo_pending_remove", "foo_unbind"),
+                               kind=Kind.LIST_CORRUPTION))
+    by_id = {m.index.bugs[s.bug_index].id: s.signals for s in ranked}
+    assert "kind_miss" not in by_id["CVE-2024-5001"] and "kind" not in by_id["CVE-2024-5001"]
+    assert by_id["CVE-2024-5002"].get("kind_miss") == 1.0
+    _, ranked = m.rank(_report("possible circular locking dependency detected", ("foo_pending_remove", "foo_unbind"),
+                               kind=Kind.LOCKDEP))
+    assert all(s.signals.get("kind") == 1.0 for s in ranked)

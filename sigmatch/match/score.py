@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from rapidfuzz.distance import LCSseq
 
 from sigmatch.match.index import (
+    SOFT_CLASSES,
     BugFeatures,
     CandidateIndex,
     kind_classes,
@@ -119,9 +120,9 @@ _KIND_CLASSES: dict[str, frozenset[str]] = {
     Kind.GPF: frozenset({"null", "uaf"}),
     Kind.MEMORY_LEAK: frozenset({"leak"}),
     Kind.KMSAN: frozenset({"uninit"}),
-    Kind.LOCKDEP: frozenset({"deadlock"}),
-    Kind.ATOMIC_SLEEP: frozenset({"deadlock"}),
-    Kind.HUNG_TASK: frozenset({"hang", "deadlock"}),
+    Kind.LOCKDEP: frozenset({"deadlock", "locking"}),
+    Kind.ATOMIC_SLEEP: frozenset({"deadlock", "locking"}),
+    Kind.HUNG_TASK: frozenset({"hang", "deadlock", "locking"}),
     Kind.SOFT_LOCKUP: frozenset({"hang"}),
     Kind.HARD_LOCKUP: frozenset({"hang"}),
     Kind.RCU_STALL: frozenset({"hang"}),
@@ -795,7 +796,7 @@ def _kind_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
     bug = c.bug
     if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
         c.values["kind"] = 1.0
-    elif q.kind_classes and bug.kind_classes:
+    elif q.kind_classes and bug.kind_classes and not bug.kind_classes <= SOFT_CLASSES:
         c.values["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
 
 
