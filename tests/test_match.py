@@ -573,3 +573,14 @@ def test_a_fix_that_names_a_lock_is_no_kind_miss_for_a_race_shaped_crash() -> No
     _, ranked = m.rank(_report("possible circular locking dependency detected", ("foo_pending_remove", "foo_unbind"),
                                kind=Kind.LOCKDEP))
     assert all(s.signals.get("kind") == 1.0 for s in ranked)
+
+
+def test_another_blocked_tasks_guilty_frame_says_where_it_comes_from() -> None:
+    second = HUNG_IN_URB_WAIT.replace("kworker/1:4:3120", "kworker/0:7:3188").replace(
+        "gizmo_read_config+0x91/0x1c0 drivers/usb/misc/gizmo.c:211", "gizmo_reset+0x31/0x90 drivers/usb/misc/gizmo.c:120")
+    from sigmatch import parse_log
+
+    reports = parse_log(HUNG_IN_URB_WAIT + second)
+    assert [r.guilty_frame for r in reports[:2]] == ["gizmo_read_config", "gizmo_reset"]
+    related = {f.function: f.note for f in reports[0].related_frames}
+    assert related["gizmo_reset"] == "related: guilty frame of another report"

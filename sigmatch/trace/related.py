@@ -106,10 +106,11 @@ def wait_frames(report: Report) -> tuple[Frame, ...]:
 def _guilty(r: Report) -> list[Frame]:
     if r.guilty_frame is None:
         return []
+    why = "related: guilty frame of another report"
     for fr in r.frames:
         if fr.function == r.guilty_frame:
-            return [fr]
-    return [Frame(function=r.guilty_frame, file=r.guilty_file, note="related: guilty frame of another report")]
+            return [replace(fr, note=why)]
+    return [Frame(function=r.guilty_frame, file=r.guilty_file, note=why)]
 
 
 def _hung_task(primary: Report, reports: list[Report], lines: list[str], text: str) -> list[Frame]:
