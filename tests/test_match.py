@@ -584,3 +584,17 @@ def test_another_blocked_tasks_guilty_frame_says_where_it_comes_from() -> None:
     assert [r.guilty_frame for r in reports[:2]] == ["gizmo_read_config", "gizmo_reset"]
     related = {f.function: f.note for f in reports[0].related_frames}
     assert related["gizmo_reset"] == "related: guilty frame of another report"
+
+
+def test_subject_words_leave_out_the_words_that_name_how_code_runs() -> None:
+    """"work" of gizmo_radar_work is how the code runs (a work item), not what it does: only
+    "radar" of "... in radar detect work" counts."""
+    m = Matcher(Catalog.of([
+        _bug("CVE-2025-0301", "wifi: gizmo: use safe list iteration in radar detect work",
+             files=("drivers/net/wireless/gizmo/radar.c",), mainline="6.16"),
+    ] + [_bug(f"CVE-2020-{8000 + n}", f"baz{n}: fix baz{n}_probe", functions=(f"baz{n}_probe",), mainline="5.10")
+         for n in range(4)], version="t"), freeze_gc=False)
+    _, ranked = m.rank(_report("WARNING in gizmo_radar_work", ("gizmo_radar_work", "process_one_work"),
+                               kind=Kind.WARNING, files=("drivers/net/wireless/gizmo/radar.c",)), limit=10)
+    by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
+    assert by_id["CVE-2025-0301"].signals.get("subject_words") == 0.5

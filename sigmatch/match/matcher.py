@@ -64,7 +64,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-8"  # 8: wait, wait_subject (what a hung task sleeps in), "locking" a soft kind class; 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
+ALGORITHM_VERSION = "match-8"  # 8: wait, wait_subject (what a hung task sleeps in), "locking" a soft kind class, PLUMBING_PARTS; 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
               "mgmt_pending" list of mgmt_pending_remove, the "input_dev" of input_dev_uevent
 ``subject_words`` words of the fix subject's body are words of the guilty or top frames' names
               ("reject TDLS operations ..." and ieee80211_tdls_oper); one word 0.5, two or more 1
+              (not the words that name how code runs: "work", "thread", :data:`PLUMBING_PARTS`)
 ``trace_miss``  the record quotes a crash trace, and the report's guilty function is not in it:
               that bug crashed elsewhere (weighs against; most records quote no trace at all)
 ``file``      a file the fix changed appears in the symbolized trace (``file.c:line``)
@@ -598,9 +599,15 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         holder_weights=tuple((f, index.idf(f"p:{f}") / log_n * position_weight(p)) for p, f in enumerate(q.holder_files)),
         # The top one is what the task sleeps in; those below it led there (usb_control_msg).
         wait_weights=tuple((f, index.fn_idf(f) / log_n / (1.0 + p)) for p, f in enumerate(q.waits)),
-        fn_parts=frozenset(w_ for fn in named for w_ in fn.split("_") if len(w_) >= 4),
+        fn_parts=frozenset(w_ for fn in named for w_ in fn.split("_") if len(w_) >= 4 and w_ not in PLUMBING_PARTS),
         name_heads=frozenset(head for fn in named for head in _name_heads(fn)),
     )
+
+
+# Words of function names that say how the code runs, not what it does (ieee80211_iface_work,
+# hci_rx_work, foo_irq_thread): a fix subject's "work" or "data" is no sign that it is about the
+# function ("use safe list iteration in radar detect work" and ieee80211_iface_work).
+PLUMBING_PARTS = frozenset({"work", "worker", "func", "handler", "thread", "data"})
 
 
 def _name_heads(fn: str) -> tuple[str, ...]:
