@@ -495,3 +495,106 @@ def test_compound_kind_words() -> None:
     assert kind_classes(["heap-buffer-overflow"]) == {"oob"}
     assert kind_classes(["self-deadlock"]) == {"deadlock"}
     assert kind_classes(["non-null", "null-terminated", "bounds-check"]) == frozenset()
+
+
+# A hung task sleeping in a driver's URB wait, written for these tests (no corpus log): the guilty
+# frame is the caller (usb_kill_urb and usb_control_msg are on the skip list), the frames above
+# it that are no scheduler or lock frames say what the task waits for.
+HUNG_IN_URB_WAIT = """\
+INFO: task kworker/1:4:3120 blocked for more than 143 seconds.
+      Not tainted 6.9.0-rc2 #1
+task:kworker/1:4     state:D stack:27312 pid:3120  tgid:3120  ppid:2      flags:0x00004000
+Workqueue: usb_hub_wq hub_event
+Call Trace:
+ <TASK>
+ __schedule+0xcea/0x59e0 kernel/sched/core.c:6682
+ schedule+0xe9/0x270 kernel/sched/core.c:6774
+ usb_kill_urb+0x1ca/0x250 drivers/usb/core/urb.c:713
+ usb_start_wait_urb+0x255/0x4c0 drivers/usb/core/message.c:65
+ usb_control_msg+0x327/0x4b0 drivers/usb/core/message.c:154
+ gizmo_read_config+0x91/0x1c0 drivers/usb/misc/gizmo.c:211
+ gizmo_probe+0x2f1/0x8a0 drivers/usb/misc/gizmo.c:402
+ usb_probe_interface+0x30f/0x960 drivers/usb/core/driver.c:399
+ really_probe+0x23e/0xa90 drivers/base/dd.c:658
+ process_one_work+0x878/0x15c0 kernel/workqueue.c:3229
+ worker_thread+0x855/0x1200 kernel/workqueue.c:3391
+ kthread+0x2cc/0x3b0 kernel/kthread.c:389
+ ret_from_fork+0x45/0x80 arch/x86/kernel/process.c:147
+ </TASK>
+"""
+
+
+def test_wait_frames_are_what_a_hung_task_sleeps_in() -> None:
+    from sigmatch.trace.related import wait_frames
+
+    report = _parsed(HUNG_IN_URB_WAIT)
+    assert report.guilty_frame == "gizmo_read_config"
+    # usb_start_wait_urb is a wait frame of hang_skip.txt, like the scheduler's; the top one first.
+    assert [f.function for f in wait_frames(report)] == ["usb_kill_urb", "usb_control_msg"]
+    assert wait_frames(_parsed(HUNG_WITH_HOLDER)) == ()  # all scheduler and mutex frames
+    q = query_features(report, kernel="6.9.0")
+    assert q.waits == ("usb_kill_urb", "usb_control_msg")
+    assert ("i:usb_kill_urb", 0.6) in q.tokens
+
+
+def test_fix_subject_naming_the_hung_tasks_wait_ranks_it() -> None:
+    report = _parsed(HUNG_IN_URB_WAIT)
+    bugs = [
+        _bug("CVE-2024-4001", "USB: core: fix a hang in usb_kill_urb", functions=("usb_kill_urb",),
+             files=("drivers/usb/core/urb.c",), mainline="6.10"),
+        _bug("CVE-2024-4002", "usb: misc: gizmo: check the config length", files=("drivers/usb/misc/gizmo.c",),
+             mainline="6.10"),
+    ] + [_bug(f"CVE-2020-{6000 + n}", f"usb{n}: fix usb{n}_probe", functions=(f"usb{n}_probe", "usb_kill_urb"),
+              mainline="6.10") for n in range(3)]
+    m = Matcher(Catalog.of(bugs, version="t"), freeze_gc=False)
+    by_id = {x.bug.id: x for x in m.match(report, kernel="6.9.0")}
+    assert by_id["CVE-2024-4001"].signals.get("wait_subject") == 1.0
+    assert by_id["CVE-2024-4001"].signals.get("wait", 0) > 0
+    assert "wait_subject" not in by_id["CVE-2020-6000"].signals  # named, not in the fix subject
+    assert next(iter(by_id)) == "CVE-2024-4001"
+
+
+def test_a_fix_that_names_a_lock_is_no_kind_miss_for_a_race_shaped_crash() -> None:
+    """'Protect the foo list with its own lock' fixes a race as often as a deadlock: it agrees with
+    lockdep reports and weighs against no other kind; 'fix a deadlock' still weighs against a
+    corrupted list."""
+    m = Matcher(Catalog.of([
+        _bug("CVE-2024-5001", "foo: protect foo_pending list with its own lock", functions=("foo_pending_remove",),
+             mainline="6.8"),
+        _bug("CVE-2024-5002", "foo: fix a deadlock in foo_pending_remove", functions=("foo_pending_remove",),
+             mainline="6.8"),
+    ] + [_bug(f"CVE-2020-{7000 + n}", f"bar{n}: fix bar{n}_probe", functions=(f"bar{n}_probe",), mainline="5.10")
+         for n in range(8)], version="t"), freeze_gc=False)
+    _, ranked = m.rank(_report("BUG: corrupted list in foo_pending_remove", ("foo_pending_remove", "foo_unbind"),
+                               kind=Kind.LIST_CORRUPTION))
+    by_id = {m.index.bugs[s.bug_index].id: s.signals for s in ranked}
+    assert "kind_miss" not in by_id["CVE-2024-5001"] and "kind" not in by_id["CVE-2024-5001"]
+    assert by_id["CVE-2024-5002"].get("kind_miss") == 1.0
+    _, ranked = m.rank(_report("possible circular locking dependency detected", ("foo_pending_remove", "foo_unbind"),
+                               kind=Kind.LOCKDEP))
+    assert all(s.signals.get("kind") == 1.0 for s in ranked)
+
+
+def test_another_blocked_tasks_guilty_frame_says_where_it_comes_from() -> None:
+    second = HUNG_IN_URB_WAIT.replace("kworker/1:4:3120", "kworker/0:7:3188").replace(
+        "gizmo_read_config+0x91/0x1c0 drivers/usb/misc/gizmo.c:211", "gizmo_reset+0x31/0x90 drivers/usb/misc/gizmo.c:120")
+    from sigmatch import parse_log
+
+    reports = parse_log(HUNG_IN_URB_WAIT + second)
+    assert [r.guilty_frame for r in reports[:2]] == ["gizmo_read_config", "gizmo_reset"]
+    related = {f.function: f.note for f in reports[0].related_frames}
+    assert related["gizmo_reset"] == "related: guilty frame of another report"
+
+
+def test_subject_words_leave_out_the_words_that_name_how_code_runs() -> None:
+    """"work" of gizmo_radar_work is how the code runs (a work item), not what it does: only
+    "radar" of "... in radar detect work" counts."""
+    m = Matcher(Catalog.of([
+        _bug("CVE-2025-0301", "wifi: gizmo: use safe list iteration in radar detect work",
+             files=("drivers/net/wireless/gizmo/radar.c",), mainline="6.16"),
+    ] + [_bug(f"CVE-2020-{8000 + n}", f"baz{n}: fix baz{n}_probe", functions=(f"baz{n}_probe",), mainline="5.10")
+         for n in range(4)], version="t"), freeze_gc=False)
+    _, ranked = m.rank(_report("WARNING in gizmo_radar_work", ("gizmo_radar_work", "process_one_work"),
+                               kind=Kind.WARNING, files=("drivers/net/wireless/gizmo/radar.c",)), limit=10)
+    by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
+    assert by_id["CVE-2025-0301"].signals.get("subject_words") == 0.5

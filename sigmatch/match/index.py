@@ -62,8 +62,11 @@ KIND_WORDS: dict[str, frozenset[str]] = {
     "leak": frozenset({"leak", "leaks", "leaking", "memleak", "refcount"}),
     "uninit": frozenset({"uninit", "uninit-value", "uninitialized", "uninitialised", "initialize",
                          "initialise", "kmsan", "infoleak", "zero-initialize"}),
-    "deadlock": frozenset({"deadlock", "deadlocks", "lockdep", "lock", "locking", "mutex", "spinlock",
-                           "circular", "recursive", "abba", "rcu", "sleeping"}),
+    "deadlock": frozenset({"deadlock", "deadlocks", "lockdep", "circular", "recursive", "abba", "sleeping"}),
+    # A fix that names a lock may be a deadlock fix ("fix locking in ..._error path") as well as a
+    # race fix ("Protect mgmt_pending list with its own lock" for a corrupted list): a class of its
+    # own, which agrees with the lock-shaped crash kinds and weighs against no other (SOFT_CLASSES).
+    "locking": frozenset({"lock", "locking", "mutex", "spinlock", "rcu"}),
     "hang": frozenset({"hang", "hung", "stall", "stalls", "lockup", "loop", "infinite", "livelock",
                        "wait", "busy", "starvation", "timeout"}),
     "warning": frozenset({"warning", "warn", "warn_on", "splat", "warnings"}),
@@ -74,6 +77,8 @@ KIND_WORDS: dict[str, frozenset[str]] = {
     "divide": frozenset({"divide", "division", "zero", "div"}),
 }
 
+
+SOFT_CLASSES = frozenset({"locking"})  # kind classes that never make a kind_miss
 
 _KIND_VOCABULARY = frozenset(w for vocab in KIND_WORDS.values() for w in vocab)
 

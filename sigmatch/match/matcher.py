@@ -64,7 +64,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-7"  # 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
+ALGORITHM_VERSION = "match-8"  # 8: wait, wait_subject (what a hung task sleeps in), "locking" a soft kind class, PLUMBING_PARTS; 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,8 @@ _SIGNAL_TEXT = {
     "related_subject": "the fix subject names a function of a related stack",
     "related_file": "the fix changed a file of a related stack",
     "holder_site": "the fix changed the file where the hung task's lock holder runs",
+    "wait": "its record names a function the hung task sleeps in",
+    "wait_subject": "the fix subject names a function the hung task sleeps in",
     "device": "the fix names the driver of a device error before the report",
     "upstream_fix": "upstream names its fix for this crash",
     "upstream_fix_search": "upstream names its fix (search hit)",

@@ -17,6 +17,7 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
               "mgmt_pending" list of mgmt_pending_remove, the "input_dev" of input_dev_uevent
 ``subject_words`` words of the fix subject's body are words of the guilty or top frames' names
               ("reject TDLS operations ..." and ieee80211_tdls_oper); one word 0.5, two or more 1
+              (not the words that name how code runs: "work", "thread", :data:`PLUMBING_PARTS`)
 ``trace_miss``  the record quotes a crash trace, and the report's guilty function is not in it:
               that bug crashed elsewhere (weighs against; most records quote no trace at all)
 ``file``      a file the fix changed appears in the symbolized trace (``file.c:line``)
@@ -34,6 +35,9 @@ A query (:class:`QueryFeatures`, built once per report) is compared with a candi
 ``related_subject`` ... and the fix subject itself names it
 ``related_file`` the fix changed a file of a related stack
 ``holder_site`` the fix changed the file where a hung task's lock holder runs (its crash site)
+``wait``      the record names a function a hung task sleeps in (``usb_kill_urb`` above the
+              guilty ``hub_port_init``: :func:`sigmatch.trace.related.wait_frames`)
+``wait_subject`` ... and the fix subject itself names it ("Fix hang in usb_kill_urb")
 ``device``    the fix subject names the driver of a device error printed before the report, or
               the record names a function that error names
 
@@ -45,12 +49,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from rapidfuzz.distance import LCSseq
 
 from sigmatch.match.index import (
+    SOFT_CLASSES,
     BugFeatures,
     CandidateIndex,
     kind_classes,
@@ -68,12 +73,14 @@ from sigmatch.trace.kversion import (
     release_point,
 )
 from sigmatch.trace.model import Kind, Report
+from sigmatch.trace.related import wait_frames
 from sigmatch.trace.signature import Signature, signature_of
 
 SEQ_DEPTH = 16  # frames compared by the sequence signal
 RECENCY_SCALE = 4.0  # releases over which the recency signal falls to 1/e (after the first)
 RELATED_TOKEN = 0.4  # index weight of a related stack's function or file (the report's own: up to 1)
 CONTEXT_TOKEN = 0.3  # index weight of a device error's driver word or function
+WAIT_TOKEN = 0.6  # index weight of a function a hung task sleeps in
 TOKEN_DEPTH = 24  # frames used as identifier tokens
 # Release distance (in mainline releases) at which the example_kernel signal falls to 1/e.
 EXAMPLE_KERNEL_SCALE = 2.0
@@ -114,9 +121,9 @@ _KIND_CLASSES: dict[str, frozenset[str]] = {
     Kind.GPF: frozenset({"null", "uaf"}),
     Kind.MEMORY_LEAK: frozenset({"leak"}),
     Kind.KMSAN: frozenset({"uninit"}),
-    Kind.LOCKDEP: frozenset({"deadlock"}),
-    Kind.ATOMIC_SLEEP: frozenset({"deadlock"}),
-    Kind.HUNG_TASK: frozenset({"hang", "deadlock"}),
+    Kind.LOCKDEP: frozenset({"deadlock", "locking"}),
+    Kind.ATOMIC_SLEEP: frozenset({"deadlock", "locking"}),
+    Kind.HUNG_TASK: frozenset({"hang", "deadlock", "locking"}),
     Kind.SOFT_LOCKUP: frozenset({"hang"}),
     Kind.HARD_LOCKUP: frozenset({"hang"}),
     Kind.RCU_STALL: frozenset({"hang"}),
@@ -186,6 +193,7 @@ class QueryFeatures:
     context_idents: tuple[str, ...] = ()  # functions those errors name
     out_of_tree: str | None = None  # the out-of-tree module the guilty frame is in: never confident
     holder_files: tuple[str, ...] = ()  # a hung task's lock holder's crash site: its stack's files, top first
+    waits: tuple[str, ...] = ()  # functions a hung task sleeps in (above its guilty frame), top first
 
 
 def _title_functions(title: str) -> tuple[str, ...]:
@@ -204,69 +212,90 @@ def _title_kind_classes(title: str, kind: str) -> frozenset[str]:
     return kind_classes(words) | extra
 
 
-def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None,
-                   signature: Signature | None = None) -> QueryFeatures:
-    """Everything the scorer compares, from a parsed report (best) or a bare signature.
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What query_features reads from a report or a bare signature, before normalizing."""
 
-    ``signature``: the report's :func:`~sigmatch.trace.signature.signature_of`, when the caller
-    already has it (saves computing it twice).
-    """
-    related: list[tuple[str, str | None]] = []  # (function, file) of related stacks
-    holder_files: list[str] = []  # where a hung task's lock holder runs (its stack's files, top first)
+    seq_src: list[str]  # the signature's frames (out-of-tree ones left out), top first
+    files_src: list[str]  # the crash site's file, the signature frames' files, the WARNING/RIP line's
+    title: str
+    alts: tuple[str, ...]
+    guilty_fn: str | None
+    kind: str
+    low_info: bool
+    corrupted: bool
+    truncated: bool
+    kernel: KernelVersion | str | None
+    related: list[tuple[str, str | None]] = field(default_factory=list)  # (function, file) of related stacks
+    holder_files: list[str] = field(default_factory=list)  # where a hung task's lock holder runs, top first
+    context_words: list[str] = field(default_factory=list)  # drivers of the device errors before the report
+    context_idents: list[str] = field(default_factory=list)  # functions those errors name
+    out_of_tree: str | None = None
+    waits_src: list[str] = field(default_factory=list)  # functions a hung task sleeps in
+
+
+def _report_sources(item: Report, sig: Signature, kernel: KernelVersion | str | None) -> _Sources:
+    # Frames in out-of-tree modules (zfs, nvidia...) are no evidence for an in-tree fix: a
+    # word of their names ("arc" of arc_shrink [zfs]) must not pull in in-tree bugs.
+    oot = frozenset(item.out_of_tree_modules)
+    foreign = frozenset(f.function for f in item.frames if f.module is not None and f.module in oot)
+    out_of_tree = item.out_of_tree
+    seq_src = [f for f in sig.frames if f not in foreign]
+    in_sig = set(seq_src)
+    # Files of the signature's frames (the guilty frame and below), top first; then the
+    # file a WARNING/BUG line or the RIP line names.
+    files_src = [item.guilty_file] if item.guilty_file and out_of_tree is None else []
+    files_src += [f.file for f in item.frames if f.file and not f.skipped and f.function in in_sig]
+    files_src += _crash_sites(item.text[:100_000])
+    title, alts = (item.title, item.alt_titles) if sig.title_is_key else ("", sig.alt_titles)
     context_words: list[str] = []
     context_idents: list[str] = []
-    out_of_tree: str | None = None
-    if isinstance(item, Report):
-        sig = signature if signature is not None else signature_of(item)
-        # Frames in out-of-tree modules (zfs, nvidia...) are no evidence for an in-tree fix: a
-        # word of their names ("arc" of arc_shrink [zfs]) must not pull in in-tree bugs.
-        oot = frozenset(item.out_of_tree_modules)
-        foreign = frozenset(f.function for f in item.frames if f.module is not None and f.module in oot)
-        out_of_tree = item.out_of_tree
-        seq_src = [f for f in sig.frames if f not in foreign]
-        in_sig = set(seq_src)
-        # Files of the signature's frames (the guilty frame and below), top first; then the
-        # file a WARNING/BUG line or the RIP line names.
-        files_src = [item.guilty_file] if item.guilty_file and out_of_tree is None else []
-        files_src += [f.file for f in item.frames if f.file and not f.skipped and f.function in in_sig]
-        files_src += _crash_sites(item.text[:100_000])
-        title, alts = item.title, item.alt_titles
-        if not sig.title_is_key:
-            title, alts = "", sig.alt_titles
-        guilty_fn = item.guilty_frame if out_of_tree is None else None
-        kind = item.kind.value
-        low_info = sig.low_information
-        corrupted = item.corrupted
-        truncated = item.truncated
-        kernel = kernel if kernel is not None else item.kernel_version  # the parser's, never the raw text
-        related = [(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot]
-        holder_files = [f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")]
-        for e in item.device_errors:
-            if e.driver:
-                context_words.append(e.driver.lower())
-            context_idents.extend(e.functions)
-    else:
-        seq_src = list(item.frames)
-        files_src = list(item.files)
-        title, alts = (item.title, item.alt_titles) if item.title_is_key else ("", item.alt_titles)
-        guilty_fn = item.guilty_function
-        kind = item.kind.value
-        low_info = item.low_information
-        corrupted = item.corrupted
-        truncated = item.truncated
+    for e in item.device_errors:
+        if e.driver:
+            context_words.append(e.driver.lower())
+        context_idents.extend(e.functions)
+    return _Sources(
+        seq_src=seq_src, files_src=files_src, title=title, alts=alts,
+        guilty_fn=item.guilty_frame if out_of_tree is None else None,
+        kind=item.kind.value, low_info=sig.low_information, corrupted=item.corrupted, truncated=item.truncated,
+        kernel=kernel if kernel is not None else item.kernel_version,  # the parser's, never the raw text
+        related=[(f.function, f.file) for f in item.related_frames if f.module is None or f.module not in oot],
+        holder_files=[f.file for f in item.related_frames if f.file and f.note.startswith("related: lock holder")],
+        context_words=context_words, context_idents=context_idents, out_of_tree=out_of_tree,
+        waits_src=[f.function for f in wait_frames(item) if f.module is None or f.module not in oot],
+    )
+
+
+def _signature_sources(item: Signature, kernel: KernelVersion | str | None) -> _Sources:
+    title, alts = (item.title, item.alt_titles) if item.title_is_key else ("", item.alt_titles)
+    return _Sources(
+        seq_src=list(item.frames), files_src=list(item.files), title=title, alts=alts,
+        guilty_fn=item.guilty_function, kind=item.kind.value, low_info=item.low_information,
+        corrupted=item.corrupted, truncated=item.truncated, kernel=kernel,
+    )
+
+
+def _norm_frames(seq_src: Sequence[str]) -> list[str]:
+    """Normalized frame names, top first, without immediate repeats (recursion)."""
     frames: list[str] = []
     for fn in seq_src:
         n = norm_function(fn)
         if n and (not frames or frames[-1] != n):
             frames.append(n)
-    seq = tuple(frames[:SEQ_DEPTH])
-    token_frames = tuple(dict.fromkeys(frames))[:TOKEN_DEPTH]
-    titles = tuple(dict.fromkeys(norm_title(t) for t in (title, *alts) if t))
-    guilty = tuple(dict.fromkeys(
-        [norm_function(guilty_fn)] if guilty_fn else [])) + tuple(
-        f for t in titles[:1] for f in _title_functions(t) if f != (norm_function(guilty_fn) if guilty_fn else None))
+    return frames
+
+
+def _guilty_functions(guilty_fn: str | None, titles: tuple[str, ...], out_of_tree: str | None) -> tuple[str, ...]:
+    """The guilty function, then the title's other functions ("in usbtmc_ioctl/usb_submit_urb")."""
     if out_of_tree is not None:
-        guilty = ()
+        return ()
+    g = norm_function(guilty_fn) if guilty_fn else None
+    return tuple(dict.fromkeys([g] if g else [])) + tuple(
+        f for t in titles[:1] for f in _title_functions(t) if f != g)
+
+
+def _path_features(files_src: Sequence[str], token_frames: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """(files, their directories, subsystem words of the files and of the top frames' heads)."""
     files = tuple(dict.fromkeys(norm_path(f) for f in files_src if f))[:32]
     dirs = tuple(dict.fromkeys(d for f in files for d in path_dirs(f)))
     words_l: list[str] = []
@@ -276,49 +305,78 @@ def query_features(item: Report | Signature, *, kernel: KernelVersion | str | No
         head = fn.split("_", 1)[0]
         if len(head) > 2:
             words_l.append(head)
-    words = tuple(dict.fromkeys(words_l))
-    kc = _title_kind_classes(title or "", kind)
-    in_query = set(token_frames) | set(guilty)
-    rel_fns = tuple(dict.fromkeys(n for n in (norm_function(f) for f, _ in related) if n and n not in in_query))
-    rel_files = tuple(dict.fromkeys(norm_path(p) for _, p in related if p and norm_path(p) not in files))
-    ctx_words = tuple(dict.fromkeys(w_ for w_ in context_words if len(w_) > 1))
-    ctx_idents = tuple(dict.fromkeys(norm_function(f) for f in context_idents))
+    return files, dirs, tuple(dict.fromkeys(words_l))
 
-    # Index tokens as ("ns:token", weight) pairs (see :class:`QueryToken`); plain tuples are cheap.
-    tokens: list[tuple[str, float]] = [(f"t:{t}", 3.0 if i == 0 else 2.0) for i, t in enumerate(titles)]
-    for g in guilty:
+
+def _index_tokens(q: QueryFeatures) -> tuple[tuple[str, float], ...]:
+    """The query's index tokens as ("ns:token", weight) pairs (see :class:`QueryToken`; plain
+    tuples are cheap): the report's own evidence, then the weaker evidence of related stacks, the
+    device errors printed before the report and the functions a hung task sleeps in."""
+    tokens: list[tuple[str, float]] = [(f"t:{t}", 3.0 if i == 0 else 2.0) for i, t in enumerate(q.titles)]
+    for g in q.guilty:
         tokens.append((f"i:{g}", 1.5))
         tokens.append((f"f:{g}", 1.0))
-    for pos, fn in enumerate(token_frames):
+    for pos, fn in enumerate(q.frames):
         w = position_weight(pos)
         tokens.append((f"f:{fn}", w))
         tokens.append((f"i:{fn}", w))
-    for pos, f in enumerate(files):
+    for pos, f in enumerate(q.files):
         tokens.append((f"p:{f}", position_weight(pos)))
-    for pos, d in enumerate(dirs):
+    for pos, d in enumerate(q.dirs):
         tokens.append((f"d:{d}", position_weight(pos)))
-    for w_ in words:
+    for w_ in q.words:
         tokens.append((f"s:{w_}", 0.5))
-    # Weaker evidence: related stacks (a hung task's lock holder, other leaked objects) and the
-    # device errors printed before the report.
-    for pos, fn in enumerate(rel_fns):
+    for pos, fn in enumerate(q.related):
         tokens.append((f"i:{fn}", RELATED_TOKEN * position_weight(pos)))
         tokens.append((f"f:{fn}", RELATED_TOKEN * position_weight(pos)))
-    for f in rel_files:
+    for f in q.related_files:
         tokens.append((f"p:{f}", RELATED_TOKEN))
-    for w_ in ctx_words:
+    for w_ in q.context_words:
         tokens.append((f"s:{w_}", CONTEXT_TOKEN))
-    for fn in ctx_idents:
+    for fn in q.context_idents:
         tokens.append((f"i:{fn}", CONTEXT_TOKEN))
-    return QueryFeatures(
+    for pos, fn in enumerate(q.waits):
+        tokens.append((f"i:{fn}", WAIT_TOKEN / (1.0 + pos)))
+    return tuple(tokens)
+
+
+def query_features(item: Report | Signature, *, kernel: KernelVersion | str | None = None,
+                   signature: Signature | None = None) -> QueryFeatures:
+    """Everything the scorer compares, from a parsed report (best) or a bare signature.
+
+    ``signature``: the report's :func:`~sigmatch.trace.signature.signature_of`, when the caller
+    already has it (saves computing it twice). The steps: read the sources, normalize the frames,
+    titles, guilty functions and paths, add the related stacks' functions and files that the
+    report's own do not already name, then the index tokens.
+    """
+    if isinstance(item, Report):
+        src = _report_sources(item, signature if signature is not None else signature_of(item), kernel)
+    else:
+        src = _signature_sources(item, kernel)
+    frames = _norm_frames(src.seq_src)
+    seq = tuple(frames[:SEQ_DEPTH])
+    token_frames = tuple(dict.fromkeys(frames))[:TOKEN_DEPTH]
+    titles = tuple(dict.fromkeys(norm_title(t) for t in (src.title, *src.alts) if t))
+    guilty = _guilty_functions(src.guilty_fn, titles, src.out_of_tree)
+    files, dirs, words = _path_features(src.files_src, token_frames)
+    in_query = set(token_frames) | set(guilty)
+    kernel = src.kernel
+    q = QueryFeatures(
         titles=titles, sequence=seq, frames=token_frames, guilty=guilty, files=files, dirs=dirs,
-        words=words, kind=kind, kind_classes=kc, kernel=kernel_point(kernel),
+        words=words, kind=src.kind, kind_classes=_title_kind_classes(src.title or "", src.kind),
+        kernel=kernel_point(kernel),
         kernel_build=(kernel.raw if isinstance(kernel, KernelVersion) else kernel or "").strip() or None,
-        low_information=low_info or (not seq and not guilty and not files), corrupted=corrupted,
-        tokens=tuple(tokens), truncated=truncated, related=rel_fns, related_files=rel_files,
-        context_words=ctx_words, context_idents=ctx_idents, out_of_tree=out_of_tree,
-        holder_files=tuple(dict.fromkeys(norm_path(f) for f in holder_files))[:4],
+        low_information=src.low_info or (not seq and not guilty and not files), corrupted=src.corrupted,
+        truncated=src.truncated,
+        related=tuple(dict.fromkeys(n for n in (norm_function(f) for f, _ in src.related) if n and n not in in_query)),
+        related_files=tuple(dict.fromkeys(norm_path(p) for _, p in src.related if p and norm_path(p) not in files)),
+        context_words=tuple(dict.fromkeys(w_ for w_ in src.context_words if len(w_) > 1)),
+        context_idents=tuple(dict.fromkeys(norm_function(f) for f in src.context_idents)),
+        out_of_tree=src.out_of_tree,
+        holder_files=tuple(dict.fromkeys(norm_path(f) for f in src.holder_files))[:4],
+        waits=tuple(dict.fromkeys(n for n in (norm_function(f) for f in src.waits_src) if n and n not in in_query)),
     )
+    return replace(q, tokens=_index_tokens(q))
 
 
 # --- signals -------------------------------------------------------------------------------------
@@ -400,7 +458,8 @@ class Weights:
     ``../shared/corpus/e2e-dev.jsonl`` by ``benchmarks/e2e_match.py --tune``; half B is held out.
     match-6: refitted with ``--keep related,related_subject,related_file,holder_site,device,example_kernel``
     (signals that fire on too few dev reports for the fit; their weights as chosen before), checked
-    by ``--cv 5`` inside half A first.
+    by ``--cv 5`` inside half A first. match-8's ``wait``/``wait_subject`` were set by hand (add
+    them to ``--keep``): they fire on a handful of dev hung tasks, none of them a half-A positive.
     """
 
     title: float = 0.455
@@ -429,6 +488,8 @@ class Weights:
     related_file: float = 0.5  # the fix changed a file of a related stack
     holder_site: float = 1.2  # the fix changed the file a hung task's lock holder runs in (as site_file)
     device: float = 0.09  # the fix subject names the driver of a device error before the report
+    wait: float = 0.6  # the record names a function the hung task sleeps in (1.0 made a half-A negative confident)
+    wait_subject: float = 1.0  # ... and the fix subject names it
     # match-6, fitted with the rest (the related weights above kept as they were: ``--keep``):
     trace_miss: float = -1.496  # the record's quoted trace does not reach the guilty function
     subject_part: float = 1.0  # the fix subject names what a top frame is named after (rare: the fit leaves it at 1)
@@ -502,6 +563,7 @@ class QueryContext:
     related_file_weights: tuple[tuple[str, float], ...] = ()
     context_weights: tuple[tuple[str, float], ...] = ()  # ("s:word" / "i:function", weight)
     holder_weights: tuple[tuple[str, float], ...] = ()
+    wait_weights: tuple[tuple[str, float], ...] = ()  # functions a hung task sleeps in, by rarity
     fn_parts: frozenset[str] = frozenset()  # words of the guilty and top 3 frames' names ("tdls", "inline")
     dir_keys: frozenset[str] = frozenset()  # dir_weights' keys (set intersections are cheaper)
     word_keys: frozenset[str] = frozenset()  # word_weights' keys
@@ -535,9 +597,17 @@ def query_context(q: QueryFeatures, index: CandidateIndex) -> QueryContext:
         context_weights=tuple((f"s:{w_}", index.idf(f"s:{w_}") / log_n) for w_ in q.context_words)
         + tuple((f"i:{f}", index.fn_idf(f) / log_n) for f in q.context_idents),
         holder_weights=tuple((f, index.idf(f"p:{f}") / log_n * position_weight(p)) for p, f in enumerate(q.holder_files)),
-        fn_parts=frozenset(w_ for fn in named for w_ in fn.split("_") if len(w_) >= 4),
+        # The top one is what the task sleeps in; those below it led there (usb_control_msg).
+        wait_weights=tuple((f, index.fn_idf(f) / log_n / (1.0 + p)) for p, f in enumerate(q.waits)),
+        fn_parts=frozenset(w_ for fn in named for w_ in fn.split("_") if len(w_) >= 4 and w_ not in PLUMBING_PARTS),
         name_heads=frozenset(head for fn in named for head in _name_heads(fn)),
     )
+
+
+# Words of function names that say how the code runs, not what it does (ieee80211_iface_work,
+# hci_rx_work, foo_irq_thread): a fix subject's "work" or "data" is no sign that it is about the
+# function ("use safe list iteration in radar detect work" and ieee80211_iface_work).
+PLUMBING_PARTS = frozenset({"work", "worker", "func", "handler", "thread", "data"})
 
 
 def _name_heads(fn: str) -> tuple[str, ...]:
@@ -589,121 +659,212 @@ def with_alignment(s: Scored, q: QueryFeatures, index: CandidateIndex, w: Weight
                   positions, s.title_hit, s.version_note)
 
 
-def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
-                    ctx: QueryContext | None = None, *, with_sequence: bool = True) -> Scored:
-    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query).
+@dataclass(slots=True)
+class _Candidate:
+    """One candidate's signals as the steps of :data:`SIGNAL_STEPS` add them. A local accumulator
+    (never returned: :func:`score_candidate` turns it into a frozen :class:`Scored`). The order of
+    ``values`` is the steps' order: the raw score sums them in it."""
 
-    ``with_sequence=False`` leaves the frame alignment (the costliest signal) out of a first
-    pass; :func:`with_alignment` adds it to the candidates it can still lift into the results.
-    """
-    if ctx is None:
-        ctx = query_context(q, index)
-    bug = index.features[i]
-    sig: dict[str, float] = {}
-    title_hit = None
+    bug: BugFeatures
+    values: dict[str, float] = field(default_factory=dict)
+    title_hit: str | None = None  # "title" / "alt-title"
+    subject: bool = False  # the fix subject names the guilty function (other subject signals defer to it)
+    version_note: str = ""
+
+
+# 1 - exp(-x / scale) is inlined in the steps (see _saturate): they run for ~40 candidates per query.
+_exp = math.exp
+
+
+def _title_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``title``: the report's title (or an alternative one) is a title of the bug's traces."""
+    bug = c.bug
     if bug.titles:
         for n, (t, tw) in enumerate(ctx.title_weights):
             if t in bug.titles:
-                title_hit = "title" if n == 0 else "alt-title"
-                sig["title"] = tw
+                c.title_hit = "title" if n == 0 else "alt-title"
+                c.values["title"] = tw
                 break
-    best_seq, best_matched = align(q, i, index, ctx) if with_sequence else (0.0, ())
-    if best_seq:
-        sig["sequence"] = best_seq
-    # 1 - exp(-x / scale) inlined (see _saturate): this runs for ~40 candidates per query.
-    exp = math.exp
+
+
+def _prescore_steps(ev: Sequence[float], c: _Candidate) -> None:
+    """``frames``, ``idents``, ``file``: the index's evidence sums, saturated."""
+    sig = c.values
     x = ev[1]
     if x:
-        sig["frames"] = 1.0 - exp(-x / _SCALE_F) if x > 0 else 0.0
+        sig["frames"] = 1.0 - _exp(-x / _SCALE_F) if x > 0 else 0.0
     x = ev[2]
     if x:
-        sig["idents"] = 1.0 - exp(-x / _SCALE_I) if x > 0 else 0.0
+        sig["idents"] = 1.0 - _exp(-x / _SCALE_I) if x > 0 else 0.0
     x = ev[3]
     if x:
-        sig["file"] = 1.0 - exp(-x / _SCALE_P) if x > 0 else 0.0
-    # Directories and subsystem words, counted here in full (the index only counts rare ones).
+        sig["file"] = 1.0 - _exp(-x / _SCALE_P) if x > 0 else 0.0
+
+
+def _path_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``dir``, ``subsystem``: directories and subsystem words, counted here in full (the index
+    only counts rare ones)."""
+    bug, sig = c.bug, c.values
     dw = ctx.dir_weights
     if dw and bug.dirs:
         common = bug.dirs.intersection(ctx.dir_keys)
         if common:
             dsum = sum([dw[d] for d in common])
             if dsum:
-                sig["dir"] = 1.0 - exp(-dsum / _SCALE_D) if dsum > 0 else 0.0
+                sig["dir"] = 1.0 - _exp(-dsum / _SCALE_D) if dsum > 0 else 0.0
     ww = ctx.word_weights
     if ww and bug.words:
         common = bug.words.intersection(ctx.word_keys)
         if common:
             wsum = sum([ww[w_] for w_ in common])
             if wsum:
-                sig["subsystem"] = 1.0 - exp(-wsum / _SCALE_S) if wsum > 0 else 0.0
+                sig["subsystem"] = 1.0 - _exp(-wsum / _SCALE_S) if wsum > 0 else 0.0
+
+
+def _guilty_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``guilty``, ``subject``, ``subject_frame``, ``subject_miss``: the record and its fix subject
+    against the guilty function and the top frames."""
+    bug, sig = c.bug, c.values
     g_best = 0.0
-    subj = 0.0
     b_idents, b_frames, b_subj = bug.idents, bug.frames, bug.subject_idents
     for g, gw in ctx.guilty_weights:
         if gw > g_best and (g in b_idents or g in b_frames):
             g_best = gw
         if g in b_subj:
-            subj = 1.0
+            c.subject = True
     if g_best:
         sig["guilty"] = g_best
-    if subj:
-        sig["subject"] = subj
+    if c.subject:
+        sig["subject"] = 1.0
     elif b_subj:
         if not b_subj.isdisjoint(ctx.top_frames):
             sig["subject_frame"] = 1.0
         elif b_subj.isdisjoint(ctx.all_frames):
             sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
+
+
+def _site_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``site_file``, ``trace_miss``, ``subject_part``, ``subject_words``: the crash site's file,
+    the record's quoted trace, and what the fix subject says of the top frames' names."""
+    bug, sig = c.bug, c.values
+    b_subj = bug.subject_idents
     if ctx.site_file is not None and ctx.site_file in bug.files:
         sig["site_file"] = ctx.site_weight
-    if bug.sequences and ctx.guilty_set and not title_hit and bug.frames.isdisjoint(ctx.guilty_set):
+    if bug.sequences and ctx.guilty_set and not c.title_hit and bug.frames.isdisjoint(ctx.guilty_set):
         sig["trace_miss"] = 1.0  # its quoted crash never reaches the report's guilty function
-    if b_subj and not subj and not b_subj.isdisjoint(ctx.name_heads):
+    if b_subj and not c.subject and not b_subj.isdisjoint(ctx.name_heads):
         sig["subject_part"] = 1.0  # "Protect mgmt_pending list ..." and mgmt_pending_remove
     bw = bug.subject_body_words
     if bw and not bw.isdisjoint(ctx.fn_parts):
         sig["subject_words"] = 1.0 if len(bw.intersection(ctx.fn_parts)) > 1 else 0.5
+
+
+def _related_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``related``, ``related_subject``, ``holder_site``, ``wait``, ``wait_subject``,
+    ``related_file``: weaker evidence from outside the report's own stack."""
+    bug, sig = c.bug, c.values
+    b_idents, b_frames, b_subj = bug.idents, bug.frames, bug.subject_idents
     if ctx.related_weights:
         r_best = max([rw for f, rw in ctx.related_weights if f in b_idents or f in b_frames], default=0.0)
         if r_best:
             sig["related"] = r_best
-            if not subj and any(f in b_subj for f, _ in ctx.related_weights):
+            if not c.subject and any(f in b_subj for f, _ in ctx.related_weights):
                 sig["related_subject"] = 1.0  # "Fix deadlock in usb_deauthorize_interface()"
     if ctx.holder_weights:
         # A hung task's lock holder is where the hang is made: its site counts like a crash site.
         h_best = max([hw for f, hw in ctx.holder_weights if f in bug.files], default=0.0)
         if h_best:
             sig["holder_site"] = h_best
+    if ctx.wait_weights:
+        wt_best = max([ww_ for f, ww_ in ctx.wait_weights if f in b_idents or f in b_frames], default=0.0)
+        if wt_best:
+            sig["wait"] = wt_best
+        if not c.subject and any(f in b_subj for f, _ in ctx.wait_weights):
+            sig["wait_subject"] = 1.0  # "USB: core: Fix hang in usb_kill_urb ..."
     if ctx.related_file_weights:
         rf_best = max([fw for f, fw in ctx.related_file_weights if f in bug.files], default=0.0)
         if rf_best:
             sig["related_file"] = rf_best
+
+
+def _device_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``device``: a device error printed before the report names the fix's driver or a function
+    the record names."""
     if ctx.context_weights:
+        bug = c.bug
         c_best = max([cw for key, cw in ctx.context_weights
-                      if (key[2:] in bug.words if key[0] == "s" else key[2:] in b_idents)], default=0.0)
+                      if (key[2:] in bug.words if key[0] == "s" else key[2:] in bug.idents)], default=0.0)
         if c_best:
-            sig["device"] = c_best
+            c.values["device"] = c_best
+
+
+def _kind_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``kind`` / ``kind_miss``: the crash kind against what the fix subject says."""
+    bug = c.bug
     if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
-        sig["kind"] = 1.0
-    elif q.kind_classes and bug.kind_classes:
-        sig["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
-    if q.kernel is not None and bug.fixed is not None:
-        plaus, recency, vnote = version_signal(q.kernel, bug)
+        c.values["kind"] = 1.0
+    elif q.kind_classes and bug.kind_classes and not bug.kind_classes <= SOFT_CLASSES:
+        c.values["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
+
+
+def _version_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``version``, ``recency``: the log's kernel against the bug's releases."""
+    if q.kernel is not None and c.bug.fixed is not None:
+        plaus, recency, c.version_note = version_signal(q.kernel, c.bug)
         if plaus:
-            sig["version"] = plaus
+            c.values["version"] = plaus
         if recency:
-            sig["recency"] = recency
-    else:
-        vnote = ""
+            c.values["recency"] = recency
+
+
+def _example_kernel_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+    """``example_kernel``: the kernels of the bug's example traces against the log's. A bug filed
+    again after a fix ("X (2)") shows up on later kernels than the first one."""
+    bug = c.bug
     if bug.example_kernels and ctx.kernel_point is not None:
-        # A bug filed again after a fix ("X (2)") shows up on later kernels than the first one.
         kp = ctx.kernel_point
         if q.kernel_build in bug.example_builds:
-            sig["example_kernel"] = 1.0  # the very same build: same tree, same commit, same time
+            c.values["example_kernel"] = 1.0  # the very same build: same tree, same commit, same time
         else:
-            sig["example_kernel"] = EXAMPLE_KERNEL_NEAR * exp(
+            c.values["example_kernel"] = EXAMPLE_KERNEL_NEAR * _exp(
                 -min([abs(kp - e) for e in bug.example_kernels]) / EXAMPLE_KERNEL_SCALE)
+
+
+# The signal steps after the title, the alignment and the index's sums, in order (the raw score
+# is summed in this order: reordering changes its last bits).
+SIGNAL_STEPS: tuple[Callable[[QueryFeatures, QueryContext, _Candidate], None], ...] = (
+    _path_step,
+    _guilty_step,  # before the steps that defer to the fix subject naming the guilty function
+    _site_step,  # after _title_step: trace_miss leaves exact-title hits alone
+    _related_step,
+    _device_step,
+    _kind_step,
+    _version_step,
+    _example_kernel_step,
+)
+
+
+def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
+                    ctx: QueryContext | None = None, *, with_sequence: bool = True) -> Scored:
+    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query):
+    the title, the frame alignment, the index's evidence sums, then :data:`SIGNAL_STEPS`.
+
+    ``with_sequence=False`` leaves the frame alignment (the costliest signal) out of a first
+    pass; :func:`with_alignment` adds it to the candidates it can still lift into the results.
+    """
+    if ctx is None:
+        ctx = query_context(q, index)
+    c = _Candidate(index.features[i])
+    _title_step(q, ctx, c)
+    best_seq, best_matched = align(q, i, index, ctx) if with_sequence else (0.0, ())
+    if best_seq:
+        c.values["sequence"] = best_seq
+    _prescore_steps(ev, c)
+    for step in SIGNAL_STEPS:
+        step(q, ctx, c)
+    sig = c.values
     wd = _DEFAULT_DICT if w is DEFAULT_WEIGHTS else _weights_dict(w)
-    return Scored(i, sum([wd[k] * v for k, v in sig.items()]), sig, wd, best_matched, title_hit, vnote)
+    return Scored(i, sum([wd[k] * v for k, v in sig.items()]), sig, wd, best_matched, c.title_hit, c.version_note)
 
 
 def frame_evidence(q: QueryFeatures, s: Scored, index: CandidateIndex) -> tuple[tuple[str, ...], tuple[str, ...]]:

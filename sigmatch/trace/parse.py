@@ -63,7 +63,7 @@ from sigmatch.trace.normalize import (
 from sigmatch.trace.related import RELATED_KINDS, related_frames
 
 # Bump on every change to rules/, formats.py or the title/guilty-frame logic: it re-titles history.
-RULES_VERSION = "2026.12.03-1"
+RULES_VERSION = "2026.12.03-2"
 
 MAX_REPORTS = 32  # reports returned from one log
 MAX_REPORT_LINES = 4000  # lines of one report that are examined

@@ -14,6 +14,11 @@ evidence than the primary report's own stack:
    own blocked-task report or their lock sites; then the other blocked tasks' waiters; then the
    other running tasks of the NMI backtraces (not khungtaskd, not idle CPUs);
 2. for a memory leak: the first non-allocator frame of every other leaked object.
+
+:func:`wait_frames` reads the blocked task's own stack once more: the frames between the
+scheduler and the guilty frame that are neither scheduler nor sleeping-lock frames
+(``hang_skip.txt``) are what the task sleeps in (``usb_kill_urb`` under ``hub_port_init``): the
+guilty frame is where the victim waits, these say what it waits for.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ MAX_RELATED = 12  # frames returned
 MAX_STACK_FRAMES = 4  # specific frames taken from one related stack
 MAX_SCAN_LINES = 20000
 MAX_LISTING = 400_000  # characters of lockdep's lock listing read
+MAX_WAIT_FRAMES = 3  # frames a blocked task sleeps in, returned by wait_frames
 
 # The listing's task lines, and the lock lines of one task's block (a lock line may be wrapped
 # after its address or after "at:" by mailers and terminals).
@@ -80,13 +86,31 @@ def related_frames(primary: Report, reports: list[Report], lines: list[str], bod
     return tuple(kept)
 
 
+def wait_frames(report: Report) -> tuple[Frame, ...]:
+    """The frames a hung task sleeps in: above its guilty frame, reliable, neither scheduler nor
+    sleeping-lock frames (``hang_skip.txt``), top first; () for other kinds, for a task whose
+    stack is all waits (a mutex, a completion) and when the guilty frame is a bucket."""
+    if report.kind is not Kind.HUNG_TASK or report.guilty_frame is None:
+        return ()
+    skip = rules.pattern_union("hang_skip.txt")
+    out: list[Frame] = []
+    for f in report.frames:
+        if f.function == report.guilty_frame:
+            return tuple(out)
+        if (f.reliable and f.function not in {o.function for o in out}
+                and not skip.search(f.function) and len(out) < MAX_WAIT_FRAMES):
+            out.append(f)
+    return ()  # the guilty frame is no frame of the stack (a bucket: rtnl_lock, synchronize_rcu)
+
+
 def _guilty(r: Report) -> list[Frame]:
     if r.guilty_frame is None:
         return []
+    why = "related: guilty frame of another report"
     for fr in r.frames:
         if fr.function == r.guilty_frame:
-            return [fr]
-    return [Frame(function=r.guilty_frame, file=r.guilty_file, note="related: guilty frame of another report")]
+            return [replace(fr, note=why)]
+    return [Frame(function=r.guilty_frame, file=r.guilty_file, note=why)]
 
 
 def _hung_task(primary: Report, reports: list[Report], lines: list[str], text: str) -> list[Frame]:
