@@ -234,6 +234,33 @@ def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[
     line with its registers. Its kind is inferred from what is there (:data:`_INFERENCES`):
     such a report is truncated, and keeps the title of its kind. A paste whose kind cannot be
     told is titled by its frames and marked corrupted, so it is never merged with confidence."""
+    found = _scan_paste(lines)
+    if found is None:
+        return []
+    at, names, ev = found
+    rule = next((r for r in _INFERENCES if r.test(names, ev)), None)
+    f = rule.fmt if rule is not None else fm.HEADERLESS
+    m = re.match(r"", lines[at])
+    assert m is not None
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
+    if rule is None and sum(fr.reliable for fr in report.frames) < 3:
+        return []
+    extra = dict(report.extra)
+    if rule is None:
+        # The title is made up from the frames (no banner names the crash class): it must not
+        # be an exact key (see signature.signature_of).
+        extra["title_from"] = "frames"
+    else:
+        extra["kind_from"] = rule.name
+    notes = (*report.notes, f"no crash banner: kind inferred from {rule.name}" if rule else
+             "no crash banner and no evidence of the crash kind: titled by the frames")
+    return [replace(report, extra=extra, notes=notes)]
+
+
+def _scan_paste(lines: list[str]) -> tuple[int, frozenset[str], _PasteEvidence] | None:
+    """One pass over a banner-less paste (its first :data:`MAX_HEADERLESS_LINES` lines): the line
+    where its report starts, the names of its frames (and of the faulting instruction's function),
+    and the evidence of its lines; None when it holds no crash (a stray frame or two)."""
     start = first_frame = first_dump = first_rip = None
     nframes = 0
     names: set[str] = set()
@@ -273,30 +300,13 @@ def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[
                 ud2 = True
     with_rip = first_rip is not None and (registers or first_dump is not None)
     if nframes < 3 and not with_rip:
-        return []  # a stray frame or two is not a crash
+        return None  # a stray frame or two is not a crash
     firsts = [i for i in (start, first_dump, first_rip) if i is not None]
     at = min(firsts) if firsts else first_frame
     if at is None:
-        return []
+        return None
     ev = _PasteEvidence(rip=first_rip is not None, registers=registers, cr2=cr2, ud2=ud2, task_state=task_state)
-    frozen = frozenset(names)
-    rule = next((r for r in _INFERENCES if r.test(frozen, ev)), None)
-    f = rule.fmt if rule is not None else fm.HEADERLESS
-    m = re.match(r"", lines[at])
-    assert m is not None
-    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
-    if rule is None and sum(fr.reliable for fr in report.frames) < 3:
-        return []
-    extra = dict(report.extra)
-    if rule is None:
-        # The title is made up from the frames (no banner names the crash class): it must not
-        # be an exact key (see signature.signature_of).
-        extra["title_from"] = "frames"
-    else:
-        extra["kind_from"] = rule.name
-    notes = (*report.notes, f"no crash banner: kind inferred from {rule.name}" if rule else
-             "no crash banner and no evidence of the crash kind: titled by the frames")
-    return [replace(report, extra=extra, notes=notes)]
+    return at, frozenset(names), ev
 
 
 # What a huge log keeps (normalize.crash_windows): lines around crash headers and around the
