@@ -292,14 +292,36 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
     """
     override = _kernel_override(kernel) if kernel else None
     log = decode_log(text)
-    notes: list[str] = []
     reports = tuple(parse_log(log))
     kv = override or _log_kernel(reports, log)
     rules = reports[0].rules_version if reports and reports[0].rules_version else RULES_VERSION
     if not reports:
-        notes.append("no kernel crash report found in the log")
-        return Answer((), None, (), kv, rules, ALGORITHM_VERSION, matcher.catalog_version, tuple(notes))
+        return Answer((), None, (), kv, rules, ALGORITHM_VERSION, matcher.catalog_version,
+                      ("no kernel crash report found in the log",))
+    answers, skipped = _answer_reports(reports, matcher, top=top, kv=kv, override=override, evidence=evidence)
+    primary = _primary(answers)
+    pa = answers[primary]
+    return Answer(
+        reports=reports,
+        signature=pa.signature,
+        matches=pa.matches,
+        kernel=kv,
+        rules_version=rules,
+        algorithm_version=ALGORITHM_VERSION,
+        catalog_version=matcher.catalog_version,
+        notes=tuple(_answer_notes(answers, primary, skipped=skipped, kv=kv, evidence=evidence)),
+        answers=tuple(answers),
+        primary=primary,
+        evidence=evidence,
+    )
 
+
+def _answer_reports(reports: tuple[Report, ...], matcher: Matcher, *, top: int, kv: KernelVersion | None,
+                    override: KernelVersion | None, evidence: UpstreamEvidence | None,
+                    ) -> tuple[list[ReportAnswer], int]:
+    """One answer per distinct report (at most :data:`MAX_ANSWERED`, in log order), each built once:
+    a later report with the same signature is listed in its ``repeats``, not matched again. Also
+    returns how many distinct reports were left unmatched."""
     answered: list[tuple[int, Report, Signature, tuple[Match, ...], tuple[str, ...]]] = []
     seen: dict[tuple[object, ...], int] = {}  # dedup key -> position in ``answered``
     repeats: dict[int, list[int]] = {}
@@ -325,8 +347,15 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
         answered.append((idx, report, sig, ranked, tuple(report_notes)))
     answers = [ReportAnswer(idx, report, sig, ranked, report_notes, tuple(repeats.get(pos, ())))
                for pos, (idx, report, sig, ranked, report_notes) in enumerate(answered)]
+    return answers, skipped
 
-    primary = _primary(answers)
+
+def _answer_notes(answers: list[ReportAnswer], primary: int, *, skipped: int, kv: KernelVersion | None,
+                  evidence: UpstreamEvidence | None) -> list[str]:
+    """The notes of the whole answer: which report leads and why, the primary's own notes, other
+    confident reports, reports left unmatched, a missing kernel version, and the upstream evidence
+    when it is about another report than the primary."""
+    notes: list[str] = []
     pa = answers[primary]
     if primary:
         first = answers[0]
@@ -347,19 +376,7 @@ def analyze(text: str | bytes, matcher: Matcher, *, top: int = 5, kernel: str | 
     if evidence is not None and pa.index != evidence.report_index:  # the primary's notes hold them otherwise
         about = next((ra for ra in answers if ra.index == evidence.report_index), None)
         notes.extend(_evidence_notes(evidence, about.matches if about is not None else ()))
-    return Answer(
-        reports=reports,
-        signature=pa.signature,
-        matches=pa.matches,
-        kernel=kv,
-        rules_version=rules,
-        algorithm_version=ALGORITHM_VERSION,
-        catalog_version=matcher.catalog_version,
-        notes=tuple(notes),
-        answers=tuple(answers),
-        primary=primary,
-        evidence=evidence,
-    )
+    return notes
 
 
 def lookup_target(answer: Answer) -> tuple[int, list[str]]:

@@ -107,9 +107,33 @@ class _Run:
     stable_failures: int = 0
     lookup_failures: int = 0
     entry_failed: bool = False  # upstream failed for the entry being checked
+    checked: list[str] = field(default_factory=list)  # entry ids asked about
+    not_reached: list[str] = field(default_factory=list)
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
+
+    def closing_notes(self) -> None:
+        """Why the pass stopped asking, when it did."""
+        if self.lookup_failures >= MAX_FAILURES:
+            self.notes.append(f"upstream: every source failed for {MAX_FAILURES} entries in a row; "
+                              "the remaining entries were not looked up")
+        if self.stable_failures >= MAX_FAILURES:
+            self.notes.append(f"stable: kernel.org failed {MAX_FAILURES} times in a row; "
+                              "the remaining ChangeLogs were not read")
+        if self.not_reached:
+            why = ("the upstream budget (SIGMATCH_REFRESH_UPSTREAM_BUDGET) ran out" if self.left() <= 0
+                   else "upstream kept failing")
+            self.notes.append(f"{why}: {len(self.not_reached)} entries not checked; they go first next time")
+
+    def report(self, steps: tuple[str, ...], conflicts: list[str], seconds: float) -> CuratedReport:
+        return CuratedReport(
+            steps=steps, checked=tuple(self.checked), verified=tuple(self.verified),
+            corrected=tuple(self.corrected), added=tuple(self.added), conflicts=tuple(conflicts),
+            attached=tuple(self.attached), not_reached=tuple(self.not_reached),
+            notes=tuple(dict.fromkeys(self.notes)), changelogs_read=self.changelogs, lookups=self.lookups,
+            seconds=seconds,
+        )
 
 
 def refresh_curated(
@@ -148,51 +172,43 @@ def refresh_curated(
     by_sha = _imported_releases(imported)
     # least recently asked first: a pass the budget cut short continues where it stopped
     order = sorted(curated, key=lambda b: (asked.get(b.id, ""), b.id))
-    done: list[str] = []
-    not_reached: list[str] = []
     for i, bug in enumerate(order):
         if progress:
             progress("curated", i, len(order))
         ask_upstream = "upstream" in wanted and run.lookup_failures < MAX_FAILURES
         ask_stable = "stable" in wanted and run.stable_failures < MAX_FAILURES
         if run.left() <= 0 or not (ask_upstream or ask_stable):
-            not_reached.append(bug.id)
+            run.not_reached.append(bug.id)
             continue
         prev = overlay.get(bug.id) or CuratedUpdate(bug.id)
-        run.entry_failed = False
-        refs: tuple[Reference, ...] = ()
-        hints: list[str] = []
-        if ask_upstream:
-            refs, hints = _upstream(run, bug, prev)
-        update = prev
-        if refs:
-            update = replace(update, references=(*refs, *prev.references)[:MAX_ATTACHED])
-        if ask_stable:
-            update = _resolve_stable(run, bug, update, hints, by_sha)
+        update = _check_entry(run, bug, prev, upstream=ask_upstream, stable=ask_stable, by_sha=by_sha)
         if update != prev:
             overlay[bug.id] = replace(update, updated=now)
-        done.append(bug.id)
+        run.checked.append(bug.id)
         if ask_upstream == ("upstream" in wanted) and ask_stable == ("stable" in wanted) and not run.entry_failed:
             asked[bug.id] = now  # every step it wanted ran and got answers (else: it goes first next time)
     if progress:
         progress("curated", len(order), len(order))
-    if run.lookup_failures >= MAX_FAILURES:
-        run.notes.append(f"upstream: every source failed for {MAX_FAILURES} entries in a row; "
-                         "the remaining entries were not looked up")
-    if run.stable_failures >= MAX_FAILURES:
-        run.notes.append(f"stable: kernel.org failed {MAX_FAILURES} times in a row; "
-                         "the remaining ChangeLogs were not read")
-    if not_reached:
-        why = ("the upstream budget (SIGMATCH_REFRESH_UPSTREAM_BUDGET) ran out" if run.left() <= 0
-               else "upstream kept failing")
-        run.notes.append(f"{why}: {len(not_reached)} entries not checked; they go first next time")
-    report = CuratedReport(
-        steps=wanted, checked=tuple(done), verified=tuple(run.verified), corrected=tuple(run.corrected),
-        added=tuple(run.added), conflicts=tuple(_conflicts(curated, overlay)), attached=tuple(run.attached),
-        not_reached=tuple(not_reached), notes=tuple(dict.fromkeys(run.notes)), changelogs_read=run.changelogs,
-        lookups=run.lookups, seconds=time.perf_counter() - t0,
-    )
-    return overlay, report, asked
+    run.closing_notes()
+    return overlay, run.report(wanted, _conflicts(curated, overlay), time.perf_counter() - t0), asked
+
+
+def _check_entry(run: _Run, bug: KnownBug, prev: CuratedUpdate, *, upstream: bool, stable: bool,
+                 by_sha: Mapping[str, list[str]]) -> CuratedUpdate:
+    """``prev`` with what the steps asked for one entry learned: upstream reports attached first
+    (the stable releases they name are the best guesses), then the releases ChangeLogs confirm.
+    ``run.entry_failed`` tells whether a source failed for it."""
+    run.entry_failed = False
+    refs: tuple[Reference, ...] = ()
+    hints: list[str] = []
+    if upstream:
+        refs, hints = _upstream(run, bug, prev)
+    update = prev
+    if refs:
+        update = replace(update, references=(*refs, *prev.references)[:MAX_ATTACHED])
+    if stable:
+        update = _resolve_stable(run, bug, update, hints, by_sha)
+    return update
 
 
 # --------------------------------------------------------------------------- step 2: stable releases

@@ -148,3 +148,33 @@ def test_with_redis_a_worker_posts_the_reply_once(slack: SlackServer, redis_url:
     posts = slack.posts("/api/chat.postMessage")
     assert len(posts) == 1
     assert "d90a10e2444b" in json.dumps(posts[0].json())  # the curated catalog of signatures/
+
+
+def test_the_chat_state_uses_the_runtimes_idempotency_store(slack: SlackServer, tmp_path: Path) -> None:
+    """Two apps (two gunicorn workers) with data dirs of their own share only the idempotency store
+    given to their runtimes: Slack's retry of an event answered by one is not answered by the other."""
+    from test_chat_slack import CATALOG, settle
+
+    from sigmatch.web import create_app
+    from sigmatch.web.chat import bp as chat_bp
+
+    store = MemoryIdempotency()
+    apps = []
+    for n in (1, 2):
+        settings = settings_with(SIGMATCH_SLACK_SIGNING_SECRET=SECRET, SIGMATCH_SLACK_BOT_TOKEN=slack.token,
+                                 SIGMATCH_SLACK_API_URL=slack.api_url, REDIS_URL="",
+                                 SIGMATCH_DATA_DIR=tmp_path / f"worker{n}")
+        app = create_app(runtime=build_runtime(settings, idempotency=store), catalog=CATALOG,
+                         flask_config={"TESTING": True})
+        if "chat" not in app.blueprints:
+            app.register_blueprint(chat_bp)
+        apps.append(app)
+    body = event_body(event_id="EvShared")
+    assert post_event(apps[0].test_client(), body, slack_headers(body, SECRET)).status_code == 200
+    retry = slack_headers(body, SECRET, ts=None, **{"X-Slack-Retry-Num": "1"})
+    assert post_event(apps[1].test_client(), body, retry).status_code == 200
+    for app in apps:
+        assert app.extensions["sigmatch_chat"].idempotency is store
+        settle(app)
+    assert len(slack.posts("/api/chat.postMessage")) == 1
+    assert not store.claim("slack:event:EvShared", ttl=60)

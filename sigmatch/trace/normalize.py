@@ -423,6 +423,18 @@ def crash_windows(
     the rest to the last ones (where the log ends). Linear in the text: a hit inside a window
     already taken costs one comparison.
     """
+    windows = _header_windows(text, lines, hint, is_header)
+    if not windows:
+        return []
+    if sum(hi - lo for lo, hi in windows) > MAX_LINES:
+        windows = _fit_windows(windows)
+    return _join_windows(lines, windows)
+
+
+def _header_windows(
+    text: str, lines: list[str], hint: re.Pattern[str], is_header: Callable[[str], bool]
+) -> list[list[int]]:
+    """The [lo, hi) line windows around the confirmed headers, in order, touching ones merged."""
     windows: list[list[int]] = []
     n = len(lines)
     i = 0  # line of the current hit, and the character offset where that line starts
@@ -454,26 +466,32 @@ def crash_windows(
             windows[-1][1] = hi
         else:
             windows.append([lo, hi])
-    if not windows:
-        return []
-    total = sum(hi - lo for lo, hi in windows)
-    if total > MAX_LINES:
-        head_budget = MAX_LINES // 4
-        head: list[list[int]] = []
-        for lo, hi in windows:
-            if head_budget <= 0:
-                break
-            head.append([lo, min(hi, lo + head_budget)])
-            head_budget -= head[-1][1] - lo
-        tail_budget = MAX_LINES - sum(hi - lo for lo, hi in head)
-        tail: list[list[int]] = []
-        for lo, hi in reversed(windows):
-            if tail_budget <= 0 or (head and hi <= head[-1][1]):
-                break
-            lo = max(lo, hi - tail_budget, head[-1][1] if head else 0)
-            tail.append([lo, hi])
-            tail_budget -= hi - lo
-        windows = head + tail[::-1]
+    return windows
+
+
+def _fit_windows(windows: list[list[int]]) -> list[list[int]]:
+    """Windows that hold more than :data:`MAX_LINES` lines cut to fit: the first quarter of the
+    budget to the first windows (the primary report), the rest to the last ones (where the log ends)."""
+    head_budget = MAX_LINES // 4
+    head: list[list[int]] = []
+    for lo, hi in windows:
+        if head_budget <= 0:
+            break
+        head.append([lo, min(hi, lo + head_budget)])
+        head_budget -= head[-1][1] - lo
+    tail_budget = MAX_LINES - sum(hi - lo for lo, hi in head)
+    tail: list[list[int]] = []
+    for lo, hi in reversed(windows):
+        if tail_budget <= 0 or (head and hi <= head[-1][1]):
+            break
+        lo = max(lo, hi - tail_budget, head[-1][1] if head else 0)
+        tail.append([lo, hi])
+        tail_budget -= hi - lo
+    return head + tail[::-1]
+
+
+def _join_windows(lines: list[str], windows: list[list[int]]) -> list[str]:
+    """The windows' lines, with :data:`GAP_LINE` where lines were left out."""
     out: list[str] = []
     prev_hi = 0
     for lo, hi in windows:

@@ -234,6 +234,33 @@ def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[
     line with its registers. Its kind is inferred from what is there (:data:`_INFERENCES`):
     such a report is truncated, and keeps the title of its kind. A paste whose kind cannot be
     told is titled by its frames and marked corrupted, so it is never merged with confidence."""
+    found = _scan_paste(lines)
+    if found is None:
+        return []
+    at, names, ev = found
+    rule = next((r for r in _INFERENCES if r.test(names, ev)), None)
+    f = rule.fmt if rule is not None else fm.HEADERLESS
+    m = re.match(r"", lines[at])
+    assert m is not None
+    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
+    if rule is None and sum(fr.reliable for fr in report.frames) < 3:
+        return []
+    extra = dict(report.extra)
+    if rule is None:
+        # The title is made up from the frames (no banner names the crash class): it must not
+        # be an exact key (see signature.signature_of).
+        extra["title_from"] = "frames"
+    else:
+        extra["kind_from"] = rule.name
+    notes = (*report.notes, f"no crash banner: kind inferred from {rule.name}" if rule else
+             "no crash banner and no evidence of the crash kind: titled by the frames")
+    return [replace(report, extra=extra, notes=notes)]
+
+
+def _scan_paste(lines: list[str]) -> tuple[int, frozenset[str], _PasteEvidence] | None:
+    """One pass over a banner-less paste (its first :data:`MAX_HEADERLESS_LINES` lines): the line
+    where its report starts, the names of its frames (and of the faulting instruction's function),
+    and the evidence of its lines; None when it holds no crash (a stray frame or two)."""
     start = first_frame = first_dump = first_rip = None
     nframes = 0
     names: set[str] = set()
@@ -273,30 +300,13 @@ def _headerless(lines: list[str], callers: list[str | None], body: str) -> list[
                 ud2 = True
     with_rip = first_rip is not None and (registers or first_dump is not None)
     if nframes < 3 and not with_rip:
-        return []  # a stray frame or two is not a crash
+        return None  # a stray frame or two is not a crash
     firsts = [i for i in (start, first_dump, first_rip) if i is not None]
     at = min(firsts) if firsts else first_frame
     if at is None:
-        return []
+        return None
     ev = _PasteEvidence(rip=first_rip is not None, registers=registers, cr2=cr2, ud2=ud2, task_state=task_state)
-    frozen = frozenset(names)
-    rule = next((r for r in _INFERENCES if r.test(frozen, ev)), None)
-    f = rule.fmt if rule is not None else fm.HEADERLESS
-    m = re.match(r"", lines[at])
-    assert m is not None
-    report = _build_report(lines, callers, _Header(at, f, m), len(lines), log_kernel_version(lines, body))
-    if rule is None and sum(fr.reliable for fr in report.frames) < 3:
-        return []
-    extra = dict(report.extra)
-    if rule is None:
-        # The title is made up from the frames (no banner names the crash class): it must not
-        # be an exact key (see signature.signature_of).
-        extra["title_from"] = "frames"
-    else:
-        extra["kind_from"] = rule.name
-    notes = (*report.notes, f"no crash banner: kind inferred from {rule.name}" if rule else
-             "no crash banner and no evidence of the crash kind: titled by the frames")
-    return [replace(report, extra=extra, notes=notes)]
+    return at, frozenset(names), ev
 
 
 # What a huge log keeps (normalize.crash_windows): lines around crash headers and around the
@@ -448,6 +458,9 @@ class _Built:
 
 def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: int,
                   log_version: str | None, built: _Built | None = None) -> Report:
+    """The report whose header is ``h``: its lines (:func:`_report_lines`), then what they say
+    (:func:`_read_report`), then the machine context around them (:func:`_assemble`). A report
+    identical to one already ``built`` from this log is that report at another position."""
     f = h.fmt
     text_lines, body = _report_lines(lines, callers, h, end)
     at_end = h.index + len(text_lines) >= len(lines)
@@ -457,50 +470,92 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         same = built.find(f, text_lines, before, at_end)
         if same is not None:
             return replace(same, start_line=h.index, end_line=h.index + len(text_lines), extra=dict(same.extra))
+    report = _assemble(h, text_lines, body, before, _read_report(h, text_lines, body, at_end), log_version)
+    if built is not None:
+        built.add(f, text_lines, before, at_end, report)
+    return report
+
+
+class _Reading(NamedTuple):
+    """What a report's own lines say: header fields, frames, the guilty frame, title, notes."""
+
+    groups: dict[str, str]
+    frames: list[Frame]
+    guilty: Frame | None
+    named: _TitleResult
+    notes: list[str]
+
+
+def _read_report(h: _Header, text_lines: list[str], body: str, at_end: bool) -> _Reading:
+    f = h.fmt
+    groups = _header_groups(h, text_lines)
+    walk = _walk(text_lines, f, f.recipe)
+    if not walk.candidates and f.recipe2:
+        walk = _walk(text_lines, f, f.recipe2)
+    guilty = None if f.no_stack else _guilty_frame(walk, f.extractor)
+    func = guilty.function if guilty is not None else None
+    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body, at_end=at_end)
+    notes = [f"format {f.name}", *walk.notes, *named.notes]
+    if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
+        notes.append(guilty.note)
+    return _Reading(groups, _shown_frames(walk, text_lines, f), guilty, named, notes)
+
+
+def _header_groups(h: _Header, text_lines: list[str]) -> dict[str, str]:
+    """The fields the header line gave, and those of the format's detail line (within the first
+    lines of the report) when it has one."""
+    f = h.fmt
     groups = {k: v for k, v in h.match.groupdict().items() if v is not None}
-    notes: list[str] = [f"format {f.name}"]
     if f.detail is not None:
         for t in text_lines[1:24]:
             m = f.detail.search(t)
             if m:
                 groups.update({k: v for k, v in m.groupdict().items() if v is not None})
                 break
-    walk = _walk(text_lines, f, f.recipe)
-    if not walk.candidates and f.recipe2:
-        walk = _walk(text_lines, f, f.recipe2)
-    notes.extend(walk.notes)
-    frames = walk.frames
+    return groups
+
+
+def _shown_frames(walk: _Walk, text_lines: list[str], f: fm.Format) -> list[Frame]:
+    """The frames the report shows: the walk's, or those of the stack after the format's
+    ``frames_from`` anchor when there is one."""
     if f.frames_from is not None:
         other = _walk(text_lines, f, (fm.Step("anchor", f.frames_from), fm.CALL_TRACE, fm.STACK))
         if other.frames:
-            frames = other.frames
-    func: str | None = None
-    guilty: Frame | None = None
-    if not f.no_stack:
-        guilty = _extract(walk.candidates, f.extractor)
-        if guilty is not None:
-            func = guilty.function
-            if guilty.file is None:  # named by the header line: take the file from its trace entry
-                for fr in walk.frames:
-                    if fr.function == func and fr.file:
-                        guilty = fr
-                        break
-    named = _title(f, groups, text_lines[0], guilty, func, walk, text_lines, body, at_end=at_end)
-    notes.extend(named.notes)
+            return other.frames
+    return walk.frames
+
+
+def _guilty_frame(walk: _Walk, extractor: str) -> Frame | None:
+    """The format's extractor's pick among the walk's candidates; one named by the header line
+    takes its file from its trace entry."""
+    guilty = _extract(walk.candidates, extractor)
+    if guilty is not None and guilty.file is None:
+        func = guilty.function
+        for fr in walk.frames:
+            if fr.function == func and fr.file:
+                return fr
+    return guilty
+
+
+def _assemble(h: _Header, text_lines: list[str], body: str, before: list[str], r: _Reading,
+              log_version: str | None) -> Report:
+    """The report: what its lines say (``r``) with the machine context of the lines around it
+    (kernel version, taint, hardware, modules and which are out of tree, device errors)."""
+    f = h.fmt
+    lo = h.index - len(before)
     ctx = machine_context(before + text_lines, h.index - lo, "\n".join(before) + "\n" + body if before else body)
-    if guilty is not None and f.extractor == "hang" and guilty.note.startswith("bucket"):
-        notes.append(guilty.note)
+    guilty, named, groups, notes = r.guilty, r.named, r.groups, r.notes
     modules = tuple(ctx.get("mods", "").split())
-    oot = _out_of_tree([*ctx.get("oot", "").split(), *([f.module] if f.module else [])], frames, modules)
+    oot = _out_of_tree([*ctx.get("oot", "").split(), *([f.module] if f.module else [])], r.frames, modules)
     guilty_module = (guilty.module if guilty is not None else None) or f.module
     if guilty_module is not None and guilty_module in oot:
         notes.append(f"the guilty frame is in the out-of-tree module {guilty_module}")
-    report = Report(
+    return Report(
         kind=f.kind,
         title=named.title,
         alt_titles=named.alts,
-        guilty_frame=func,
-        frames=tuple(frames[:MAX_FRAMES]),
+        guilty_frame=guilty.function if guilty is not None else None,
+        frames=tuple(r.frames[:MAX_FRAMES]),
         corrupted=named.corrupted,
         corrupted_reason=named.reason,
         truncated=named.truncated,
@@ -523,9 +578,6 @@ def _build_report(lines: list[str], callers: list[str | None], h: _Header, end: 
         notes=tuple(notes),
         rules_version=RULES_VERSION,
     )
-    if built is not None:
-        built.add(f, text_lines, before, at_end, report)
-    return report
 
 
 def _out_of_tree(flagged: list[str], frames: list[Frame], modules: tuple[str, ...]) -> tuple[str, ...]:

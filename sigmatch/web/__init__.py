@@ -8,7 +8,7 @@
     app = create_app(settings, catalog=Catalog.of([...]))     # ... serving a given catalog (tests)
 
 ``catalog`` (a :class:`~sigmatch.catalog.catalog.Catalog` or a function returning one) replaces
-the runtime's catalog; ``flask_config`` goes to Flask's config (``CHAT_RUNNER``, ``TESTING``, ...).
+the runtime's catalog; ``flask_config`` goes to Flask's config (``TESTING``, ...).
 The app decides nothing about Redis: its store, jobs, cache and chat parts are the runtime's.
 """
 

@@ -266,109 +266,113 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+PATHS: dict[str, Any] = {
+    "/api/v1/match": {"post": {
+        "summary": "Match a kernel crash log against the known bugs",
+        "operationId": "match",
+        "parameters": [{"name": "top", "in": "query", "description": "How many matches to return.",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+                       {"name": "kernel", "in": "query", "description": (
+                           "The running kernel as `uname -r` prints it (e.g. 5.15.0-91-generic), "
+                           "when the log does not say it; 400 when it is not a kernel version."),
+                        "schema": {"type": "string", "maxLength": 200}}],
+        "requestBody": {"required": True, "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/json": {"schema": {
+                "type": "object", "required": ["trace"],
+                "properties": {"trace": {"type": "string", "description": "The kernel log."}}}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                                        "description": "The console log as a file upload."}}}},
+        }},
+        "responses": {
+            "200": _json("Answer", "Reports, signature, ranked matches with fixes and verdicts."),
+            "400": _err("Malformed request: bad JSON, missing field, bad parameter."),
+            "413": _err("Body larger than the server accepts (SIGMATCH_MAX_REQUEST_BYTES, 2 MiB by default)."),
+            "415": _err("Unsupported Content-Type."),
+            "422": _err("No kernel crash report in the body (empty, binary or unrelated text)."),
+            "503": _err("The catalog could not be loaded."),
+            **_COMMON_ERRORS,
+        },
+    }},
+    "/api/v1/bugs": {"get": {
+        "summary": "List known bugs (paged, filtered)",
+        "operationId": "listBugs",
+        "parameters": _PAGING,
+        "responses": {"200": _json("BugList", "One page of known bugs and the total that match."),
+                      "400": _err("Bad paging or filter parameter."),
+                      "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
+    }},
+    "/api/v1/bugs/{bug_id}": {"get": {
+        "summary": "One known bug",
+        "operationId": "getBug",
+        "parameters": [{"name": "bug_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json("Bug", "The known bug with signatures, fixes, stable releases."),
+                      "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
+    }},
+    "/api/v1/jobs/{job_id}": {"get": {
+        "summary": "State of a background job",
+        "operationId": "getJob",
+        "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json("Job", "The job's status and result or error."),
+                      "503": _err("The job queue cannot be reached."), **_COMMON_ERRORS},
+    }},
+    "/api/v1/refresh": {"post": {
+        "summary": "Start a catalog refresh (admin)",
+        "operationId": "refresh",
+        "security": [{"adminToken": []}],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {
+                "sources": {"type": "array", "items": {"type": "string"},
+                            "description": "Refresh steps to run (default: all), e.g. [\"cve\"]."}}}}}},
+        "responses": {"202": _json("JobAccepted", "The refresh job was queued; poll its url."),
+                      "400": _err("Bad body."),
+                      "401": _err("No bearer token."),
+                      "403": _err("Wrong token, or admin endpoints disabled."),
+                      "503": _err("Refresh not available."), **_COMMON_ERRORS},
+    }},
+    "/api/v1/openapi.json": {"get": {
+        "summary": "This document", "operationId": "openapi",
+        "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **_COMMON_ERRORS},
+    }},
+    "/healthz": {"get": {
+        "summary": "Liveness", "operationId": "healthz",
+        "responses": {"200": _json("Health", "The process answers."), **_COMMON_ERRORS},
+    }},
+    "/readyz": {"get": {
+        "summary": "Readiness: catalog loaded; degraded modes listed", "operationId": "readyz",
+        "responses": {"200": _json("Ready", "Ready (possibly degraded)."),
+                      "503": _json("Ready", "Not ready: loading or failed."), **_COMMON_ERRORS},
+    }},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics", "operationId": "metrics",
+        "responses": {"200": {"description": "Prometheus text exposition format.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      **_COMMON_ERRORS},
+    }},
+}
+
+_INFO = {
+    "title": "sigmatch",
+    "version": __version__,
+    "description": "From a Linux kernel crash log to the known bug, the commit that fixes it and the "
+                   "kernel release that carries the fix. Every error has the shape of `Error`.",
+}
+
+_SECURITY_SCHEMES = {"adminToken": {"type": "http", "scheme": "bearer", "description": "SIGMATCH_ADMIN_TOKEN"}}
+
+
 def document() -> dict[str, Any]:
+    """The whole document: info, the paths and the component schemas above."""
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "sigmatch",
-            "version": __version__,
-            "description": "From a Linux kernel crash log to the known bug, the commit that fixes it and the "
-                           "kernel release that carries the fix. Every error has the shape of `Error`.",
-        },
+        "info": _INFO,
         "servers": [{"url": "/"}],
-        "paths": {
-            "/api/v1/match": {"post": {
-                "summary": "Match a kernel crash log against the known bugs",
-                "operationId": "match",
-                "parameters": [{"name": "top", "in": "query", "description": "How many matches to return.",
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
-                               {"name": "kernel", "in": "query", "description": (
-                                   "The running kernel as `uname -r` prints it (e.g. 5.15.0-91-generic), "
-                                   "when the log does not say it; 400 when it is not a kernel version."),
-                                "schema": {"type": "string", "maxLength": 200}}],
-                "requestBody": {"required": True, "content": {
-                    "text/plain": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {
-                        "type": "object", "required": ["trace"],
-                        "properties": {"trace": {"type": "string", "description": "The kernel log."}}}},
-                    "multipart/form-data": {"schema": {
-                        "type": "object", "required": ["file"],
-                        "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                                                "description": "The console log as a file upload."}}}},
-                }},
-                "responses": {
-                    "200": _json("Answer", "Reports, signature, ranked matches with fixes and verdicts."),
-                    "400": _err("Malformed request: bad JSON, missing field, bad parameter."),
-                    "413": _err("Body larger than the server accepts (SIGMATCH_MAX_REQUEST_BYTES, 2 MiB by default)."),
-                    "415": _err("Unsupported Content-Type."),
-                    "422": _err("No kernel crash report in the body (empty, binary or unrelated text)."),
-                    "503": _err("The catalog could not be loaded."),
-                    **_COMMON_ERRORS,
-                },
-            }},
-            "/api/v1/bugs": {"get": {
-                "summary": "List known bugs (paged, filtered)",
-                "operationId": "listBugs",
-                "parameters": _PAGING,
-                "responses": {"200": _json("BugList", "One page of known bugs and the total that match."),
-                              "400": _err("Bad paging or filter parameter."),
-                              "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
-            }},
-            "/api/v1/bugs/{bug_id}": {"get": {
-                "summary": "One known bug",
-                "operationId": "getBug",
-                "parameters": [{"name": "bug_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json("Bug", "The known bug with signatures, fixes, stable releases."),
-                              "503": _err("The catalog could not be loaded."), **_COMMON_ERRORS},
-            }},
-            "/api/v1/jobs/{job_id}": {"get": {
-                "summary": "State of a background job",
-                "operationId": "getJob",
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json("Job", "The job's status and result or error."),
-                              "503": _err("The job queue cannot be reached."), **_COMMON_ERRORS},
-            }},
-            "/api/v1/refresh": {"post": {
-                "summary": "Start a catalog refresh (admin)",
-                "operationId": "refresh",
-                "security": [{"adminToken": []}],
-                "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {
-                        "sources": {"type": "array", "items": {"type": "string"},
-                                    "description": "Refresh steps to run (default: all), e.g. [\"cve\"]."}}}}}},
-                "responses": {"202": _json("JobAccepted", "The refresh job was queued; poll its url."),
-                              "400": _err("Bad body."),
-                              "401": _err("No bearer token."),
-                              "403": _err("Wrong token, or admin endpoints disabled."),
-                              "503": _err("Refresh not available."), **_COMMON_ERRORS},
-            }},
-            "/api/v1/openapi.json": {"get": {
-                "summary": "This document", "operationId": "openapi",
-                "responses": {"200": {"description": "OpenAPI 3.1 document.",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}},
-                              **_COMMON_ERRORS},
-            }},
-            "/healthz": {"get": {
-                "summary": "Liveness", "operationId": "healthz",
-                "responses": {"200": _json("Health", "The process answers."), **_COMMON_ERRORS},
-            }},
-            "/readyz": {"get": {
-                "summary": "Readiness: catalog loaded; degraded modes listed", "operationId": "readyz",
-                "responses": {"200": _json("Ready", "Ready (possibly degraded)."),
-                              "503": _json("Ready", "Not ready: loading or failed."), **_COMMON_ERRORS},
-            }},
-            "/metrics": {"get": {
-                "summary": "Prometheus metrics", "operationId": "metrics",
-                "responses": {"200": {"description": "Prometheus text exposition format.",
-                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
-                              **_COMMON_ERRORS},
-            }},
-        },
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                               "description": "SIGMATCH_ADMIN_TOKEN"}},
-        },
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS, "securitySchemes": _SECURITY_SCHEMES},
     }
 
 

@@ -13,9 +13,9 @@ token), acknowledged at once, and answered in the background by one reply in the
 (:mod:`sigmatch.runtime.chat.delivery`), rendered by :mod:`sigmatch.runtime.chat.format`.
 
 The per-app chat state (:class:`ChatState`: idempotency store and background runner) is built on
-first use from the app's settings. Tests and embedders may pass their own through Flask config keys
-``CHAT_IDEMPOTENCY`` (an :class:`~sigmatch.runtime.chat.idempotency.IdempotencyStore`) and
-``CHAT_RUNNER`` (a :class:`~sigmatch.runtime.chat.delivery.Runner`).
+first use from the app's runtime. Tests and embedders replace its parts there:
+``build_runtime(settings, idempotency=...)`` (an :class:`~sigmatch.runtime.chat.idempotency.IdempotencyStore`),
+``jobs=...`` (the job queue decides where replies run: :meth:`~sigmatch.runtime.Runtime.chat_runner`).
 """
 
 from __future__ import annotations

@@ -43,22 +43,24 @@ def chat_state() -> ChatState:
     with _state_lock:
         st = app.extensions.get(_EXT)
         if st is None:
-            st = _build(app.extensions["sigmatch"], app.config)
+            st = _build(app.extensions["sigmatch"])
             app.extensions[_EXT] = st
     return st
 
 
-def _build(app_state: Any, config: Any) -> ChatState:
+def _build(app_state: Any) -> ChatState:
+    """The chat parts are the runtime's (``build_runtime(settings, idempotency=..., jobs=...)``
+    replaces them: the job queue decides where replies run)."""
     settings: Settings = app_state.settings
     runtime = app_state.runtime
-    idem: IdempotencyStore = config.get("CHAT_IDEMPOTENCY") or runtime.idempotency
+    idem: IdempotencyStore = runtime.idempotency
     holder = app_state.holder
     top = settings.top_k
 
     def analyze_here(text: str, evidence: UpstreamEvidence | None = None) -> Answer:
         return analyze(text, holder.get(), top=top, evidence=evidence)
 
-    runner: Runner = config.get("CHAT_RUNNER") or runtime.chat_runner(analyze_here)
+    runner: Runner = runtime.chat_runner(analyze_here)
     return ChatState(settings=settings, idempotency=idem, runner=runner, delivery=runtime.delivery,
                      analyze=analyze_here)
 
