@@ -33,7 +33,7 @@ from sigmatch.catalog.versions import parse_kernel_version, version_from_log  # 
 from sigmatch.config import Settings  # noqa: E402
 from sigmatch.match.matcher import Calibration, Matcher  # noqa: E402
 from sigmatch.match.matcher import decide as matcher_decide  # noqa: E402
-from sigmatch.match.score import QueryFeatures, Scored, Weights, query_features  # noqa: E402
+from sigmatch.match.score import PRESCORE_WEIGHTS, QueryFeatures, Scored, Weights, query_features  # noqa: E402
 from sigmatch.runtime import build_runtime  # noqa: E402
 from sigmatch.textio import decode_log  # noqa: E402
 from sigmatch.trace.parse import parse_log  # noqa: E402
@@ -56,13 +56,18 @@ class Query:
     cves: tuple[str, ...]
     q: QueryFeatures | None
     ranked: list[Scored]
+    retrieved: bool = False  # a positive whose right fix the index lookup finds at all
 
 
 def is_right(bug: Any, q: Query) -> bool:
+    return _is_fix(bug, q.fix_shas, q.cves)
+
+
+def _is_fix(bug: Any, fix_shas: tuple[str, ...], cves: tuple[str, ...]) -> bool:
     shas = {f.sha.lower()[:12] for f in bug.fixes}
-    if any(s[:12] in shas for s in q.fix_shas):
+    if any(s[:12] in shas for s in fix_shas):
         return True
-    return bool(({c.upper() for c in bug.cves} | {bug.id.upper()}) & set(q.cves))
+    return bool(({c.upper() for c in bug.cves} | {bug.id.upper()}) & set(cves))
 
 
 def load_queries(path: Path, matcher: Matcher, depth: int) -> list[Query]:
@@ -86,6 +91,9 @@ def query_from_record(d: dict[str, Any], matcher: Matcher, depth: int) -> Query 
         reports = []
     q = None
     ranked: list[Scored] = []
+    retrieved = False
+    fix_shas = tuple(s.lower() for s in (exp or {}).get("fix_shas") or ())
+    cves = tuple(c.upper() for c in (exp or {}).get("cves") or ())
     if reports:
         kv = None
         for r in reports:
@@ -96,13 +104,14 @@ def query_from_record(d: dict[str, Any], matcher: Matcher, depth: int) -> Query 
         kv = kv or version_from_log(log)
         q = query_features(reports[0], kernel=kv)
         _, ranked = matcher.rank(q, limit=depth)
+        if positive:
+            bugs = matcher.index.bugs
+            retrieved = any(_is_fix(bugs[i], fix_shas, cves) for i in matcher.index.lookup(q.tokens, PRESCORE_WEIGHTS))
     return Query(
         id=d["id"], source=d.get("kind", "?"), crash_kind=d.get("crash_kind", "?"), split=split, fold=key // 2,
         positive=positive, negative=negative,
         honest=positive and not ((exp or {}).get("leakage") or {}).get("same_report_quoted"),
-        fix_shas=tuple(s.lower() for s in (exp or {}).get("fix_shas") or ()),
-        cves=tuple(c.upper() for c in (exp or {}).get("cves") or ()),
-        q=q, ranked=ranked,
+        fix_shas=fix_shas, cves=cves, q=q, ranked=ranked, retrieved=retrieved,
     )
 
 
@@ -169,6 +178,18 @@ def evaluate(queries: list[Query], matcher: Matcher, w: Weights, cal: Calibratio
             f.n_neg += 1
             f.neg_conf += conf
     return f
+
+
+def recall_line(queries: list[Query], matcher: Matcher, depth: int) -> str:
+    """Retrieval recall of the positives: how many right fixes the index lookup finds at all, and
+    how many of those end up among the first ``depth`` scored candidates (the rest were cut by the
+    prescore shortlist, or scored below ``depth``)."""
+    bugs = matcher.index.bugs
+    pos = [q for q in queries if q.positive]
+    found = sum(q.retrieved for q in pos)
+    ranked = sum(any(is_right(bugs[s.bug_index], q) for s in q.ranked) for q in pos)
+    return (f"  retrieval: right fix found by the index {found}/{len(pos)}, "
+            f"among the first {depth} scored {ranked}/{len(pos)} (shortlist {matcher.shortlist})")
 
 
 def _fit_data(queries: list[Query], matcher: Matcher, names: list[str]) -> list[tuple[list[list[tuple[int, float]]], list[int]]]:
@@ -356,6 +377,7 @@ def main() -> int:
         print(f"  {label:20} fix@1 {f.pct(f.at1, f.n_pos):5.1f}%  honest {f.pct(f.honest_at1, f.n_honest):5.1f}% "
               f"conf_wrong {f.pct(f.conf_wrong, f.n_pos):4.1f}%  neg_conf {f.pct(f.neg_conf, f.n_neg):4.1f}%  "
               f"n={f.n_pos}/{f.n_honest}/{f.n_neg}")
+    print(recall_line(shown, matcher, args.depth))
     if args.split != "all":
         return 0
     print(f"all: {evaluate(queries, matcher, w, cal).line()}")

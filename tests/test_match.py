@@ -598,3 +598,22 @@ def test_subject_words_leave_out_the_words_that_name_how_code_runs() -> None:
                                kind=Kind.WARNING, files=("drivers/net/wireless/gizmo/radar.c",)), limit=10)
     by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
     assert by_id["CVE-2025-0301"].signals.get("subject_words") == 0.5
+
+
+def test_bug_naming_where_a_hung_task_sleeps_is_always_scored() -> None:
+    """A bug whose record names the function a hung task sleeps in (usb_kill_urb) is scored even
+    when bugs sharing the report's own frames and files fill the shortlist (match-9)."""
+    report = _parsed(HUNG_IN_URB_WAIT)
+    shared = ("gizmo_read_config", "gizmo_probe", "usb_probe_interface", "really_probe")
+    bugs = [_bug(f"CVE-2024-{5000 + n}", f"usb: misc: gizmo: fix gizmo_op{n}", frames=(f"gizmo_op{n}", *shared),
+                 files=("drivers/usb/misc/gizmo.c",), mainline="6.10") for n in range(12)]
+    bugs += [_bug(f"CVE-2022-{7000 + n}", f"fs{n}: fix fs{n}_lookup", frames=(f"fs{n}_lookup", "path_openat"),
+                  mainline="5.10") for n in range(300)]  # the shared frames are rare enough to count
+    bugs.append(_bug("CVE-2024-5100", "USB: gadget: dummy-hcd: fix the task hung problem",
+                     functions=("usb_kill_urb", "dummy_timer"), files=("drivers/usb/gadget/udc/dummy_hcd.c",),
+                     mainline="6.10"))
+    m = Matcher(Catalog.of(bugs, version="t"), shortlist=5, freeze_gc=False)
+    assert m._wait_bugs(query_features(report, kernel="6.9.0")) == (len(bugs) - 1,)
+    _, ranked = m.rank(report, kernel="6.9.0", limit=50)
+    by_id = {m.index.bugs[s.bug_index].id: s for s in ranked}
+    assert by_id["CVE-2024-5100"].signals.get("wait", 0) > 0

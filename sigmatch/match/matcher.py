@@ -7,7 +7,8 @@ and unmatched frames; the rule that decided; the runner-up in ``explanation``).
 
 Ranking is two-stage: the index finds the bugs that share rare titles, frames, identifiers, files,
 directories or subsystem words with the report and gives them a cheap evidence score; the best
-``shortlist`` of those (plus every exact-title hit) are scored with all signals of
+``shortlist`` of those (plus every exact-title hit, and the few bugs that name the guilty
+function, a related stack's function or what a hung task sleeps in) are scored with all signals of
 :mod:`sigmatch.match.score` (frame alignment, kind, version plausibility). The weights are a
 conditional logit fitted on one half of the dev corpus, so raw scores are log-odds.
 
@@ -64,7 +65,7 @@ from sigmatch.match.score import (
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
 
-ALGORITHM_VERSION = "match-8"  # 8: wait, wait_subject (what a hung task sleeps in), "locking" a soft kind class, PLUMBING_PARTS; 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
+ALGORITHM_VERSION = "match-9"  # 9: bugs naming what a hung task sleeps in are always scored; 8: wait, wait_subject (what a hung task sleeps in), "locking" a soft kind class, PLUMBING_PARTS; 7: trace_miss, subject_words, subject_part; -next rc builds; weights refitted; upstream evidence (6); the parser's kernel (5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +177,7 @@ class Matcher:
             chosen = {i for i, _ in short}
             short += [kv for kv in ev.items() if kv[1][0] > 0 and kv[0] not in chosen]
             chosen.update(i for i, _ in short)
-            for i in (*self._guilty_bugs(q), *self._related_bugs(q)):
+            for i in (*self._guilty_bugs(q), *self._related_bugs(q), *self._wait_bugs(q)):
                 if i not in chosen and i in ev:
                     chosen.add(i)
                     short.append((i, ev[i]))
@@ -219,6 +220,18 @@ class Matcher:
             named = postings.get(f"i:{fn}", ())
             if 0 < len(named) <= GUILTY_SHORTLIST_MAX:
                 out.extend(i for i in named if fn in self.index.features[i].subject_idents)
+        return tuple(dict.fromkeys(out))
+
+    def _wait_bugs(self, q: QueryFeatures) -> tuple[int, ...]:
+        """Bugs whose record names a function a hung task sleeps in (the ``wait`` signal's
+        evidence: ``usb_kill_urb`` above ``usb_port_suspend``), for the top
+        :data:`WAIT_SHORTLIST_FUNCTIONS` of them, when few bugs name it."""
+        out: list[int] = []
+        postings = self.index.postings
+        for fn in q.waits[:WAIT_SHORTLIST_FUNCTIONS]:
+            named = postings.get(f"i:{fn}", ())
+            if 0 < len(named) <= GUILTY_SHORTLIST_MAX:
+                out.extend(named)
         return tuple(dict.fromkeys(out))
 
     def decide(self, q: QueryFeatures, ranked: list[Scored]) -> tuple[bool, str]:
@@ -326,6 +339,8 @@ PROBABILITY_DEPTH = 10
 GUILTY_SHORTLIST_MAX = 30
 # Related-stack functions whose subject-naming bugs join the shortlist.
 RELATED_SHORTLIST_FUNCTIONS = 12
+# Functions a hung task sleeps in (top first) whose naming bugs join the shortlist.
+WAIT_SHORTLIST_FUNCTIONS = 2
 
 
 def top_probability(raws: list[float]) -> float:
