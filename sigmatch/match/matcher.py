@@ -53,14 +53,15 @@ from sigmatch.match.model import Match
 from sigmatch.match.score import (
     DEFAULT_WEIGHTS,
     PRESCORE_WEIGHTS,
+    Candidate,
     QueryFeatures,
     Scored,
     Weights,
+    add_alignment,
     frame_evidence,
     query_context,
     query_features,
-    score_candidate,
-    with_alignment,
+    score_candidates,
 )
 from sigmatch.trace.model import Report
 from sigmatch.trace.signature import Signature
@@ -182,20 +183,22 @@ class Matcher:
                     chosen.add(i)
                     short.append((i, ev[i]))
         ctx = query_context(q, self.index)
-        scored = [score_candidate(q, i, e, self.index, w, ctx, with_sequence=False) for i, e in short]
+        cands = score_candidates(q, short, self.index, w, ctx)
         # The frame alignment adds at most w.sequence: align only the candidates it can still lift
         # into the first ``limit`` (or the probability depth).
-        scored.sort(key=lambda s: -s.raw)
+        cands.sort(key=_neg_raw)
         keep = max(limit, PROBABILITY_DEPTH)
-        if len(scored) > keep:
-            floor = scored[keep - 1].raw - max(w.sequence, 0.0)
+        if len(cands) > keep:
+            floor = cands[keep - 1].raw - max(w.sequence, 0.0)
             n = keep
-            while n < len(scored) and scored[n].raw >= floor:
+            while n < len(cands) and cands[n].raw >= floor:
                 n += 1
-            scored = scored[:n]
-        scored = [with_alignment(s, q, self.index, w, ctx) for s in scored]
-        scored.sort(key=lambda s: (-s.raw, self.index.bugs[s.bug_index].id))
-        return q, scored[:limit]
+            cands = cands[:n]
+        for c in cands:
+            add_alignment(c, q, self.index, ctx)
+        bugs = self.index.bugs
+        cands.sort(key=lambda c: (-c.raw, bugs[c.index].id))
+        return q, [c.scored() for c in cands[:limit]]
 
     def _guilty_bugs(self, q: QueryFeatures) -> tuple[int, ...]:
         """Bugs whose record or trace names the report's guilty function, when at most
@@ -380,6 +383,10 @@ def decide(q: QueryFeatures, raws: list[float], top: Scored | None, c: Calibrati
 
 def _prescore_of(item: tuple[int, list[float]]) -> float:
     return item[1][-1]
+
+
+def _neg_raw(c: Candidate) -> float:
+    return -c.raw
 
 
 def _rule_of(s: Scored) -> str:
