@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rapidfuzz.distance import LCSseq
@@ -649,34 +649,33 @@ def align(q: QueryFeatures, i: int, index: CandidateIndex, ctx: QueryContext) ->
     return best_seq, best_matched
 
 
-def with_alignment(s: Scored, q: QueryFeatures, index: CandidateIndex, w: Weights, ctx: QueryContext) -> Scored:
-    """``s`` with its ``sequence`` signal added (after ``score_candidate(..., with_sequence=False)``)."""
-    sim, positions = align(q, s.bug_index, index, ctx)
-    if not sim:
-        return s
-    add = s.weights["sequence"] * sim
-    return Scored(s.bug_index, s.raw + add, {**s.signals, "sequence": sim}, s.weights,
-                  positions, s.title_hit, s.version_note)
-
-
 @dataclass(slots=True)
-class _Candidate:
-    """One candidate's signals as the steps of :data:`SIGNAL_STEPS` add them. A local accumulator
-    (never returned: :func:`score_candidate` turns it into a frozen :class:`Scored`). The order of
-    ``values`` is the steps' order: the raw score sums them in it."""
+class Candidate:
+    """One candidate's signals as the steps of :data:`SIGNAL_STEPS` add them: a mutable accumulator
+    local to one ranking (:func:`score_candidates` makes them, :func:`add_alignment` adds the frame
+    alignment to the few that can still reach the results, :meth:`scored` freezes the returned
+    ones). The order of ``values`` is the steps' order: the raw score sums them in it."""
 
+    index: int  # the bug's position in the index
     bug: BugFeatures
+    weights: dict[str, float]  # the weights ``raw`` is summed with (shared, never copied)
     values: dict[str, float] = field(default_factory=dict)
+    raw: float = 0.0
+    seq_positions: tuple[int, ...] = ()  # positions of the report's sequence aligned with the bug's
     title_hit: str | None = None  # "title" / "alt-title"
     subject: bool = False  # the fix subject names the guilty function (other subject signals defer to it)
     version_note: str = ""
+
+    def scored(self) -> Scored:
+        return Scored(self.index, self.raw, self.values, self.weights, self.seq_positions, self.title_hit,
+                      self.version_note)
 
 
 # 1 - exp(-x / scale) is inlined in the steps (see _saturate): they run for ~40 candidates per query.
 _exp = math.exp
 
 
-def _title_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _title_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``title``: the report's title (or an alternative one) is a title of the bug's traces."""
     bug = c.bug
     if bug.titles:
@@ -687,7 +686,7 @@ def _title_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
                 break
 
 
-def _prescore_steps(ev: Sequence[float], c: _Candidate) -> None:
+def _prescore_steps(ev: Sequence[float], c: Candidate) -> None:
     """``frames``, ``idents``, ``file``: the index's evidence sums, saturated."""
     sig = c.values
     x = ev[1]
@@ -701,7 +700,7 @@ def _prescore_steps(ev: Sequence[float], c: _Candidate) -> None:
         sig["file"] = 1.0 - _exp(-x / _SCALE_P) if x > 0 else 0.0
 
 
-def _path_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _path_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``dir``, ``subsystem``: directories and subsystem words, counted here in full (the index
     only counts rare ones)."""
     bug, sig = c.bug, c.values
@@ -721,7 +720,7 @@ def _path_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
                 sig["subsystem"] = 1.0 - _exp(-wsum / _SCALE_S) if wsum > 0 else 0.0
 
 
-def _guilty_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _guilty_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``guilty``, ``subject``, ``subject_frame``, ``subject_miss``: the record and its fix subject
     against the guilty function and the top frames."""
     bug, sig = c.bug, c.values
@@ -743,7 +742,7 @@ def _guilty_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
             sig["subject_miss"] = 1.0  # the fix names functions this report never reaches
 
 
-def _site_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _site_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``site_file``, ``trace_miss``, ``subject_part``, ``subject_words``: the crash site's file,
     the record's quoted trace, and what the fix subject says of the top frames' names."""
     bug, sig = c.bug, c.values
@@ -759,7 +758,7 @@ def _site_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
         sig["subject_words"] = 1.0 if len(bw.intersection(ctx.fn_parts)) > 1 else 0.5
 
 
-def _related_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _related_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``related``, ``related_subject``, ``holder_site``, ``wait``, ``wait_subject``,
     ``related_file``: weaker evidence from outside the report's own stack."""
     bug, sig = c.bug, c.values
@@ -787,7 +786,7 @@ def _related_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
             sig["related_file"] = rf_best
 
 
-def _device_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _device_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``device``: a device error printed before the report names the fix's driver or a function
     the record names."""
     if ctx.context_weights:
@@ -798,7 +797,7 @@ def _device_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
             c.values["device"] = c_best
 
 
-def _kind_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _kind_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``kind`` / ``kind_miss``: the crash kind against what the fix subject says."""
     bug = c.bug
     if q.kind in bug.kinds or not q.kind_classes.isdisjoint(bug.kind_classes):
@@ -807,7 +806,7 @@ def _kind_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
         c.values["kind_miss"] = 1.0  # the fix subject names another kind of crash ("leak" for a UAF)
 
 
-def _version_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _version_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``version``, ``recency``: the log's kernel against the bug's releases."""
     if q.kernel is not None and c.bug.fixed is not None:
         plaus, recency, c.version_note = version_signal(q.kernel, c.bug)
@@ -817,7 +816,7 @@ def _version_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
             c.values["recency"] = recency
 
 
-def _example_kernel_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> None:
+def _example_kernel_step(q: QueryFeatures, ctx: QueryContext, c: Candidate) -> None:
     """``example_kernel``: the kernels of the bug's example traces against the log's. A bug filed
     again after a fix ("X (2)") shows up on later kernels than the first one."""
     bug = c.bug
@@ -830,41 +829,77 @@ def _example_kernel_step(q: QueryFeatures, ctx: QueryContext, c: _Candidate) -> 
                 -min([abs(kp - e) for e in bug.example_kernels]) / EXAMPLE_KERNEL_SCALE)
 
 
-# The signal steps after the title, the alignment and the index's sums, in order (the raw score
-# is summed in this order: reordering changes its last bits).
-SIGNAL_STEPS: tuple[Callable[[QueryFeatures, QueryContext, _Candidate], None], ...] = (
-    _path_step,
-    _guilty_step,  # before the steps that defer to the fix subject naming the guilty function
-    _site_step,  # after _title_step: trace_miss leaves exact-title hits alone
-    _related_step,
-    _device_step,
-    _kind_step,
-    _version_step,
-    _example_kernel_step,
+def _always(q: QueryFeatures, ctx: QueryContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SignalStep:
+    """One named step of the scorer. ``fires``: whether the query offers the step anything at all
+    (no related stack, no device error, no kernel version...): when it does not, the step is left
+    out for every candidate of the query (it would add no signal to any)."""
+
+    run: Callable[[QueryFeatures, QueryContext, Candidate], None]
+    fires: Callable[[QueryFeatures, QueryContext], bool] = _always
+
+
+# The signal steps after the title and the index's sums, in order (the raw score is summed in this
+# order: reordering changes its last bits). The frame alignment comes last (add_alignment).
+SIGNAL_STEPS: tuple[SignalStep, ...] = (
+    SignalStep(_path_step, lambda q, ctx: bool(ctx.dir_weights or ctx.word_weights)),
+    # before the steps that defer to the fix subject naming the guilty function
+    SignalStep(_guilty_step),
+    SignalStep(_site_step),  # after _title_step: trace_miss leaves exact-title hits alone
+    SignalStep(_related_step, lambda q, ctx: bool(ctx.related_weights or ctx.holder_weights
+                                                  or ctx.wait_weights or ctx.related_file_weights)),
+    SignalStep(_device_step, lambda q, ctx: bool(ctx.context_weights)),
+    SignalStep(_kind_step),
+    SignalStep(_version_step, lambda q, ctx: q.kernel is not None),
+    SignalStep(_example_kernel_step, lambda q, ctx: ctx.kernel_point is not None),
 )
 
 
-def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
-                    ctx: QueryContext | None = None, *, with_sequence: bool = True) -> Scored:
-    """All signals of one candidate (``ctx``: :func:`query_context`, computed once per query):
-    the title, the frame alignment, the index's evidence sums, then :data:`SIGNAL_STEPS`.
+def score_candidates(q: QueryFeatures, candidates: Iterable[tuple[int, Sequence[float]]], index: CandidateIndex,
+                     w: Weights, ctx: QueryContext) -> list[Candidate]:
+    """Every signal but the frame alignment, and the raw score, of each ``(bug index, index
+    evidence)`` candidate (``ctx``: :func:`query_context`, computed once per query): the title, the
+    index's evidence sums, then the :data:`SIGNAL_STEPS` that fire for this query.
 
-    ``with_sequence=False`` leaves the frame alignment (the costliest signal) out of a first
-    pass; :func:`with_alignment` adds it to the candidates it can still lift into the results.
+    The frame alignment is the costliest signal: :func:`add_alignment` adds it to the candidates
+    it can still lift into the results.
     """
+    steps = tuple(s.run for s in SIGNAL_STEPS if s.fires(q, ctx))
+    wd = _weights_dict(w)
+    features = index.features
+    out: list[Candidate] = []
+    for i, ev in candidates:
+        c = Candidate(i, features[i], wd)
+        _title_step(q, ctx, c)
+        _prescore_steps(ev, c)
+        for step in steps:
+            step(q, ctx, c)
+        c.raw = sum([wd[k] * v for k, v in c.values.items()])
+        out.append(c)
+    return out
+
+
+def add_alignment(c: Candidate, q: QueryFeatures, index: CandidateIndex, ctx: QueryContext) -> None:
+    """Adds the ``sequence`` signal (the frame alignment) to ``c`` and its raw score."""
+    sim, positions = align(q, c.index, index, ctx)
+    if sim:
+        c.values["sequence"] = sim
+        c.raw = c.raw + c.weights["sequence"] * sim
+        c.seq_positions = positions
+
+
+def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
+                    ctx: QueryContext | None = None) -> Scored:
+    """All signals of one candidate, the frame alignment last (as the matcher scores them)."""
     if ctx is None:
         ctx = query_context(q, index)
-    c = _Candidate(index.features[i])
-    _title_step(q, ctx, c)
-    best_seq, best_matched = align(q, i, index, ctx) if with_sequence else (0.0, ())
-    if best_seq:
-        c.values["sequence"] = best_seq
-    _prescore_steps(ev, c)
-    for step in SIGNAL_STEPS:
-        step(q, ctx, c)
-    sig = c.values
-    wd = _DEFAULT_DICT if w is DEFAULT_WEIGHTS else _weights_dict(w)
-    return Scored(i, sum([wd[k] * v for k, v in sig.items()]), sig, wd, best_matched, c.title_hit, c.version_note)
+    c = score_candidates(q, ((i, ev),), index, w, ctx)[0]
+    add_alignment(c, q, index, ctx)
+    return c.scored()
 
 
 def frame_evidence(q: QueryFeatures, s: Scored, index: CandidateIndex) -> tuple[tuple[str, ...], tuple[str, ...]]:
