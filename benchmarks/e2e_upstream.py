@@ -163,6 +163,17 @@ class Figures:
     conf_wrong: int = 0
     neg_conf: int = 0
 
+    def count(self, positive: bool, conf: bool, right: bool) -> None:
+        """One query's outcome: a positive's top-1 and confidence, a negative's false alarm."""
+        if positive:
+            self.n_pos += 1
+            self.right += right
+            self.conf_right += conf and right
+            self.conf_wrong += conf and not right
+        else:
+            self.n_neg += 1
+            self.neg_conf += conf
+
     def pct(self, a: int, b: int) -> float:
         return 100.0 * a / b if b else 0.0
 
@@ -197,14 +208,7 @@ def evaluate(queries: list[Query], matcher: Matcher, weights: EvidenceWeights | 
             conf, right = outcome(q, analyze(q.row["trace"], matcher, top=top, evidence=ev), matcher)
             if cache is not None and ev is None:
                 cache[key] = (conf, right)
-        if q.positive:
-            f.n_pos += 1
-            f.right += right
-            f.conf_right += conf and right
-            f.conf_wrong += conf and not right
-        else:
-            f.n_neg += 1
-            f.neg_conf += conf
+        f.count(q.positive, conf, right)
     return out
 
 
@@ -293,14 +297,7 @@ def fast_evaluate(queries: list[Query], rq: dict[str, Ranked], matcher: Matcher,
             listed = 1.0 - math.exp(-max(ranked[0].raw, 0.0) / matcher.calibration.score_scale) >= MIN_LISTED_SCORE
             conf = conf and listed
             right = listed and qu.positive and is_right(bugs[ranked[0].bug_index], qu)
-        if qu.positive:
-            f.n_pos += 1
-            f.right += right
-            f.conf_right += conf and right
-            f.conf_wrong += conf and not right
-        else:
-            f.n_neg += 1
-            f.neg_conf += conf
+        f.count(qu.positive, conf, right)
     return out
 
 

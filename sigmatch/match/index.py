@@ -436,5 +436,5 @@ class CandidateIndex:
 
 _SLOT = {ns: n for n, ns in enumerate(NAMESPACES)}
 # Namespaces whose common tokens do not add evidence during lookup (too many per query to walk;
-# :func:`sigmatch.match.score.score_candidate` counts them exactly for the shortlisted bugs).
+# :func:`sigmatch.match.score.score_candidates` counts them exactly for the shortlisted bugs).
 _CREATE_ONLY = frozenset({"d", "s"})

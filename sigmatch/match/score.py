@@ -892,16 +892,6 @@ def add_alignment(c: Candidate, q: QueryFeatures, index: CandidateIndex, ctx: Qu
         c.seq_positions = positions
 
 
-def score_candidate(q: QueryFeatures, i: int, ev: Sequence[float], index: CandidateIndex, w: Weights,
-                    ctx: QueryContext | None = None) -> Scored:
-    """All signals of one candidate, the frame alignment last (as the matcher scores them)."""
-    if ctx is None:
-        ctx = query_context(q, index)
-    c = score_candidates(q, ((i, ev),), index, w, ctx)[0]
-    add_alignment(c, q, index, ctx)
-    return c.scored()
-
-
 def frame_evidence(q: QueryFeatures, s: Scored, index: CandidateIndex) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(matched, unmatched) frames of the report for one scored candidate, for explanations."""
     bug = index.features[s.bug_index]
